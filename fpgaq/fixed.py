@@ -1,0 +1,402 @@
+"""Fixed-point types with the exact meaning of ``ac_fixed<W, I, S, Q, O>``.
+
+This module is fpgaq's single source of numeric truth: the IR gives every
+tensor a :class:`FixedType`, the reference evaluates with it, and the back
+ends only spell it.  Every conversion here is exact.  Floats are dyadic
+rationals, so scaling by a power of two, ``floor`` and the remainder are exact
+in float64; anything that could leave the exact range (values beyond 2**62,
+sub-normal intermediates, widths over 62 bits) falls back to Python integers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from enum import Enum
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FixedType", "Overflow", "Rounding", "round_shift", "apply_overflow"]
+
+# Mantissas up to this many bits are held in int64 with headroom for one
+# shift and one addition; wider ones use numpy object arrays of Python ints.
+_INT64_SAFE_BITS = 61
+
+
+class Rounding(str, Enum):
+    """Quantization (rounding) modes, named as in ac_fixed without ``AC_``."""
+
+    TRN = "TRN"  # toward minus infinity (drop bits)
+    TRN_ZERO = "TRN_ZERO"  # toward zero
+    RND = "RND"  # nearest, ties toward plus infinity
+    RND_ZERO = "RND_ZERO"  # nearest, ties toward zero
+    RND_INF = "RND_INF"  # nearest, ties away from zero
+    RND_MIN_INF = "RND_MIN_INF"  # nearest, ties toward minus infinity
+    RND_CONV = "RND_CONV"  # nearest, ties to even (convergent)
+
+    @classmethod
+    def parse(cls, value: str | Rounding) -> Rounding:
+        return _parse_enum(cls, value, "rounding")
+
+
+class Overflow(str, Enum):
+    """Overflow modes, named as in ac_fixed without ``AC_``."""
+
+    WRAP = "WRAP"  # two's complement wrap-around (drop high bits)
+    SAT = "SAT"  # clip to [min, max]
+    SAT_ZERO = "SAT_ZERO"  # out of range becomes zero
+    SAT_SYM = "SAT_SYM"  # clip to [-max, max]: the most negative code is never produced
+
+    @classmethod
+    def parse(cls, value: str | Overflow) -> Overflow:
+        return _parse_enum(cls, value, "overflow")
+
+
+def _parse_enum(cls: Any, value: Any, what: str) -> Any:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        key = value.strip().upper()
+        for prefix in ("AC_", "AP_"):
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        if key in cls.__members__:
+            return cls[key]
+    allowed = ", ".join(cls.__members__)
+    raise ValueError(f"unknown {what} mode {value!r}; supported: {allowed} (an AC_ or AP_ prefix is accepted)")
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedType:
+    """``ac_fixed<width, integer, signed, rounding, overflow>``.
+
+    ``integer`` counts integer bits including the sign bit and may be negative
+    or exceed ``width`` (as in ac_fixed); a value is ``mantissa * 2**-frac``.
+    Rounding and overflow say what happens when a value is *assigned into*
+    this type; they do not change the set of representable values.
+    """
+
+    width: int
+    integer: int
+    signed: bool = True
+    rounding: Rounding = Rounding.TRN
+    overflow: Overflow = Overflow.WRAP
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.width, (int, np.integer)) or isinstance(self.width, bool) or self.width < 1:
+            raise ValueError(f"FixedType width must be an integer >= 1, got {self.width!r}")
+        if not isinstance(self.integer, (int, np.integer)) or isinstance(self.integer, bool):
+            raise ValueError(f"FixedType integer must be an integer, got {self.integer!r}")
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "integer", int(self.integer))
+        object.__setattr__(self, "signed", bool(self.signed))
+        object.__setattr__(self, "rounding", Rounding.parse(self.rounding))
+        object.__setattr__(self, "overflow", Overflow.parse(self.overflow))
+
+    # ------------------------------------------------------------------ range
+    @property
+    def frac(self) -> int:
+        """Fractional bits: ``width - integer`` (negative when the lsb exceeds 1)."""
+        return self.width - self.integer
+
+    @property
+    def min_int(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_int(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def lsb(self) -> Fraction:
+        return Fraction(2) ** -self.frac
+
+    @property
+    def min(self) -> Fraction:
+        return self.min_int * self.lsb
+
+    @property
+    def max(self) -> Fraction:
+        return self.max_int * self.lsb
+
+    @property
+    def min_value(self) -> float:
+        return float(self.min)
+
+    @property
+    def max_value(self) -> float:
+        return float(self.max)
+
+    @property
+    def lsb_value(self) -> float:
+        return float(self.lsb)
+
+    @property
+    def wide(self) -> bool:
+        """True when mantissas need Python integers rather than int64."""
+        return self.width > _INT64_SAFE_BITS
+
+    def replace(self, **changes: Any) -> FixedType:
+        return dataclasses.replace(self, **changes)
+
+    def contains(self, other: FixedType) -> bool:
+        """Whether every value of ``other`` is exactly representable here."""
+        if other.frac > self.frac:
+            return False
+        return self.min <= other.min and other.max <= self.max
+
+    # ------------------------------------------------------------ conversion
+    def to_int(self, x: Any) -> np.ndarray:
+        """Mantissas of floats assigned into this type (rounding, then overflow).
+
+        Exact for every finite float64; NaN and infinities are rejected
+        because ac_fixed gives them no meaning.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if not np.all(np.isfinite(x)):
+            raise ValueError(f"cannot quantize NaN or infinity into {self}")
+        scaled = np.ldexp(x, self.frac)
+        tiny = (x != 0) & (np.abs(scaled) < 2.0**-1000)
+        huge = ~np.isfinite(scaled) | (np.abs(scaled) >= 2.0**_INT64_SAFE_BITS)
+        if self.wide or np.any(tiny) or np.any(huge):
+            return self._to_int_exact(x)
+        rounded = _round_float(scaled, self.rounding)
+        return apply_overflow(rounded.astype(np.int64), self)
+
+    def _to_int_exact(self, x: np.ndarray) -> np.ndarray:
+        """Slow exact path through ``Fraction`` for the rare awkward values."""
+        flat = x.ravel()
+        out = np.empty(flat.shape, dtype=object)
+        scale = Fraction(2) ** self.frac
+        for i, value in enumerate(flat):
+            out[i] = _round_fraction(Fraction(float(value)) * scale, self.rounding)
+        m = apply_overflow(out.reshape(x.shape), self)
+        return m if self.wide else m.astype(np.int64)
+
+    def quantize(self, x: Any) -> np.ndarray:
+        """Floats assigned into this type, returned as float64 values.
+
+        Raises if the type is too wide for float64 to hold every value exactly;
+        use :meth:`to_int` and :meth:`to_fractions` then.
+        """
+        return self.from_int(self.to_int(x))
+
+    def from_int(self, mantissa: Any) -> np.ndarray:
+        """Float64 values of mantissas; exact because widths are limited to 53 bits."""
+        if self.width > 53:
+            raise ValueError(
+                f"{self} has {self.width} bits, more than float64 holds exactly; use to_fractions() instead"
+            )
+        m = np.asarray(mantissa)
+        return np.ldexp(m.astype(np.float64), -self.frac)
+
+    def to_fractions(self, mantissa: Any) -> np.ndarray:
+        """Exact rational values of mantissas, as an object array of Fractions."""
+        m = np.asarray(mantissa, dtype=object)
+        lsb = self.lsb
+        return np.vectorize(lambda v: Fraction(int(v)) * lsb, otypes=[object])(m)
+
+    def cast(self, mantissa: Any, source: FixedType) -> np.ndarray:
+        """Mantissas of ``source`` values assigned into this type, in integers only.
+
+        This is what an ac_fixed assignment does: align the binary points,
+        round the dropped bits with this type's rounding mode, then apply its
+        overflow mode.
+        """
+        m = _as_int_array(mantissa, max(source.width, self.width) + abs(self.frac - source.frac) + 2)
+        shift = source.frac - self.frac
+        if shift > 0:
+            m = round_shift(m, shift, self.rounding)
+        elif shift < 0:
+            m = m << (-shift)
+        return apply_overflow(m, self)
+
+    def check_mantissa(self, mantissa: Any) -> None:
+        """Raise if any mantissa lies outside this type's range."""
+        m = np.asarray(mantissa)
+        if m.size and (np.min(m) < self.min_int or np.max(m) > self.max_int):
+            raise ValueError(f"mantissa out of range [{self.min_int}, {self.max_int}] for {self}")
+
+    # ------------------------------------------------------------- spellings
+    def ac_fixed(self) -> str:
+        sign = "true" if self.signed else "false"
+        return f"ac_fixed<{self.width}, {self.integer}, {sign}, AC_{self.rounding.value}, AC_{self.overflow.value}>"
+
+    def ap_fixed(self) -> str:
+        name = "ap_fixed" if self.signed else "ap_ufixed"
+        return f"{name}<{self.width}, {self.integer}, AP_{self.rounding.value}, AP_{self.overflow.value}>"
+
+    def verilog(self, name: str, kind: str = "wire") -> str:
+        """A Verilog declaration holding the mantissa (the binary point is implicit)."""
+        sign = "signed " if self.signed else ""
+        return f"{kind} {sign}[{self.width - 1}:0] {name}"
+
+    def short(self) -> str:
+        """Compact spelling for reports: ``fixed<8,3>``, ``ufixed<6,0,RND,SAT>``."""
+        base = "fixed" if self.signed else "ufixed"
+        modes = ""
+        if self.rounding is not Rounding.TRN or self.overflow is not Overflow.WRAP:
+            modes = f",{self.rounding.value},{self.overflow.value}"
+        return f"{base}<{self.width},{self.integer}{modes}>"
+
+    def __str__(self) -> str:
+        return self.short()
+
+    @classmethod
+    def parse(cls, text: str) -> FixedType:
+        """Read ``ac_fixed<...>``, ``ap_fixed<...>``, ``ap_ufixed<...>``, ``fixed<...>``,
+        ``ufixed<...>``, ``ac_int<W, S>``/``ap_int<W>``/``ap_uint<W>`` spellings.
+
+        This is what config files use for precisions, as hls4ml users write them.
+        """
+        match = _SPELLING.fullmatch(text.strip())
+        if not match:
+            raise ValueError(
+                f"cannot read fixed-point type {text!r}; write e.g. 'ac_fixed<16, 6, true, AC_RND, AC_SAT>', "
+                "'ap_fixed<16,6,AP_RND,AP_SAT>', 'ap_ufixed<8,0>', 'fixed<8,3>' or 'ap_int<8>'"
+            )
+        name = match.group(1).lower()
+        args = [a.strip() for a in match.group(2).split(",") if a.strip()]
+        try:
+            return _from_spelling(cls, name, args)
+        except (ValueError, IndexError) as err:
+            raise ValueError(f"cannot read fixed-point type {text!r}: {err}") from None
+
+
+_SPELLING = re.compile(r"([A-Za-z_]+)\s*<([^<>]*)>")
+
+
+def _parse_bool(text: str) -> bool:
+    low = text.lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise ValueError(f"signedness must be true or false, got {text!r}")
+
+
+def _from_spelling(cls: Any, name: str, args: list[str]) -> FixedType:
+    if name in ("ac_int", "ap_int", "ap_uint", "int", "uint"):
+        width = int(args[0])
+        if name == "ac_int":
+            signed = _parse_bool(args[1]) if len(args) > 1 else True
+        else:
+            signed = name in ("ap_int", "int")
+        return cls(width, width, signed)
+    if name == "ac_fixed":
+        if len(args) < 2 or len(args) > 5:
+            raise ValueError("ac_fixed takes 2 to 5 parameters: W, I, S, Q, O")
+        signed = _parse_bool(args[2]) if len(args) > 2 else True
+        rest = args[3:]
+    elif name in ("ap_fixed", "ap_ufixed", "fixed", "ufixed"):
+        if len(args) < 2 or len(args) > 5:
+            raise ValueError(f"{name} takes 2 to 5 parameters: W, I, Q, O[, N]")
+        signed = name in ("ap_fixed", "fixed")
+        rest = args[2:4]
+    else:
+        raise ValueError(f"unknown type name {name!r}")
+    rounding = Rounding.parse(rest[0]) if len(rest) > 0 else Rounding.TRN
+    overflow = Overflow.parse(rest[1]) if len(rest) > 1 else Overflow.WRAP
+    return cls(int(args[0]), int(args[1]), signed, rounding, overflow)
+
+
+# ----------------------------------------------------------------- helpers
+def _as_int_array(m: Any, bits_needed: int) -> np.ndarray:
+    """An integer array that can hold ``bits_needed``-bit intermediates exactly."""
+    arr = np.asarray(m)
+    if arr.dtype == object:
+        return arr
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"mantissas must be integers, got dtype {arr.dtype}")
+    if bits_needed > _INT64_SAFE_BITS:
+        return arr.astype(object)
+    return arr.astype(np.int64)
+
+
+def _round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
+    """Round exact float64 values to integers (still float64) by ``rounding``."""
+    floor = np.floor(scaled)
+    rem = scaled - floor  # exact: both operands share the binade near the value
+    if rounding is Rounding.TRN:
+        return floor
+    if rounding is Rounding.TRN_ZERO:
+        return np.where((scaled < 0) & (rem > 0), floor + 1, floor)
+    up = rem > 0.5
+    tie = rem == 0.5
+    if rounding is Rounding.RND:
+        up = up | tie
+    elif rounding is Rounding.RND_ZERO:
+        up = up | (tie & (scaled < 0))
+    elif rounding is Rounding.RND_INF:
+        up = up | (tie & (scaled > 0))
+    elif rounding is Rounding.RND_CONV:
+        up = up | (tie & (np.fmod(floor, 2) != 0))
+    return floor + up
+
+
+def _round_fraction(value: Fraction, rounding: Rounding) -> int:
+    floor = value.numerator // value.denominator
+    rem = value - floor
+    if rounding is Rounding.TRN:
+        return floor
+    if rounding is Rounding.TRN_ZERO:
+        return floor + 1 if (value < 0 and rem > 0) else floor
+    half = Fraction(1, 2)
+    up = rem > half
+    tie = rem == half
+    if rounding is Rounding.RND:
+        up = up or tie
+    elif rounding is Rounding.RND_ZERO:
+        up = up or (tie and value < 0)
+    elif rounding is Rounding.RND_INF:
+        up = up or (tie and value > 0)
+    elif rounding is Rounding.RND_CONV:
+        up = up or (tie and floor % 2 != 0)
+    return floor + int(up)
+
+
+def round_shift(m: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
+    """Divide integer mantissas by ``2**shift`` and round by ``rounding``.
+
+    Works on int64 and on object arrays of Python ints alike, which is what
+    lets one code path serve every width.
+    """
+    if shift <= 0:
+        return m << (-shift) if shift < 0 else m
+    floor = m >> shift
+    if rounding is Rounding.TRN:
+        return floor
+    rem = m - (floor << shift)  # in [0, 2**shift)
+    half = 1 << (shift - 1)
+    if rounding is Rounding.TRN_ZERO:
+        return floor + ((m < 0) & (rem != 0))
+    up = rem > half
+    tie = rem == half
+    if rounding is Rounding.RND:
+        up = up | tie
+    elif rounding is Rounding.RND_ZERO:
+        up = up | (tie & (m < 0))
+    elif rounding is Rounding.RND_INF:
+        up = up | (tie & (m > 0))
+    elif rounding is Rounding.RND_CONV:
+        up = up | (tie & ((floor & 1) != 0))
+    return floor + up.astype(np.int64) if m.dtype != object else floor + up.astype(int).astype(object)
+
+
+def apply_overflow(m: np.ndarray, t: FixedType) -> np.ndarray:
+    """Bring integer mantissas into ``t``'s range by its overflow mode."""
+    m = np.asarray(m)
+    lo, hi = t.min_int, t.max_int
+    if t.overflow is Overflow.WRAP:
+        span = 1 << t.width
+        wrapped = (m - lo) % span + lo
+        return wrapped
+    if t.overflow is Overflow.SAT:
+        return np.where(m > hi, hi, np.where(m < lo, lo, m)).astype(m.dtype)
+    if t.overflow is Overflow.SAT_ZERO:
+        return np.where((m > hi) | (m < lo), 0, m).astype(m.dtype)
+    # SAT_SYM: the most negative code is treated as an overflow too, as ac_fixed does.
+    low = -hi if t.signed else lo
+    return np.where(m > hi, hi, np.where(m < low, low, m)).astype(m.dtype)

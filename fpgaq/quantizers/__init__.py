@@ -1,0 +1,39 @@
+"""QKeras-compatible quantizers on Keras 3, each stating its hardware type.
+
+Names, arguments, string forms and numeric results follow QKeras (see
+``shared/QKERAS_NOTES.md``); outputs saturate exactly where QKeras' float32
+arithmetic does not.
+"""
+
+from fpgaq.quantizers import binary as _binary  # noqa: F401  (registers quantizers)
+from fpgaq.quantizers import bits as _bits  # noqa: F401
+from fpgaq.quantizers import nonlinear as _nonlinear  # noqa: F401
+from fpgaq.quantizers import po2 as _po2  # noqa: F401
+from fpgaq.quantizers import relu as _relu  # noqa: F401
+from fpgaq.quantizers import ternary as _ternary  # noqa: F401
+from fpgaq.quantizers.base import (
+    QUANTIZERS,
+    BaseQuantizer,
+    get_quantizer,
+    parse_quantizer_string,
+    register_quantizer,
+    serialize_quantizer,
+    straight_through,
+)
+
+__all__ = [
+    "QUANTIZERS",
+    "BaseQuantizer",
+    "get_quantizer",
+    "parse_quantizer_string",
+    "register_quantizer",
+    "serialize_quantizer",
+    "straight_through",
+]
+
+
+def __getattr__(name: str):
+    """``fpgaq.quantizers.quantized_bits`` etc., whichever modules define them."""
+    if name in QUANTIZERS:
+        return QUANTIZERS[name]
+    raise AttributeError(f"module 'fpgaq.quantizers' has no attribute {name!r}")
