@@ -4,9 +4,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fpgaq.fixed import FixedType, Overflow, Rounding  # noqa: E402
-from fpgaq.hwtypes import BinaryType, LevelsType, Po2Type, ScaledType, TernaryType  # noqa: E402
-from fpgaq.quantizers import BaseQuantizer, get_quantizer, register_quantizer  # noqa: E402
+from fpgaq.fixed import FixedType, Overflow, Rounding
+from fpgaq.hwtypes import BinaryType, LevelsType, Po2Type, ScaledType, TernaryType
+from fpgaq.quantizers import BaseQuantizer, get_quantizer, register_quantizer
 
 __version__ = "0.1.0"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FixedType", "Overflow", "Rounding", "round_shift", "apply_overflow"]
+__all__ = ["FixedType", "Overflow", "Rounding", "apply_overflow", "round_shift"]
 
 # Mantissas up to this many bits are held in int64 with headroom for one
 # shift and one addition; wider ones use numpy object arrays of Python ints.
@@ -157,7 +157,8 @@ class FixedType:
         x = np.asarray(x, dtype=np.float64)
         if not np.all(np.isfinite(x)):
             raise ValueError(f"cannot quantize NaN or infinity into {self}")
-        scaled = np.ldexp(x, self.frac)
+        with np.errstate(over="ignore"):
+            scaled = np.ldexp(x, self.frac)
         tiny = (x != 0) & (np.abs(scaled) < 2.0**-1000)
         huge = ~np.isfinite(scaled) | (np.abs(scaled) >= 2.0**_INT64_SAFE_BITS)
         if self.wide or np.any(tiny) or np.any(huge):
@@ -280,10 +281,9 @@ def _parse_bool(text: str) -> bool:
 def _from_spelling(cls: Any, name: str, args: list[str]) -> FixedType:
     if name in ("ac_int", "ap_int", "ap_uint", "int", "uint"):
         width = int(args[0])
+        signed = name in ("ap_int", "int")
         if name == "ac_int":
             signed = _parse_bool(args[1]) if len(args) > 1 else True
-        else:
-            signed = name in ("ap_int", "int")
         return cls(width, width, signed)
     if name == "ac_fixed":
         if len(args) < 2 or len(args) > 5:
@@ -318,13 +318,16 @@ def _as_int_array(m: Any, bits_needed: int) -> np.ndarray:
 def _round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
     """Round exact float64 values to integers (still float64) by ``rounding``."""
     floor = np.floor(scaled)
-    rem = scaled - floor  # exact: both operands share the binade near the value
     if rounding is Rounding.TRN:
         return floor
     if rounding is Rounding.TRN_ZERO:
-        return np.where((scaled < 0) & (rem > 0), floor + 1, floor)
-    up = rem > 0.5
-    tie = rem == 0.5
+        return np.where((scaled < 0) & (scaled != floor), floor + 1, floor)
+    # Compare with the midpoint in doubled units: ``scaled - floor`` is inexact
+    # for -1 < scaled < 0, but doubling and odd integers below 2**53 are exact.
+    twice = 2.0 * scaled
+    mid = 2.0 * floor + 1.0
+    up = twice > mid
+    tie = twice == mid
     if rounding is Rounding.RND:
         up = up | tie
     elif rounding is Rounding.RND_ZERO:

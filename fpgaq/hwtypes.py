@@ -100,4 +100,4 @@ class LevelsType:
     levels: tuple[float, ...]
 
 
-HardwareType = Union[FixedType, Po2Type, BinaryType, TernaryType, ScaledType, LevelsType]
+HardwareType = Union[FixedType, Po2Type, BinaryType, TernaryType, ScaledType, LevelsType]  # noqa: UP007 (runtime alias)

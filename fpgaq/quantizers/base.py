@@ -18,8 +18,8 @@ from keras import ops
 from fpgaq.hwtypes import HardwareType
 
 __all__ = [
-    "BaseQuantizer",
     "QUANTIZERS",
+    "BaseQuantizer",
     "get_quantizer",
     "parse_quantizer_string",
     "register_quantizer",
