@@ -5,6 +5,7 @@ Names, arguments, string forms and numeric results follow QKeras (see
 arithmetic does not.
 """
 
+from fpgaq.quantizers import activations as _activations  # noqa: F401
 from fpgaq.quantizers import binary as _binary  # noqa: F401  (registers quantizers)
 from fpgaq.quantizers import bits as _bits  # noqa: F401
 from fpgaq.quantizers import nonlinear as _nonlinear  # noqa: F401

@@ -1,0 +1,5 @@
+import sys
+
+from fpgaq.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""The command line: the demo, qstats on a saved model, and honest stubs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fpgaq import zoo
+from fpgaq.cli import main
+
+
+def test_demo_trains_and_prints_the_report(tmp_path, capsys) -> None:
+    assert main(["demo", "--quick", "--epochs", "1", "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "float     model: test accuracy" in out and "quantized model: test accuracy" in out
+    assert "ac_fixed<6, 1, true, AC_RND_CONV, AC_SAT>" in out  # the 6-bit weights' hardware type
+    assert "smult_6_16" in out
+    assert (tmp_path / "jet_tagger.keras").is_file()
+    assert (tmp_path / "quantization_report.txt").read_text().startswith("Quantization report")
+
+
+def test_qstats_of_saved_model(tmp_path, capsys) -> None:
+    path = tmp_path / "m.keras"
+    zoo.digits_cnn().save(path)
+    assert main(["qstats", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "conv2" in out and "smult_4_4" in out
+
+
+def test_qstats_of_missing_file(tmp_path, capsys) -> None:
+    assert main(["qstats", str(tmp_path / "nope.keras")]) == 2
+    assert "cannot load" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["convert", "csim", "cosim", "synth", "sweep", "search", "report"])
+def test_planned_commands_say_so(command: str, capsys) -> None:
+    assert main([command, "model.keras"]) == 3
+    assert "not available in this version of fpgaq; it is planned" in capsys.readouterr().err
+
+
+def test_entry_point_runs() -> None:
+    done = subprocess.run([sys.executable, "-m", "fpgaq", "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("fpgaq ")
