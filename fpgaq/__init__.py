@@ -2,7 +2,11 @@
 
 import os
 
+# Quiet TensorFlow's start-up chatter, and keep its CPU kernels on the plain
+# (non-oneDNN) path whose float results do not depend on blocking choices:
+# bit-exact comparisons against Keras need reproducible float arithmetic.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.hwtypes import BinaryType, LevelsType, Po2Type, ScaledType, TernaryType

@@ -51,6 +51,6 @@ def train_test_split(
     """A seeded shuffle split (no scikit-learn needed for this)."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
-    cut = int(round(len(x) * (1.0 - test_fraction)))
+    cut = round(len(x) * (1.0 - test_fraction))
     train, test = order[:cut], order[cut:]
     return x[train], y[train], x[test], y[test]
