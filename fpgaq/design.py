@@ -1,0 +1,109 @@
+"""``fpgaq.convert(model, config) -> Design``: the one object a user holds.
+
+A Design is a typed graph plus its config.  ``predict`` runs the bit-exact
+reference; later stages (HLS, RTL, estimates) read the same graph, so what
+``predict`` returns is what the firmware computes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from fpgaq.config import Config, load_config
+import fpgaq.ir.ops  # noqa: F401  (registers the op modules)
+from fpgaq.ir.graph import Graph
+from fpgaq.ir.passes import DEFAULT_PASSES, run_passes
+from fpgaq.ir.precision import infer_precision
+from fpgaq.ir.trace import trace
+from fpgaq.reference import evaluate
+
+__all__ = ["Design", "convert"]
+
+
+def _as_inputs(graph: Graph, x: Any) -> list[np.ndarray]:
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(xs) != len(graph.inputs):
+        raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
+    return [np.asarray(v, dtype=np.float64) for v in xs]
+
+
+class Design:
+    """A converted model: typed graph, config, and the reference that defines its numbers."""
+
+    def __init__(self, graph: Graph, config: Config) -> None:
+        self.graph = graph
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    def predict_int(self, x: Any) -> list[np.ndarray]:
+        """Output mantissas (integers of each output's FixedType)."""
+        values = evaluate(self.graph, _as_inputs(self.graph, x))
+        return [values[t] for t in self.graph.outputs]
+
+    def predict(self, x: Any) -> np.ndarray | list[np.ndarray]:
+        """Output values as float64: exact, because every output type fits in 53 bits or raises."""
+        outs = [self.graph.tensors[t].type.from_int(m) for t, m in zip(self.graph.outputs, self.predict_int(x))]
+        return outs[0] if len(outs) == 1 else outs
+
+    def trace(self, x: Any) -> dict[str, np.ndarray]:
+        """Every node's output values (float64), keyed by node name, for debugging."""
+        values = evaluate(self.graph, _as_inputs(self.graph, x), keep=True)
+        out = {}
+        for node in self.graph.nodes:
+            t = self.graph.tensors[node.output].type
+            out[node.name] = t.from_int(values[node.output]) if t.width <= 53 else t.to_fractions(values[node.output])
+        return out
+
+    def summary(self) -> str:
+        """One line per node: op, output shape and type, internal types, weights and MACs."""
+        rows = [("node", "op", "shape", "type", "accumulator", "weights", "MACs")]
+        for node in self.graph.nodes:
+            out = self.graph.tensors[node.output]
+            acc = node.types.get("accum")
+            kernel = node.weights.get("kernel")
+            macs = ""
+            if kernel is not None:
+                per_output = int(np.prod(kernel.values.shape[:-1]))
+                if node.op.startswith("depthwise"):
+                    per_output = int(np.prod(kernel.values.shape[:-2]))
+                macs = str(per_output * out.size)
+            wdesc = (
+                f"{kernel.type.short()} {kernel.nonzero}/{kernel.values.size} nonzero" if kernel is not None else ""
+            )
+            rows.append(
+                (
+                    node.name,
+                    node.op + (f"[{node.attrs['function']}]" if "function" in node.attrs else ""),
+                    "x".join(map(str, out.shape)),
+                    out.type.short() if out.type else "?",
+                    acc.short() if acc else "",
+                    wdesc,
+                    macs,
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [f"Design {self.name!r}"]
+        for i, r in enumerate(rows):
+            lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Design({self.name!r}, {len(self.graph.nodes)} nodes)"
+
+
+def convert(model: keras.Model, config: Any = None, passes: Any = None) -> Design:
+    """Trace ``model``, run the graph passes, infer every type, and wrap it in a Design."""
+    cfg = load_config(config)
+    graph = trace(model, cfg)
+    graph = run_passes(graph, DEFAULT_PASSES if passes is None else passes)
+    graph = infer_precision(graph, cfg)
+    graph.validate()
+    return Design(graph, cfg)

@@ -1,0 +1,201 @@
+"""The typed graph every back end renders and the reference evaluates.
+
+A :class:`Graph` is a list of :class:`Node` in topological order.  Each node
+reads named tensors and writes exactly one; each :class:`Tensor` carries a
+per-sample shape and, after precision inference, a :class:`FixedType`.
+Weights are :class:`Weight` objects holding the exact quantized values, the
+fixed-point type that holds every one of them, and the quantizer's own
+hardware descriptor (power-of-two, binary, ternary...), which lets the RTL
+back end pick shift-and-add circuits without guessing.
+
+Graphs are treated as values: passes return new graphs (``Graph.copy``) and
+never mutate their input.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from fpgaq.fixed import FixedType
+from fpgaq.hwtypes import HardwareType
+
+__all__ = ["OPS", "Graph", "Node", "Tensor", "Weight"]
+
+#: Operations the IR knows; each has a reference kernel and back-end templates.
+OPS = {
+    "input": "graph input; the input tensor's type is the quantization applied to incoming floats",
+    "dense": "y = x @ kernel + bias over the last axis",
+    "conv1d": "1-D convolution, channels last, explicit padding",
+    "conv2d": "2-D convolution, channels last, explicit padding",
+    "depthwise1d": "1-D depthwise convolution",
+    "depthwise2d": "2-D depthwise convolution",
+    "conv2d_transpose": "2-D transposed convolution",
+    "scale": "per-channel y = x * scale + shift (unfolded batch normalization)",
+    "activation": "element-wise function then cast to the output type: linear, relu, leaky_relu, and tables",
+    "softmax": "softmax over the last axis through exp and reciprocal tables",
+    "maxpool1d": "max pooling",
+    "maxpool2d": "max pooling",
+    "avgpool1d": "average pooling: exact sum times the reciprocal of the pool size",
+    "avgpool2d": "average pooling",
+    "global_maxpool1d": "max over the spatial axis",
+    "global_maxpool2d": "max over the spatial axes",
+    "global_avgpool1d": "mean over the spatial axis",
+    "global_avgpool2d": "mean over the spatial axes",
+    "zeropad1d": "zero padding",
+    "zeropad2d": "zero padding",
+    "reshape": "wiring only: a new shape over the same values in the same order",
+    "add": "element-wise sum of two or more tensors",
+    "concatenate": "concatenation along an axis",
+    "identity": "wiring only: same values (Dropout at inference, linear Activation)",
+}
+
+
+@dataclasses.dataclass
+class Tensor:
+    """A named per-sample tensor; ``type`` is None until precision inference."""
+
+    name: str
+    shape: tuple[int, ...]
+    type: FixedType | None = None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+@dataclasses.dataclass
+class Weight:
+    """Exact quantized constant values and what they are in hardware.
+
+    ``values`` are float64 and exact (every value is ``mantissa * 2**-type.frac``);
+    ``hardware`` is the quantizer's descriptor when it is more specific than
+    a fixed-point grid (po2, binary, ternary, per-channel po2 scale).
+    """
+
+    values: np.ndarray
+    type: FixedType
+    hardware: HardwareType | None = None
+    quantizer: str | None = None
+
+    @property
+    def mantissa(self) -> np.ndarray:
+        return self.type.to_int(self.values)
+
+    @property
+    def nonzero(self) -> int:
+        return int(np.count_nonzero(self.values))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Weight)
+            and self.type == other.type
+            and self.values.shape == other.values.shape
+            and bool(np.array_equal(self.values, other.values))
+            and self.quantizer == other.quantizer
+        )
+
+
+@dataclasses.dataclass
+class Node:
+    """One operation.
+
+    ``attrs`` hold structural settings (strides, padding, axis, function);
+    ``types`` hold internal fixed-point types (``accum``, ``product``, table
+    types); ``options`` hold implementation settings from the config
+    (reuse factor, strategy, io type) that do not change the numbers.
+    """
+
+    name: str
+    op: str
+    inputs: list[str]
+    output: str
+    attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    weights: dict[str, Weight] = dataclasses.field(default_factory=dict)
+    types: dict[str, FixedType] = dataclasses.field(default_factory=dict)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    source: str | None = None  # the Keras layer it came from
+
+    def __post_init__(self) -> None:
+        if self.op not in OPS:
+            raise ValueError(f"node {self.name!r}: unknown op {self.op!r}; known: {', '.join(sorted(OPS))}")
+
+
+@dataclasses.dataclass
+class Graph:
+    name: str
+    nodes: list[Node]
+    tensors: dict[str, Tensor]
+    inputs: list[str]
+    outputs: list[str]
+
+    # ------------------------------------------------------------ queries
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no node named {name!r} in graph {self.name!r}; nodes: {[n.name for n in self.nodes]}")
+
+    def producer(self, tensor: str) -> Node | None:
+        for n in self.nodes:
+            if n.output == tensor:
+                return n
+        return None
+
+    def consumers(self, tensor: str) -> list[Node]:
+        return [n for n in self.nodes if tensor in n.inputs]
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def in_tensors(self, node: Node) -> list[Tensor]:
+        return [self.tensors[t] for t in node.inputs]
+
+    def out_tensor(self, node: Node) -> Tensor:
+        return self.tensors[node.output]
+
+    # ------------------------------------------------------------ editing
+    def copy(self) -> Graph:
+        """A deep copy, so that a pass can edit freely and stay pure."""
+        return copy.deepcopy(self)
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Point every reader of tensor ``old`` (and the graph outputs) at ``new``."""
+        for n in self.nodes:
+            n.inputs = [new if t == old else t for t in n.inputs]
+        self.outputs = [new if t == old else t for t in self.outputs]
+
+    def remove_unused_tensors(self) -> None:
+        used = set(self.inputs) | set(self.outputs)
+        for n in self.nodes:
+            used.update(n.inputs)
+            used.add(n.output)
+        self.tensors = {k: v for k, v in self.tensors.items() if k in used}
+
+    def validate(self) -> None:
+        """Check topological order, unique names and that every tensor exists."""
+        seen = set(self.inputs)
+        names = set()
+        for n in self.nodes:
+            if n.name in names:
+                raise ValueError(f"graph {self.name!r}: duplicate node name {n.name!r}")
+            names.add(n.name)
+            if n.op == "input":
+                seen.add(n.output)
+                continue
+            for t in n.inputs:
+                if t not in seen:
+                    raise ValueError(f"graph {self.name!r}: node {n.name!r} reads {t!r} before it is produced")
+            if n.output in seen:
+                raise ValueError(f"graph {self.name!r}: tensor {n.output!r} is produced twice")
+            seen.add(n.output)
+            for t in [*n.inputs, n.output]:
+                if t not in self.tensors:
+                    raise ValueError(f"graph {self.name!r}: node {n.name!r} uses unknown tensor {t!r}")
+        for t in self.outputs:
+            if t not in seen:
+                raise ValueError(f"graph {self.name!r}: output {t!r} is never produced")

@@ -1,0 +1,259 @@
+"""Bit-exact evaluation of a typed :class:`~fpgaq.ir.graph.Graph`.
+
+Every tensor is held as integer mantissas of its FixedType.  Multiply-
+accumulates run through float64 BLAS when precision inference has proven
+that every partial sum stays below 2**53 (then float64 is exact and fast),
+and through int64 or Python integers otherwise: exactness first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+import numpy as np
+
+from fpgaq.fixed import FixedType, Rounding, apply_overflow
+from fpgaq.ir.graph import Graph, Node
+
+__all__ = ["divide_round", "evaluate", "run_node"]
+
+_FLOAT_EXACT_BITS = 52
+_INT64_BITS = 62
+
+
+def _int_array(m: np.ndarray, bits: int) -> np.ndarray:
+    if bits > _INT64_BITS:
+        return np.asarray(m).astype(object)
+    return np.asarray(m).astype(np.int64)
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, bound_bits: int) -> np.ndarray:
+    """Exact integer ``a @ b`` given that every partial sum fits ``bound_bits`` bits."""
+    if bound_bits <= _FLOAT_EXACT_BITS and a.dtype != object and b.dtype != object:
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    if bound_bits <= _INT64_BITS and a.dtype != object and b.dtype != object:
+        return a.astype(np.int64) @ b.astype(np.int64)
+    return a.astype(object) @ b.astype(object)
+
+
+def divide_round(num: np.ndarray, den: int, rounding: Rounding) -> np.ndarray:
+    """``num / den`` rounded to integers by ``rounding``; ``den`` > 0."""
+    q = num // den
+    r = num - q * den
+    if rounding is Rounding.TRN:
+        return q
+    if rounding is Rounding.TRN_ZERO:
+        return q + ((num < 0) & (r != 0))
+    twice, up = 2 * r, None
+    up = twice > den
+    tie = twice == den
+    if rounding is Rounding.RND:
+        up = up | tie
+    elif rounding is Rounding.RND_ZERO:
+        up = up | (tie & (num < 0))
+    elif rounding is Rounding.RND_INF:
+        up = up | (tie & (num > 0))
+    elif rounding is Rounding.RND_CONV:
+        up = up | (tie & ((q % 2) != 0))
+    return q + up.astype(q.dtype if q.dtype != object else np.int64)
+
+
+def _align(m: np.ndarray, src: FixedType, frac: int) -> np.ndarray:
+    """Mantissas of ``src`` values expressed with ``frac`` fractional bits (frac >= src.frac)."""
+    shift = frac - src.frac
+    if shift < 0:
+        raise ValueError("alignment would drop bits")
+    return m << shift if shift else m
+
+
+# ----------------------------------------------------------------------------- kernels
+def _patches(x: np.ndarray, node: Node) -> np.ndarray:
+    """(N, out..., k..., C) windows of a channels-last input, after zero padding."""
+    ks = node.attrs["kernel_size"] if "kernel_size" in node.attrs else node.attrs["pool_size"]
+    strides = node.attrs["strides"]
+    dil = node.attrs.get("dilation", (1,) * len(ks))
+    pads = node.attrs.get("padding", [(0, 0)] * len(ks))
+    ndim = len(ks)
+    x = np.pad(x, [(0, 0), *pads, (0, 0)])
+    eff = [(k - 1) * d + 1 for k, d in zip(ks, dil)]
+    axes = tuple(range(1, ndim + 1))
+    win = np.lib.stride_tricks.sliding_window_view(x, eff, axis=axes)  # (N, S'..., C, eff...)
+    sl = [slice(None)] + [slice(None, None, s) for s in strides] + [slice(None)] + [slice(None, None, d) for d in dil]
+    win = win[tuple(sl)]
+    # -> (N, out..., k..., C)
+    order = [0, *range(1, ndim + 1), *range(ndim + 2, 2 * ndim + 2), ndim + 1]
+    return np.ascontiguousarray(win.transpose(order))
+
+
+def _linear(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndarray:
+    """Multiply-accumulate in the exact accumulator type, then the declared accumulator, then the output."""
+    kernel = node.weights["kernel"]
+    exact_t = node.types["exact"]
+    acc_t = node.types["accum"]
+    frac = tin.frac + kernel.type.frac
+    bias = node.weights.get("bias")
+    w = _int_array(kernel.mantissa, kernel.type.width)
+    bound = exact_t.width + 1
+    n = x.shape[0]
+    if bound > _INT64_BITS:
+        x = x.astype(object)
+    if node.op == "dense":
+        lead = x.shape[1:-1]
+        acc = _matmul(x.reshape(-1, x.shape[-1]), w, bound).reshape(n, *lead, w.shape[-1])
+    elif node.op in ("conv1d", "conv2d"):
+        ndim = len(node.attrs["kernel_size"])
+        p = _patches(x, node)
+        out_sp = p.shape[1 : 1 + ndim]
+        acc = _matmul(p.reshape(n * int(np.prod(out_sp)), -1), w.reshape(-1, w.shape[-1]), bound)
+        acc = acc.reshape(n, *out_sp, w.shape[-1])
+    else:  # depthwise: output channel c * M + m reads input channel c only
+        ndim = len(node.attrs["kernel_size"])
+        p = _patches(x, node)  # (N, out..., k..., C)
+        out_sp = p.shape[1 : 1 + ndim]
+        c, dm = p.shape[-1], w.shape[-1]
+        pk = p.reshape(n * int(np.prod(out_sp)), -1, c)
+        wk = w.reshape(-1, c, dm)
+        dtype = np.int64 if (bound <= _INT64_BITS and pk.dtype != object) else object
+        acc = np.einsum("pkc,kcm->pcm", pk.astype(dtype), wk.astype(dtype)).reshape(n, *out_sp, c * dm)
+    if exact_t.frac > frac:
+        acc = acc << (exact_t.frac - frac)
+    if bias is not None:
+        acc = acc + _align(_int_array(bias.mantissa, bias.type.width), bias.type, exact_t.frac)
+    if acc_t != exact_t:
+        acc = acc_t.cast(acc, exact_t)
+    return tout.cast(acc, acc_t) if tout != acc_t else acc
+
+
+def _activation(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndarray:
+    fn = node.attrs["function"]
+    if fn == "linear":
+        return tout.cast(x, tin)
+    if fn == "relu":
+        return tout.cast(np.where(x > 0, x, 0), tin)
+    if fn == "leaky_relu":
+        pos_t, neg_t = node.attrs["positive_type"], node.attrs["negative_type"]
+        s = node.attrs["shift"]
+        pos = tout.cast(pos_t.cast(np.where(x > 0, x, 0), tin), pos_t)
+        shifted = FixedType(tin.width, tin.integer - s, tin.signed)  # same mantissas, value / 2**s
+        neg = tout.cast(neg_t.cast(np.where(x < 0, x, 0), shifted), neg_t)
+        return np.where(x >= 0, pos, neg)
+    if fn == "hard_sigmoid":
+        # 0.5 * x + 0.5, exact with one more fractional bit, then the output cast.
+        t_half = FixedType(tin.width + 2, tin.integer + 1, True)
+        m = x.astype(object) if t_half.wide else x.astype(np.int64)
+        half = 1 << (tin.frac)  # 0.5 with tin.frac + 1 fractional bits
+        return tout.cast(m + half, t_half)
+    if fn == "hard_tanh":
+        return tout.cast(x, tin)
+    raise NotImplementedError(f"node {node.name!r}: activation {fn!r} has no reference kernel yet")
+
+
+def _pool(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndarray:
+    ndim = len(node.attrs["pool_size"]) if "pool_size" in node.attrs else x.ndim - 2
+    if node.op.startswith("global_"):
+        axes = tuple(range(1, x.ndim - 1))
+        window = x
+        area = int(np.prod([x.shape[a] for a in axes]))
+    else:
+        p = _patches(x, node)  # (N, out..., k..., C)
+        axes = tuple(range(1 + ndim, 1 + 2 * ndim))
+        window = p
+        area = int(np.prod(node.attrs["pool_size"]))
+    if "maxpool" in node.op:
+        return tout.cast(np.max(window, axis=axes), tin)
+    total = np.sum(window.astype(object) if tin.wide else window.astype(np.int64), axis=axes)
+    # value = total * 2**-fin / area; mantissa in tout = total * 2**(fout - fin) / area
+    shift = tout.frac - tin.frac
+    num = total << shift if shift >= 0 else total
+    den = area if shift >= 0 else area << (-shift)
+    q = divide_round(num, den, tout.rounding)
+    return apply_overflow(q, tout)
+
+
+def _add(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: FixedType) -> np.ndarray:
+    frac = max(t.frac for t in tins)
+    wide = any(t.wide for t in tins) or tout.wide
+    total = None
+    for x, t in zip(xs, tins):
+        m = _align(x.astype(object) if wide else x.astype(np.int64), t, frac)
+        total = m if total is None else total + m
+    src = FixedType(sum(t.width for t in tins) + frac + 2, sum(t.width for t in tins) + 2)
+    return tout.cast(total, src)
+
+
+def _concatenate(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: FixedType) -> np.ndarray:
+    parts = [tout.cast(x, t) for x, t in zip(xs, tins)]
+    return np.concatenate(parts, axis=node.attrs["axis"] + 1)
+
+
+_Kernel = Callable[[Node, list[np.ndarray], list[FixedType], FixedType], np.ndarray]
+
+
+def _single(fn: Callable[[Node, np.ndarray, FixedType, FixedType], np.ndarray]) -> _Kernel:
+    return lambda node, xs, tins, tout: fn(node, xs[0], tins[0], tout)
+
+
+def _reshape(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndarray:
+    return tout.cast(x.reshape(x.shape[0], *node.attrs["shape"]), tin)
+
+
+def _zeropad(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndarray:
+    return tout.cast(np.pad(x, [(0, 0), *node.attrs["padding"], (0, 0)]), tin)
+
+
+KERNELS: dict[str, _Kernel] = {
+    "dense": _single(_linear),
+    "conv1d": _single(_linear),
+    "conv2d": _single(_linear),
+    "depthwise1d": _single(_linear),
+    "depthwise2d": _single(_linear),
+    "activation": _single(_activation),
+    "maxpool1d": _single(_pool),
+    "maxpool2d": _single(_pool),
+    "avgpool1d": _single(_pool),
+    "avgpool2d": _single(_pool),
+    "global_maxpool1d": _single(_pool),
+    "global_maxpool2d": _single(_pool),
+    "global_avgpool1d": _single(_pool),
+    "global_avgpool2d": _single(_pool),
+    "add": _add,
+    "concatenate": _concatenate,
+    "reshape": _single(_reshape),
+    "identity": _single(lambda node, x, tin, tout: tout.cast(x, tin)),
+    "zeropad1d": _single(_zeropad),
+    "zeropad2d": _single(_zeropad),
+}
+
+
+def run_node(graph: Graph, node: Node, values: dict[str, np.ndarray]) -> np.ndarray:
+    kernel = KERNELS.get(node.op)
+    if kernel is None:
+        raise NotImplementedError(f"node {node.name!r}: op {node.op!r} has no reference kernel")
+    tins = [graph.tensors[t].type for t in node.inputs]
+    tout = graph.tensors[node.output].type
+    return kernel(node, [values[t] for t in node.inputs], tins, tout)
+
+
+def evaluate(graph: Graph, inputs: list[np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
+    """Mantissas of every graph output (or of every tensor with ``keep``) for float inputs."""
+    values: dict[str, np.ndarray] = {}
+    for name, x in zip(graph.inputs, inputs):
+        t = graph.tensors[name].type
+        expected = graph.tensors[name].shape
+        x = np.asarray(x)
+        if tuple(x.shape[1:]) != tuple(expected):
+            raise ValueError(f"input {name!r}: expected samples of shape {expected}, got {tuple(x.shape[1:])}")
+        values[name] = t.to_int(x)
+    needed: dict[str, int] = {}
+    for node in graph.nodes:
+        for t in node.inputs:
+            needed[t] = needed.get(t, 0) + 1
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        values[node.output] = run_node(graph, node, values)
+        if not keep:
+            for t in node.inputs:
+                needed[t] -= 1
+                if needed[t] == 0 and t not in graph.outputs:
+                    del values[t]
+    return values if keep else {t: values[t] for t in graph.outputs}
