@@ -73,9 +73,7 @@ class Design:
                 if node.op.startswith("depthwise"):
                     per_output = int(np.prod(kernel.values.shape[:-2]))
                 macs = str(per_output * out.size)
-            wdesc = (
-                f"{kernel.type.short()} {kernel.nonzero}/{kernel.values.size} nonzero" if kernel is not None else ""
-            )
+            wdesc = f"{kernel.type.short()} {kernel.nonzero}/{kernel.values.size} nonzero" if kernel is not None else ""
             rows.append(
                 (
                     node.name,

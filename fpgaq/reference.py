@@ -120,7 +120,23 @@ def _linear(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.nd
         acc = acc + _align(_int_array(bias.mantissa, bias.type.width), bias.type, exact_t.frac)
     if acc_t != exact_t:
         acc = acc_t.cast(acc, exact_t)
+    if "activation" in node.attrs:
+        return _fused_activation(node, acc, acc_t, tout)
     return tout.cast(acc, acc_t) if tout != acc_t else acc
+
+
+def _fused_activation(node: Node, acc: np.ndarray, acc_t: FixedType, tout: FixedType) -> np.ndarray:
+    """The activation that ``passes.fuse_activation`` moved into a linear node.
+
+    The accumulator is first cast into the type the linear node's own output
+    had (``types["linear_result"]``), then the activation op's own kernel runs
+    on a stand-in activation node, so fused and unfused graphs cannot differ.
+    """
+    pre_t = node.types.get("linear_result") or acc_t
+    if pre_t != acc_t:
+        acc = pre_t.cast(acc, acc_t)
+    view = Node(node.name, "activation", [], node.output, dict(node.attrs["activation"]), source=node.source)
+    return KERNELS["activation"](view, [acc], [pre_t], tout)
 
 
 def _activation(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndarray:

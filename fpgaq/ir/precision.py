@@ -81,9 +81,12 @@ def accumulator_bounds(node: Node, tin: FixedType) -> tuple[Fraction, Fraction, 
     return Fraction(int(min(lo))) * unit, Fraction(int(max(hi))) * unit, frac
 
 
+_LINEAR_OPS = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d")
+
+
 def _exact_output(graph: Graph, node: Node, ins: list[FixedType]) -> FixedType:
     op = node.op
-    if op in ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d"):
+    if op in _LINEAR_OPS:
         lo, hi, frac = accumulator_bounds(node, ins[0])
         exact = range_type(lo, hi, frac)
         node.types["exact"] = exact
@@ -150,6 +153,25 @@ def _pool_area(graph: Graph, node: Node) -> int:
     return int(np.prod(node.attrs["pool_size"]))
 
 
+# ---------------------------------------------- fused activations (see passes.fuse_activation)
+def _fused_activation_type(graph: Graph, node: Node, pre_activation: FixedType, config: Any) -> FixedType:
+    """Output type of a linear node that carries a fused activation.
+
+    The linear rule gave the pre-activation type (the accumulator, unless the
+    node's result type was declared before fusing); it is recorded as
+    ``types["linear_result"]`` and the activation's own rule maps it to the
+    output type, exactly as for a separate activation node.
+    """
+    pre = node.types.get("linear_result") or pre_activation
+    node.types["linear_result"] = pre
+    declared = graph.tensors[node.output].type
+    if declared is not None:
+        return declared
+    view = Node(node.name, "activation", [], node.output, dict(node.attrs["activation"]), source=node.source)
+    rule = PRECISION_RULES.get("activation")
+    return rule(graph, view, [pre], config) if rule else _exact_output(graph, view, [pre])
+
+
 def infer_precision(graph: Graph, config: Any = None) -> Graph:
     """Return a copy of ``graph`` in which every tensor has a FixedType."""
     from fpgaq.config import load_config
@@ -173,8 +195,15 @@ def infer_precision(graph: Graph, config: Any = None) -> Graph:
         if any(t is None for t in ins):
             raise ValueError(f"node {node.name!r} reads an untyped tensor; infer_precision must run in order")
         rule = PRECISION_RULES.get(node.op)
-        # the rule also records internal types (accumulator, tables) in node.types
-        exact = rule(g, node, ins, cfg) if rule else _exact_output(g, node, ins)
+        if rule is not None:
+            # a rule also records internal types (accumulator, tables) in node.types
+            exact = rule(g, node, ins, cfg)
+        elif out.type is None or node.op in _LINEAR_OPS:
+            exact = _exact_output(g, node, ins)  # records the accumulator types of linear ops
+        else:
+            continue
+        if "activation" in node.attrs and node.op in _LINEAR_OPS:
+            exact = _fused_activation_type(g, node, exact, cfg)
         if out.type is None:
             out.type = exact
     return g

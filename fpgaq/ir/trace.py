@@ -148,8 +148,17 @@ class _Tracer:
         quantizer = getattr(layer, quantizer_attr, None)
         return quantize_weight(variable, quantizer, self.weight_default(lc, role), role, layer.name)
 
-    def linear_layer(self, layer: Any, op: str, ins: list[str], out_shape: tuple[int, ...], lc: LayerConfig,
-                     kernel: Any, bias: Any, attrs: dict[str, Any]) -> str:
+    def linear_layer(
+        self,
+        layer: Any,
+        op: str,
+        ins: list[str],
+        out_shape: tuple[int, ...],
+        lc: LayerConfig,
+        kernel: Any,
+        bias: Any,
+        attrs: dict[str, Any],
+    ) -> str:
         weights = {"kernel": kernel}
         if bias is not None:
             weights["bias"] = bias
@@ -167,8 +176,9 @@ class _Tracer:
             return self.activation(layer, act, src, name, lc)
         return src
 
-    def kernel_and_bias(self, layer: Any, lc: LayerConfig, kernel_attr: str = "kernel",
-                        kq: str = "kernel_quantizer_internal"):
+    def kernel_and_bias(
+        self, layer: Any, lc: LayerConfig, kernel_attr: str = "kernel", kq: str = "kernel_quantizer_internal"
+    ):
         kernel = self.weight(layer, kernel_attr, kq, "weight", lc)
         bias = None
         if getattr(layer, "use_bias", False) and getattr(layer, "bias", None) is not None:
@@ -185,8 +195,10 @@ def _padding(layer: Any, in_shape: tuple[int, ...], ndim: int) -> list[tuple[int
         raise _unsupported(layer, f"padding={padding!r} is not supported", "use 'valid' or 'same'")
     pads = []
     for i in range(ndim):
-        size, k, s = in_shape[i], layer.kernel_size[i] if hasattr(layer, "kernel_size") else layer.pool_size[i], (
-            layer.strides[i]
+        size, k, s = (
+            in_shape[i],
+            layer.kernel_size[i] if hasattr(layer, "kernel_size") else layer.pool_size[i],
+            (layer.strides[i]),
         )
         d = layer.dilation_rate[i] if hasattr(layer, "dilation_rate") else 1
         out = -(-size // s)
@@ -337,6 +349,7 @@ HANDLERS = {
     "ZeroPadding1D": _zeropad,
     "ZeroPadding2D": _zeropad,
 }
+
 
 def supported_layers() -> list[str]:
     return sorted({*HANDLERS, "InputLayer"})

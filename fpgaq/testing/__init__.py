@@ -1,0 +1,1 @@
+"""Helpers for testing fpgaq and the designs it produces (random models, inputs)."""

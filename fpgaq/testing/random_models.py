@@ -1,0 +1,213 @@
+"""Random quantized Keras models for bit-exactness tests of every back end.
+
+A model is described by a plain :class:`ModelSpec` (so a failing case can be
+printed and rebuilt) and built by :func:`build_model`.  Specs are drawn by
+:func:`random_spec` from a seed; property-based tests draw the seed and the
+knobs with hypothesis.  Widths are kept small enough that Keras' float32
+inference is itself exact, which is what lets tests demand equality.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+import numpy as np
+
+from fpgaq.layers import QActivation, QConv1D, QConv2D, QDense, QDepthwiseConv2D
+
+__all__ = ["LayerSpec", "ModelSpec", "build_model", "random_inputs", "random_spec"]
+
+
+@dataclasses.dataclass
+class LayerSpec:
+    kind: str  # dense, conv1d, conv2d, depthwise2d, maxpool, avgpool, flatten, act, relu, branch_add, branch_concat
+    args: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ModelSpec:
+    input_shape: tuple[int, ...]
+    input_quantizer: str
+    layers: list[LayerSpec]
+    seed: int = 0
+
+    def describe(self) -> str:
+        parts = [f"input{self.input_shape} {self.input_quantizer}"]
+        parts += [f"{ls.kind}({', '.join(f'{k}={v}' for k, v in ls.args.items())})" for ls in self.layers]
+        return " -> ".join(parts)
+
+
+def _weight_quantizer(rng: np.random.Generator) -> str:
+    kind = rng.choice(["bits", "bits", "bits", "po2", "ternary", "binary", "auto_po2"])
+    if kind == "bits":
+        bits = int(rng.integers(2, 7))
+        integer = int(rng.integers(0, 2))
+        sym = int(rng.integers(0, 2))
+        return f"quantized_bits({bits},{integer},{sym},alpha=1)"
+    if kind == "po2":
+        return f"quantized_po2({int(rng.integers(3, 5))},1)"
+    if kind == "ternary":
+        return "ternary(alpha=1)"
+    if kind == "binary":
+        return "binary(alpha=1)"
+    return f"quantized_bits({int(rng.integers(3, 6))},0,alpha='auto_po2')"
+
+
+def _activation_quantizer(rng: np.random.Generator) -> str:
+    kind = rng.choice(["relu", "relu", "bits", "leaky"])
+    bits = int(rng.integers(3, 8))
+    integer = int(rng.integers(0, 3))
+    if kind == "relu":
+        return f"quantized_relu({bits},{integer})"
+    if kind == "leaky":
+        return f"quantized_relu({bits},{integer},negative_slope=0.25)"
+    return f"quantized_bits({bits},{integer},alpha=1)"
+
+
+def random_spec(seed: int, family: str | None = None, depth: int | None = None) -> ModelSpec:
+    """A random but valid model: an MLP, a 1-D or a 2-D CNN, possibly with branches."""
+    rng = np.random.default_rng(seed)
+    family = family or str(rng.choice(["mlp", "mlp", "cnn1d", "cnn2d", "cnn2d"]))
+    depth = depth or int(rng.integers(1, 4))
+    in_bits = int(rng.integers(4, 10))
+    in_int = int(rng.integers(0, 3))
+    in_q = f"quantized_bits({in_bits},{in_int},alpha=1)"
+    layers: list[LayerSpec] = []
+    if family == "mlp":
+        shape: tuple[int, ...] = (int(rng.integers(2, 17)),)
+        for _ in range(depth):
+            layers.append(_dense_block(rng))
+            if rng.random() < 0.2:
+                layers.append(LayerSpec("branch_add" if rng.random() < 0.5 else "branch_concat", {}))
+    else:
+        ndim = 1 if family == "cnn1d" else 2
+        size = int(rng.integers(5, 10))
+        shape = (size,) * ndim + (int(rng.integers(1, 4)),)
+        spatial = size
+        for _ in range(depth):
+            kind = "conv" if (ndim == 1 or rng.random() < 0.7) else "depthwise"
+            k = int(rng.integers(1, 4))
+            padding = str(rng.choice(["valid", "same"]))
+            if padding == "valid" and spatial - k + 1 < 2:
+                padding = "same"
+            stride = 1 if rng.random() < 0.8 else 2
+            args = {
+                "kernel": k,
+                "padding": padding,
+                "strides": stride,
+                "kernel_quantizer": _weight_quantizer(rng),
+                "bias_quantizer": f"quantized_bits({int(rng.integers(3, 8))},{int(rng.integers(0, 3))},alpha=1)",
+                "activation": _activation_quantizer(rng),
+                "use_bias": bool(rng.random() < 0.8),
+            }
+            if kind == "conv":
+                args["filters"] = int(rng.integers(1, 5))
+                layers.append(LayerSpec(f"conv{ndim}d", args))
+            else:
+                args["depth_multiplier"] = int(rng.integers(1, 3))
+                layers.append(LayerSpec("depthwise2d", args))
+            out = spatial if padding == "same" else spatial - k + 1
+            spatial = -(-out // stride)
+            if spatial >= 4 and rng.random() < 0.4:
+                layers.append(LayerSpec(str(rng.choice(["maxpool", "avgpool"])), {"pool": 2}))
+                spatial //= 2
+        layers.append(LayerSpec("flatten", {}))
+        if rng.random() < 0.7:
+            layers.append(_dense_block(rng))
+    return ModelSpec(shape, in_q, layers, seed)
+
+
+def _dense_block(rng: np.random.Generator) -> LayerSpec:
+    return LayerSpec(
+        "dense",
+        {
+            "units": int(rng.integers(1, 17)),
+            "kernel_quantizer": _weight_quantizer(rng),
+            "bias_quantizer": f"quantized_bits({int(rng.integers(3, 8))},{int(rng.integers(0, 3))},alpha=1)",
+            "activation": _activation_quantizer(rng) if rng.random() < 0.85 else None,
+            "use_bias": bool(rng.random() < 0.8),
+        },
+    )
+
+
+def _linear(ls: LayerSpec, name: str) -> keras.layers.Layer:
+    a = ls.args
+    common = {
+        "kernel_quantizer" if ls.kind != "depthwise2d" else "depthwise_quantizer": a["kernel_quantizer"],
+        "bias_quantizer": a["bias_quantizer"],
+        "use_bias": a["use_bias"],
+        "name": name,
+    }
+    if ls.kind == "dense":
+        return QDense(a["units"], **common)
+    if ls.kind == "conv1d":
+        return QConv1D(a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"], **common)
+    if ls.kind == "conv2d":
+        return QConv2D(a["filters"], a["kernel"], strides=a["strides"], padding=a["padding"], **common)
+    return QDepthwiseConv2D(
+        a["kernel"], strides=a["strides"], padding=a["padding"], depth_multiplier=a["depth_multiplier"], **common
+    )
+
+
+def build_model(spec: ModelSpec) -> keras.Model:
+    """The Keras model of ``spec``, with seeded random weights that exercise the quantizers.
+
+    Weights are drawn wider than the quantizers' ranges so that some saturate,
+    and biases are non-zero.
+    """
+    rng = np.random.default_rng(spec.seed + 7919)
+    inputs = keras.Input(spec.input_shape, name="x")
+    x = QActivation(spec.input_quantizer, name="in_q")(inputs)
+    for i, ls in enumerate(spec.layers):
+        name = f"l{i}_{ls.kind}"
+        if ls.kind in ("dense", "conv1d", "conv2d", "depthwise2d"):
+            layer = _linear(ls, name)
+            y = layer(x)
+            for w in layer.weights:
+                w.assign(rng.normal(0.0, 0.6, size=tuple(w.shape)).astype(np.float32))
+            if ls.args.get("activation"):
+                y = QActivation(ls.args["activation"], name=f"{name}_act")(y)
+            x = y
+        elif ls.kind in ("maxpool", "avgpool"):
+            ndim = len(x.shape) - 2
+            cls = {
+                ("maxpool", 1): keras.layers.MaxPooling1D,
+                ("maxpool", 2): keras.layers.MaxPooling2D,
+                ("avgpool", 1): keras.layers.AveragePooling1D,
+                ("avgpool", 2): keras.layers.AveragePooling2D,
+            }[(ls.kind, ndim)]
+            x = cls(ls.args["pool"], name=name)(x)
+        elif ls.kind == "flatten":
+            x = keras.layers.Flatten(name=name)(x)
+        elif ls.kind in ("branch_add", "branch_concat"):
+            units = int(x.shape[-1])
+            side = QDense(
+                units,
+                kernel_quantizer="quantized_bits(4,0,alpha=1)",
+                bias_quantizer="quantized_bits(4,0,alpha=1)",
+                name=f"{name}_side",
+            )
+            s = side(x)
+            for w in side.weights:
+                w.assign(rng.normal(0.0, 0.6, size=tuple(w.shape)).astype(np.float32))
+            s = QActivation("quantized_relu(4,1)", name=f"{name}_side_act")(s)
+            merge = keras.layers.Add if ls.kind == "branch_add" else keras.layers.Concatenate
+            x = merge(name=name)([x, s])
+        else:  # pragma: no cover
+            raise ValueError(f"unknown layer kind {ls.kind!r}")
+    return keras.Model(inputs, x, name=f"random_{spec.seed}")
+
+
+def random_inputs(spec: ModelSpec, n: int, seed: int = 0) -> np.ndarray:
+    """Inputs that cover the input quantizer's range, beyond it (saturation) and its ties."""
+    rng = np.random.default_rng(seed)
+    q = spec.input_quantizer
+    bits, integer = (int(v) for v in q[q.index("(") + 1 :].split(",")[:2])
+    lsb = 2.0 ** (integer - bits + 1)
+    top = 2.0**integer
+    x = rng.uniform(-1.5 * top, 1.5 * top, size=(n, *spec.input_shape))
+    ties = (np.round(x / lsb) + 0.5) * lsb  # exactly half-way between grid points
+    pick = rng.random(x.shape) < 0.25
+    return np.where(pick, ties, x).astype(np.float32)
