@@ -12,8 +12,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from fpgaq.config import Config, load_config
 import fpgaq.ir.ops  # noqa: F401  (registers the op modules)
+from fpgaq.config import Config, load_config
 from fpgaq.ir.graph import Graph
 from fpgaq.ir.passes import DEFAULT_PASSES, run_passes
 from fpgaq.ir.precision import infer_precision
