@@ -99,7 +99,9 @@ class _Tracer:
         try:
             hw = q.hardware()
         except (ValueError, NotImplementedError) as err:
-            raise _unsupported(layer, f"activation quantizer {q}: {err}", "choose a quantizer with a fixed type") from None
+            raise _unsupported(
+                layer, f"activation quantizer {q}: {err}", "choose a quantizer with a fixed type"
+            ) from None
         fn = getattr(q, "nonlinearity", None)
         if q.name == "quantized_relu":
             if isinstance(hw, FixedType):
