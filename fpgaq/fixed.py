@@ -163,7 +163,10 @@ class FixedType:
         huge = ~np.isfinite(scaled) | (np.abs(scaled) >= 2.0**_INT64_SAFE_BITS)
         if self.wide or np.any(tiny) or np.any(huge):
             return self._to_int_exact(x)
-        rounded = _round_float(scaled, self.rounding)
+        if self.rounding in (Rounding.RND_CONV, Rounding.TRN, Rounding.TRN_ZERO):
+            rounded = _round_small_float(scaled, self.rounding)  # rint/floor/trunc: exact for any float
+        else:
+            rounded = _round_float(scaled, self.rounding)
         return apply_overflow(rounded.astype(np.int64), self)
 
     def _to_int_exact(self, x: np.ndarray) -> np.ndarray:
@@ -206,8 +209,18 @@ class FixedType:
         round the dropped bits with this type's rounding mode, then apply its
         overflow mode.
         """
-        m = _as_int_array(mantissa, max(source.width, self.width) + abs(self.frac - source.frac) + 2)
+        arr = np.asarray(mantissa)
         shift = source.frac - self.frac
+        if arr.dtype.kind == "f":
+            # Integer-valued float64 mantissas (the reference's fast path, used only
+            # while every value stays below 2**50): scaling and rounding are exact.
+            scaled = arr * (2.0**-shift) if shift else arr.copy()
+            if shift > 0:
+                scaled = _round_small_float(scaled, self.rounding, out=scaled)
+            if self.overflow is Overflow.SAT:
+                return np.clip(scaled, self.min_int, self.max_int, out=scaled)
+            return apply_overflow(scaled, self)
+        m = _as_int_array(arr, max(source.width, self.width) + abs(self.frac - source.frac) + 2)
         if shift > 0:
             m = round_shift(m, shift, self.rounding)
         elif shift < 0:
@@ -339,6 +352,26 @@ def _round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
     return floor + up
 
 
+def _round_small_float(x: np.ndarray, rounding: Rounding, out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_round_float` for values below 2**51 in magnitude, where ``x +- 0.5`` is exact.
+
+    One or two vectorised operations per mode: this is the reference's hot loop.
+    """
+    if rounding is Rounding.RND_CONV:
+        return np.rint(x, out=out)  # IEEE round-half-to-even
+    if rounding is Rounding.TRN:
+        return np.floor(x, out=out)
+    if rounding is Rounding.TRN_ZERO:
+        return np.trunc(x, out=out)
+    if rounding is Rounding.RND:
+        return np.floor(x + 0.5, out=out)
+    if rounding is Rounding.RND_MIN_INF:
+        return np.ceil(x - 0.5, out=out)
+    if rounding is Rounding.RND_INF:
+        return np.copysign(np.floor(np.abs(x) + 0.5), x, out=out)
+    return np.copysign(np.ceil(np.abs(x) - 0.5), x, out=out)  # RND_ZERO
+
+
 def _round_fraction(value: Fraction, rounding: Rounding) -> int:
     floor = value.numerator // value.denominator
     rem = value - floor
@@ -397,6 +430,8 @@ def apply_overflow(m: np.ndarray, t: FixedType) -> np.ndarray:
         wrapped = (m - lo) % span + lo
         return wrapped
     if t.overflow is Overflow.SAT:
+        if m.dtype.kind == "f":
+            return np.clip(m, lo, hi)
         return np.where(m > hi, hi, np.where(m < lo, lo, m)).astype(m.dtype)
     if t.overflow is Overflow.SAT_ZERO:
         return np.where((m > hi) | (m < lo), 0, m).astype(m.dtype)

@@ -243,3 +243,25 @@ def test_invalid_construction() -> None:
         FixedType(0, 0)
     with pytest.raises(ValueError, match="unknown overflow mode 'CLIP'"):
         FixedType(8, 0, True, "TRN", "CLIP")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    src_w=st.integers(1, 46),
+    src_i=st.integers(-6, 20),
+    dst_w=st.integers(1, 46),
+    dst_i=st.integers(-6, 20),
+    signed=st.tuples(st.booleans(), st.booleans()),
+    rounding=st.sampled_from(ROUNDINGS),
+    overflow=st.sampled_from(OVERFLOWS),
+    data=st.data(),
+)
+def test_cast_of_float_mantissas_is_exact(src_w, src_i, dst_w, dst_i, signed, rounding, overflow, data) -> None:
+    """The reference's float64 fast path (integer-valued float mantissas below 2**50)."""
+    src = FixedType(src_w, src_i, signed[0])
+    dst = FixedType(dst_w, dst_i, signed[1], rounding, overflow)
+    mant = data.draw(st.lists(st.integers(src.min_int, src.max_int), min_size=1, max_size=30))
+    got = dst.cast(np.array(mant, dtype=np.float64), src)
+    assert got.dtype == np.float64
+    want = [exact_assign(Fraction(m) * src.lsb, dst) for m in mant]
+    assert [int(g) for g in got] == want

@@ -34,7 +34,8 @@ OPS = {
     "conv2d": "2-D convolution, channels last, explicit padding",
     "depthwise1d": "1-D depthwise convolution",
     "depthwise2d": "2-D depthwise convolution",
-    "conv2d_transpose": "2-D transposed convolution",
+    "conv2d_transpose": "2-D transposed convolution: out[i*stride + t*dilation - offset] += x[i] * kernel[t]; "
+    "kernel (kh, kw, filters, in_channels) as Keras holds it",
     "scale": "per-channel y = x * scale + shift (unfolded batch normalization)",
     "activation": "element-wise function then cast to the output type: linear, relu, leaky_relu, and tables",
     "softmax": "softmax over the last axis through exp and reciprocal tables",
@@ -46,6 +47,14 @@ OPS = {
     "global_maxpool2d": "max over the spatial axes",
     "global_avgpool1d": "mean over the spatial axis",
     "global_avgpool2d": "mean over the spatial axes",
+    "padded_maxpool1d": "max pooling whose padded border cells are ignored (Keras padding='same')",
+    "padded_maxpool2d": "max pooling whose padded border cells are ignored (Keras padding='same')",
+    "padded_avgpool1d": "window sum divided by the number of cells inside the input (Keras padding='same')",
+    "padded_avgpool2d": "window sum divided by the number of cells inside the input (Keras padding='same')",
+    "scaled_avgpool2d": "window sum times a per-position constant: QAveragePooling2D's quantized 1/area",
+    "global_scaled_avgpool2d": "sum over the spatial axes times a constant: QGlobalAveragePooling2D's quantized 1/area",
+    "piecewise_linear": "y = slope * x + offset on the piece whose lower bound x exceeds (exact rationals), then "
+    "cast to the output type: LeakyReLU, ReLU(max_value, threshold), relu6, hard_tanh, hard_sigmoid",
     "zeropad1d": "zero padding",
     "zeropad2d": "zero padding",
     "reshape": "wiring only: a new shape over the same values in the same order",
@@ -84,7 +93,12 @@ class Weight:
 
     @property
     def mantissa(self) -> np.ndarray:
-        return self.type.to_int(self.values)
+        """Integer mantissas in ``type`` (computed once: the reference reads them on every call)."""
+        cached = self.__dict__.get("_mantissa")
+        if cached is None or cached[0] is not self.values or cached[1] != self.type:
+            cached = (self.values, self.type, self.type.to_int(self.values))
+            self.__dict__["_mantissa"] = cached
+        return cached[2]
 
     @property
     def nonzero(self) -> int:
