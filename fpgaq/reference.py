@@ -9,7 +9,9 @@ and through int64 or Python integers otherwise: exactness first.
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from fpgaq.fixed import FixedType, Rounding, apply_overflow
 from fpgaq.ir.graph import Graph, Node
@@ -26,8 +28,31 @@ def _int_array(m: np.ndarray, bits: int) -> np.ndarray:
     return np.asarray(m).astype(np.int64)
 
 
+_FLOAT_MODE_BITS = 50  # every mantissa and partial sum below 2**50: hold them as float64
+
+
+def _shl(m: np.ndarray, shift: int) -> np.ndarray:
+    """``m * 2**shift`` for a non-negative shift, on integer or integer-valued float arrays."""
+    if shift == 0:
+        return m
+    return np.ldexp(m, shift) if m.dtype.kind == "f" else m << shift
+
+
+def _weight_array(weight, like: np.ndarray) -> np.ndarray:
+    """A weight's mantissas in the representation of the activations they meet."""
+    if like.dtype.kind == "f":
+        cached = weight.__dict__.get("_float_mantissa")
+        if cached is None or cached[0] is not weight.values:
+            cached = (weight.values, np.asarray(weight.mantissa, dtype=np.float64))
+            weight.__dict__["_float_mantissa"] = cached
+        return cached[1]
+    return _int_array(weight.mantissa, weight.type.width)
+
+
 def _matmul(a: np.ndarray, b: np.ndarray, bound_bits: int) -> np.ndarray:
     """Exact integer ``a @ b`` given that every partial sum fits ``bound_bits`` bits."""
+    if a.dtype.kind == "f":  # float mode: the caller guarantees bound_bits <= 50
+        return a @ b
     if bound_bits <= _FLOAT_EXACT_BITS and a.dtype != object and b.dtype != object:
         return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
     if bound_bits <= _INT64_BITS and a.dtype != object and b.dtype != object:
@@ -62,7 +87,7 @@ def _align(m: np.ndarray, src: FixedType, frac: int) -> np.ndarray:
     shift = frac - src.frac
     if shift < 0:
         raise ValueError("alignment would drop bits")
-    return m << shift if shift else m
+    return _shl(m, shift)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -91,10 +116,10 @@ def _linear(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.nd
     acc_t = node.types["accum"]
     frac = tin.frac + kernel.type.frac
     bias = node.weights.get("bias")
-    w = _int_array(kernel.mantissa, kernel.type.width)
+    w = _weight_array(kernel, x)
     bound = exact_t.width + 1
     n = x.shape[0]
-    if bound > _INT64_BITS:
+    if bound > _INT64_BITS and x.dtype != object:
         x = x.astype(object)
     if node.op == "dense":
         lead = x.shape[1:-1]
@@ -112,12 +137,12 @@ def _linear(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.nd
         c, dm = p.shape[-1], w.shape[-1]
         pk = p.reshape(n * int(np.prod(out_sp)), -1, c)
         wk = w.reshape(-1, c, dm)
-        dtype = np.int64 if (bound <= _INT64_BITS and pk.dtype != object) else object
+        dtype = pk.dtype if pk.dtype.kind == "f" else (np.int64 if bound <= _INT64_BITS else object)
         acc = np.einsum("pkc,kcm->pcm", pk.astype(dtype), wk.astype(dtype)).reshape(n, *out_sp, c * dm)
     if exact_t.frac > frac:
-        acc = acc << (exact_t.frac - frac)
+        acc = _shl(acc, exact_t.frac - frac)
     if bias is not None:
-        acc = acc + _align(_int_array(bias.mantissa, bias.type.width), bias.type, exact_t.frac)
+        acc = acc + _align(_weight_array(bias, acc), bias.type, exact_t.frac)
     if acc_t != exact_t:
         acc = acc_t.cast(acc, exact_t)
     if "activation" in node.attrs:
@@ -144,7 +169,7 @@ def _activation(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> n
     if fn == "linear":
         return tout.cast(x, tin)
     if fn == "relu":
-        return tout.cast(np.where(x > 0, x, 0), tin)
+        return tout.cast(np.maximum(x, 0), tin)
     if fn == "leaky_relu":
         pos_t, neg_t = node.attrs["positive_type"], node.attrs["negative_type"]
         s = node.attrs["shift"]
@@ -152,14 +177,17 @@ def _activation(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> n
         shifted = FixedType(tin.width, tin.integer - s, tin.signed)  # same mantissas, value / 2**s
         neg = tout.cast(neg_t.cast(np.where(x < 0, x, 0), shifted), neg_t)
         return np.where(x >= 0, pos, neg)
-    if fn == "hard_sigmoid":
-        # 0.5 * x + 0.5, exact with one more fractional bit, then the output cast.
-        t_half = FixedType(tin.width + 2, tin.integer + 1, True)
-        m = x.astype(object) if t_half.wide else x.astype(np.int64)
-        half = 1 << (tin.frac)  # 0.5 with tin.frac + 1 fractional bits
-        return tout.cast(m + half, t_half)
-    if fn == "hard_tanh":
-        return tout.cast(x, tin)
+    if fn in ("hard_sigmoid", "hard_tanh"):
+        # QKeras' clip(x/2 + 1/2, 0, 1) and clip(x, -1, 1), exact (with at least one fraction bit for
+        # the 1/2, or none for the 1), then the output cast; the clip matters when tout reaches 1.
+        sig = fn == "hard_sigmoid"
+        up = max(-tin.frac, 0)
+        t_exact = FixedType(tin.width + 2 + up, tin.integer + 1 + int(not sig), True)
+        m = x if x.dtype.kind == "f" else (x.astype(object) if t_exact.wide else x.astype(np.int64))
+        one = 2.0**t_exact.frac if x.dtype.kind == "f" else 1 << t_exact.frac
+        if sig:  # x/2 + 1/2: the same mantissa read with one more fraction bit, plus one half
+            return tout.cast(np.clip(_shl(m, up) + one // 2, 0, one), t_exact)
+        return tout.cast(np.clip(_shl(m, up), -one, one), t_exact)
     raise NotImplementedError(f"node {node.name!r}: activation {fn!r} has no reference kernel yet")
 
 
@@ -176,13 +204,14 @@ def _pool(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndar
         area = int(np.prod(node.attrs["pool_size"]))
     if "maxpool" in node.op:
         return tout.cast(np.max(window, axis=axes), tin)
+    as_float = x.dtype.kind == "f"
     total = np.sum(window.astype(object) if tin.wide else window.astype(np.int64), axis=axes)
     # value = total * 2**-fin / area; mantissa in tout = total * 2**(fout - fin) / area
     shift = tout.frac - tin.frac
     num = total << shift if shift >= 0 else total
     den = area if shift >= 0 else area << (-shift)
-    q = divide_round(num, den, tout.rounding)
-    return apply_overflow(q, tout)
+    q = apply_overflow(divide_round(num, den, tout.rounding), tout)
+    return q.astype(np.float64) if as_float else q
 
 
 def _add(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: FixedType) -> np.ndarray:
@@ -190,7 +219,7 @@ def _add(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: FixedTyp
     wide = any(t.wide for t in tins) or tout.wide
     total = None
     for x, t in zip(xs, tins):
-        m = _align(x.astype(object) if wide else x.astype(np.int64), t, frac)
+        m = _align(x if x.dtype.kind == "f" else (x.astype(object) if wide else x.astype(np.int64)), t, frac)
         total = m if total is None else total + m
     src = FixedType(sum(t.width for t in tins) + frac + 2, sum(t.width for t in tins) + 2)
     return tout.cast(total, src)
@@ -249,9 +278,39 @@ def run_node(graph: Graph, node: Node, values: dict[str, np.ndarray]) -> np.ndar
     return kernel(node, [values[t] for t in node.inputs], tins, tout)
 
 
+def _fits_float_mode(graph: Graph) -> bool:
+    """Whether every value the graph forms stays below 2**50, so float64 holds it exactly.
+
+    Exact accumulator widths bound every partial sum (precision inference
+    sizes them from the weights), tensor types bound everything else.
+    """
+    widths = [t.type.width + 2 for t in graph.tensors.values() if t.type is not None]
+    for node in graph.nodes:
+        widths += [t.width + 2 for t in node.types.values() if isinstance(t, FixedType)]
+        widths += [w.type.width for w in node.weights.values()]
+        if node.op in ("avgpool1d", "avgpool2d", "global_avgpool1d", "global_avgpool2d"):
+            widths.append(graph.tensors[node.inputs[0]].type.width + 2 + 20)  # window sums
+    return bool(widths) and max(widths) <= _FLOAT_MODE_BITS
+
+
+_CHUNK = 4096  # samples per pass in float mode: keeps each layer's intermediates in cache
+
+
 def evaluate(graph: Graph, inputs: list[np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
     """Mantissas of every graph output (or of every tensor with ``keep``) for float inputs."""
+    n = len(inputs[0]) if inputs else 0
+    # The layers' matrices are small: BLAS threads cost more in start-up and
+    # contention than they gain, so the reference runs single-threaded.
+    with threadpool_limits(1, user_api="blas"):
+        if not keep and n > _CHUNK and _fits_float_mode(graph):
+            parts = [_evaluate(graph, [x[i : i + _CHUNK] for x in inputs], False) for i in range(0, n, _CHUNK)]
+            return {t: np.concatenate([p[t] for p in parts]) for t in graph.outputs}
+        return _evaluate(graph, inputs, keep)
+
+
+def _evaluate(graph: Graph, inputs: list[np.ndarray], keep: bool) -> dict[str, np.ndarray]:
     values: dict[str, np.ndarray] = {}
+    float_mode = _fits_float_mode(graph)
     for name, x in zip(graph.inputs, inputs):
         t = graph.tensors[name].type
         expected = graph.tensors[name].shape
@@ -259,6 +318,8 @@ def evaluate(graph: Graph, inputs: list[np.ndarray], keep: bool = False) -> dict
         if tuple(x.shape[1:]) != tuple(expected):
             raise ValueError(f"input {name!r}: expected samples of shape {expected}, got {tuple(x.shape[1:])}")
         values[name] = t.to_int(x)
+        if float_mode:
+            values[name] = values[name].astype(np.float64)
     needed: dict[str, int] = {}
     for node in graph.nodes:
         for t in node.inputs:
