@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from fractions import Fraction
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import numpy as np

@@ -62,6 +62,17 @@ class _Tracer:
             "pipeline_every": lc.pipeline_every,
         }
 
+    def table(self, lc: LayerConfig, quantizer_type: FixedType | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Lookup-table settings (see fpgaq.ir.ops.tables): TableSize, and the entries' type.
+
+        A quantizer's own grid is the better entry type (one rounding, not
+        two), unless this layer sets TablePrecision itself.
+        """
+        table = lc.table_precision
+        if quantizer_type is not None and lc.origin.get("TablePrecision", "Model").startswith("Model"):
+            table = quantizer_type
+        return {"table_size": lc.table_size}, {"table": table}
+
     def explicit(self, lc: LayerConfig, role: str) -> FixedType | None:
         value = lc.precision.get(role, "auto")
         return value if isinstance(value, FixedType) else None
@@ -83,10 +94,14 @@ class _Tracer:
             node = Node(name, "activation", [src], name, {"function": "relu"}, options=self.options(lc))
             return self.add(node, shape, result)
         if fname in ("sigmoid", "tanh"):
-            node = Node(name, "activation", [src], name, {"function": fname}, options=self.options(lc))
+            attrs, types = self.table(lc)
+            attrs = {"function": fname, **attrs}
+            node = Node(name, "activation", [src], name, attrs, {}, types, self.options(lc), layer.name)
             return self.add(node, shape, result)
         if fname == "softmax":
-            node = Node(name, "softmax", [src], name, {"axis": -1}, options=self.options(lc))
+            attrs, types = self.table(lc)
+            attrs = {"axis": -1, **attrs}
+            node = Node(name, "softmax", [src], name, attrs, {}, types, self.options(lc), layer.name)
             return self.add(node, shape, result)
         raise _unsupported(
             layer,
@@ -121,10 +136,16 @@ class _Tracer:
         if fn in ("hard_sigmoid", "hard_tanh") and isinstance(hw, FixedType):
             attrs = {"function": fn, "quantizer": str(q)}
             return self.add(Node(name, "activation", [src], name, attrs, options=self.options(lc)), shape, hw)
+        if fn in ("sigmoid", "tanh") and isinstance(hw, FixedType):  # use_real_sigmoid / use_real_tanh: a table
+            attrs, types = self.table(lc, hw)
+            attrs = {"function": fn, "quantizer": str(q), **attrs}
+            node = Node(name, "activation", [src], name, attrs, {}, types, self.options(lc), layer.name)
+            return self.add(node, shape, hw)
         raise _unsupported(
             layer,
             f"activation quantizer {q} is not supported in the IR yet",
-            "use quantized_bits, quantized_relu, or quantized_tanh/quantized_sigmoid in their hard form",
+            "use quantized_bits, quantized_relu, quantized_tanh or quantized_sigmoid (not symmetric=True "
+            "with use_real_sigmoid)",
         )
 
     # ---------------------------------------------------------------- layers
@@ -365,15 +386,15 @@ def trace(model: keras.Model, config: Any = None) -> Graph:
     from fpgaq.config import load_config
 
     cfg = load_config(config)
-    if hasattr(cfg, "check_layers"):
-        cfg.check_layers([layer.name for layer in model.layers])
+    names = [layer.name for layer in model.layers] + [kt.name.split(":")[0] for kt in model.inputs]
+    cfg.check_layers(names, [type(layer).__name__ for layer in model.layers])
     t = _Tracer(model, cfg)
     inputs = []
     for i, kt in enumerate(model.inputs):
         name = getattr(kt, "name", None) or f"input_{i}"
         name = name.split(":")[0]
         node = Node(name, "input", [], name, source=name)
-        t.add(node, _shape(kt), cfg.input_precision)
+        t.add(node, _shape(kt), cfg.input_precision_for(name))
         t.names[id(kt)] = name
         inputs.append(name)
     seen_layers = set()

@@ -48,12 +48,13 @@ def fit_type(values: np.ndarray, what: str) -> FixedType:
         )
     m = np.ldexp(v, frac)
     signed = bool(np.any(m < 0))
-    hi = int(np.max(np.abs(m)))
-    bits = max(hi.bit_length(), 1)
-    if signed:
-        lo = int(-np.min(m))
-        bits = max(hi.bit_length(), (lo - 1).bit_length() if lo > 0 else 0) + 1
-    return FixedType(bits, bits - frac, signed)
+    hi = max(int(np.max(m)), 0)
+    if not signed:
+        bits = max(hi.bit_length(), 1)
+        return FixedType(bits, bits - frac, False)
+    lo = int(-np.min(m))  # > 0
+    bits = max(hi.bit_length(), (lo - 1).bit_length()) + 1
+    return FixedType(bits, bits - frac, True)
 
 
 def quantize_weight(

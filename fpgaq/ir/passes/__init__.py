@@ -2,6 +2,24 @@
 
 The driver runs each pass until it reports no change, in the order given,
 which is how a pass stays simple: it handles one occurrence at a time.
+
+Why :data:`DEFAULT_PASSES` runs in this order:
+
+1. ``remove_identity`` first: Dropout and other wiring-only nodes sit between
+   the nodes that the later passes look for as neighbours.
+2. ``absorb_input_quantizer`` before ``merge_quantizer``: a quantizer right
+   after an input becomes the input's own type (the port type), which is
+   what the back ends need, rather than being merged some other way.
+3. ``fold_batchnorm`` before the activation passes: a scale node sits between
+   a linear node and its activation; folding it makes them neighbours.  It
+   also needs the linear node's result type still open, which merging a
+   quantizer into it would close.
+4. ``merge_quantizer`` before ``fuse_activation``: a ``quantized_bits``
+   activation after a linear node becomes that node's output type, which is
+   cheaper than fusing it as a ``linear`` activation.
+5. ``fuse_activation`` then fuses what remains (relu and friends).
+6. ``prune_zero_weights`` last: it annotates the final kernels, after folding
+   has changed them.
 """
 
 from __future__ import annotations
@@ -10,13 +28,34 @@ from collections.abc import Callable, Sequence
 
 from fpgaq.ir.graph import Graph
 from fpgaq.ir.passes.absorb_input_quantizer import absorb_input_quantizer
+from fpgaq.ir.passes.fold_batchnorm import fold_batchnorm
+from fpgaq.ir.passes.fuse_activation import fuse_activation
+from fpgaq.ir.passes.merge_quantizer import merge_quantizer
+from fpgaq.ir.passes.prune_zero_weights import prune_zero_weights
 from fpgaq.ir.passes.remove_identity import remove_identity
 
-__all__ = ["DEFAULT_PASSES", "Pass", "absorb_input_quantizer", "remove_identity", "run_passes"]
+__all__ = [
+    "DEFAULT_PASSES",
+    "Pass",
+    "absorb_input_quantizer",
+    "fold_batchnorm",
+    "fuse_activation",
+    "merge_quantizer",
+    "prune_zero_weights",
+    "remove_identity",
+    "run_passes",
+]
 
 Pass = Callable[[Graph], tuple[Graph, bool]]
 
-DEFAULT_PASSES: list[Pass] = [remove_identity, absorb_input_quantizer]
+DEFAULT_PASSES: list[Pass] = [
+    remove_identity,
+    absorb_input_quantizer,
+    fold_batchnorm,
+    merge_quantizer,
+    fuse_activation,
+    prune_zero_weights,
+]
 
 _MAX_ROUNDS = 10_000
 
