@@ -21,6 +21,7 @@ from fpgaq.quantizers import BaseQuantizer
 __all__ = ["UnquantizedWarning", "fit_type", "quantize_weight"]
 
 _MAX_FRAC = 80
+_MAX_WIDTH = 32  # a constant needing more bits than this came from a float scale, not a quantizer
 
 
 class UnquantizedWarning(UserWarning):
@@ -41,9 +42,11 @@ def fit_type(values: np.ndarray, what: str) -> FixedType:
         if np.all(scaled == np.round(scaled)):
             frac = f
             break
+    if frac is not None and np.max(np.abs(np.ldexp(nonzero, frac))) >= 2.0**_MAX_WIDTH:
+        frac = None  # on a grid, but only a float's: e.g. 0.1 needs 55 bits
     if frac is None:
         raise ValueError(
-            f"{what}: the values are not on any binary grid finer than 2**-{_MAX_FRAC} (a float scale such as "
+            f"{what}: the values are not on a binary grid of at most {_MAX_WIDTH} bits (a float scale such as "
             "alpha='auto'?); hardware needs power-of-two scales: use alpha=1 or alpha='auto_po2'"
         )
     m = np.ldexp(v, frac)
