@@ -117,6 +117,7 @@ class _Tracer:
             raise _unsupported(
                 layer, f"activation quantizer {q}: {err}", "choose a quantizer with a fixed type"
             ) from None
+        _check_declared(layer, "result", self.explicit(lc, "result"), getattr(hw, "base", hw), q)
         fn = getattr(q, "nonlinearity", None)
         if q.name == "quantized_relu":
             if isinstance(hw, FixedType):
@@ -169,7 +170,10 @@ class _Tracer:
     def weight(self, layer: Any, attr: str, quantizer_attr: str, role: str, lc: LayerConfig):
         variable = getattr(layer, attr)
         quantizer = getattr(layer, quantizer_attr, None)
-        return quantize_weight(variable, quantizer, self.weight_default(lc, role), role, layer.name)
+        w = quantize_weight(variable, quantizer, self.weight_default(lc, role), role, layer.name)
+        if quantizer is not None and w.hardware is None:
+            _check_declared(layer, role, self.explicit(lc, role), w.type, quantizer)
+        return w
 
     def linear_layer(
         self,
@@ -207,6 +211,26 @@ class _Tracer:
         if getattr(layer, "use_bias", False) and getattr(layer, "bias", None) is not None:
             bias = self.weight(layer, "bias", "bias_quantizer_internal", "bias", lc)
         return kernel, bias
+
+
+def _bits(t: FixedType) -> str:
+    return f"{'ap_fixed' if t.signed else 'ap_ufixed'}<{t.width},{t.integer}>"
+
+
+def _check_declared(layer: Any, role: str, declared: FixedType | None, actual: Any, q: Any) -> None:
+    """A config type for a tensor that a quantizer already types must agree with it.
+
+    Silently preferring one of the two is what makes configs lie; width,
+    integer bits and sign must match (rounding/overflow are the quantizer's).
+    """
+    if declared is None or not isinstance(actual, FixedType):
+        return
+    if (declared.width, declared.integer, declared.signed) != (actual.width, actual.integer, actual.signed):
+        raise UnsupportedLayerError(
+            f"layer {layer.name!r} ({type(layer).__name__}): config Precision.{role} is {_bits(declared)} but "
+            f"its quantizer {q} makes it {_bits(actual)}; the quantizer decides: change the quantizer, or "
+            f"remove Precision.{role} (or set it to 'auto') for this layer"
+        )
 
 
 def _padding(layer: Any, in_shape: tuple[int, ...], ndim: int) -> list[tuple[int, int]]:

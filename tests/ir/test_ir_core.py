@@ -99,7 +99,7 @@ def test_unsupported_layer_names_layer_class_and_supported_list() -> None:
 
 def test_unknown_config_layer_is_rejected() -> None:
     model = _tiny_dense([[0.5]], [0.0])
-    with pytest.raises(ValueError, match="LayerName.dd: the model has no layer named 'dd'"):
+    with pytest.raises(ValueError, match=r"LayerName\.dd: the model has no layer named 'dd'"):
         convert(model, {"LayerName": {"dd": {"ReuseFactor": 2}}})
 
 
@@ -114,3 +114,23 @@ def test_config_result_type_changes_rounding_and_overflow() -> None:
     # x * 0.5 on a 1/4 grid; RND rounds ties up; WRAP folds into [-2, 1.75]
     x = np.array([[0.375], [-0.375], [2.0], [5.0]], np.float32)  # products 0.1875, -0.1875, 1.0, 2.5
     np.testing.assert_array_equal(design.predict(x), [[0.25], [-0.25], [1.0], [-1.5]])
+
+
+def test_config_type_that_contradicts_a_quantizer_is_an_error() -> None:
+    from fpgaq import zoo
+    from fpgaq.config import config_from_model
+
+    model = zoo.jet_tagger()
+    cfg = config_from_model(model, "name")
+    convert(model, cfg)  # the generated config agrees with the quantizers
+    cfg["LayerName"]["fc1"]["Precision"]["weight"] = "ap_fixed<8,1>"
+    with pytest.raises(
+        UnsupportedLayerError,
+        match=r"layer 'fc1' \(QDense\): config Precision.weight is ap_fixed<8,1> but its quantizer "
+        r"quantized_bits\(6,0,0,alpha=1\) makes it ap_fixed<6,1>; the quantizer decides",
+    ):
+        convert(model, cfg)
+    cfg = config_from_model(model, "name")
+    cfg["LayerName"]["relu1"]["Precision"]["result"] = "ap_ufixed<8,0>"
+    with pytest.raises(UnsupportedLayerError, match=r"config Precision.result is ap_ufixed<8,0> but"):
+        convert(model, cfg)
