@@ -14,8 +14,23 @@ from fpgaq.quantizers import BaseQuantizer, get_quantizer, register_quantizer
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``fpgaq.convert`` and ``fpgaq.Design`` without importing the IR at package import."""
+    if name in ("convert", "Design"):
+        from fpgaq import design
+
+        return getattr(design, name)
+    if name in ("load_config", "config_from_model"):
+        from fpgaq import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'fpgaq' has no attribute {name!r}")
+
+
 __all__ = [
     "BaseQuantizer",
+    "Design",
     "BinaryType",
     "FixedType",
     "LevelsType",
@@ -25,6 +40,9 @@ __all__ = [
     "ScaledType",
     "TernaryType",
     "__version__",
+    "config_from_model",
+    "convert",
     "get_quantizer",
+    "load_config",
     "register_quantizer",
 ]

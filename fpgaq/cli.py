@@ -14,7 +14,7 @@ __all__ = ["main"]
 
 # Subcommands not built yet, and what will provide them.
 _PLANNED = {
-    "convert": "conversion of a model to HLS C++ or Verilog RTL (typed graph IR and back ends)",
+    "convert": "conversion of a model to HLS C++ or Verilog RTL (the HLS and RTL back ends)",
     "csim": "HLS C-simulation with g++ (HLS back end)",
     "cosim": "cocotb + Verilator co-simulation (RTL back end)",
     "synth": "Yosys synthesis reports (resource model)",
@@ -49,6 +49,56 @@ def _cmd_qstats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(path: str, command: str):
+    import keras
+
+    import fpgaq.layers  # noqa: F401  (registers the layers for loading)
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as err:
+        print(f"fpgaq {command}: cannot load {path!r}: {err}", file=sys.stderr)
+        return None
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from fpgaq.config import ConfigError
+    from fpgaq.design import convert
+    from fpgaq.ir.trace import UnsupportedLayerError
+
+    model = _load_model(args.model, "summary")
+    if model is None:
+        return 2
+    try:
+        design = convert(model, args.config)
+    except (ConfigError, UnsupportedLayerError) as err:
+        print(f"fpgaq summary: {err}", file=sys.stderr)
+        return 2
+    print(design.summary())
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fpgaq.config import config_from_model, load_config
+
+    model = _load_model(args.model, "config")
+    if model is None:
+        return 2
+    text = load_config(config_from_model(model, args.granularity)).to_yaml()
+    if args.output is None:
+        print(text, end="")
+        return 0
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        print(f"fpgaq config: {out} exists; pass --force to overwrite it", file=sys.stderr)
+        return 2
+    out.write_text(text)
+    print(f"wrote {out}")
+    return 0
+
+
 def _planned(name: str):
     def run(args: argparse.Namespace) -> int:
         print(
@@ -79,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     qs = sub.add_parser("qstats", help="print the per-layer quantization report of a saved .keras model")
     qs.add_argument("model", help="path to a model saved with model.save('m.keras')")
     qs.set_defaults(func=_cmd_qstats)
+
+    sm = sub.add_parser("summary", help="convert a saved model and print every node's fixed-point types")
+    sm.add_argument("model", help="path to a .keras model")
+    sm.add_argument("-c", "--config", default=None, help="conversion config (YAML)")
+    sm.set_defaults(func=_cmd_summary)
+
+    cf = sub.add_parser("config", help="write a complete, editable conversion config for a saved model")
+    cf.add_argument("model", help="path to a .keras model")
+    cf.add_argument("-g", "--granularity", choices=("model", "type", "name"), default="name")
+    cf.add_argument("-o", "--output", default=None, help="YAML file to write (default: print)")
+    cf.add_argument("--force", action="store_true", help="overwrite an existing file")
+    cf.set_defaults(func=_cmd_config)
 
     for name, what in _PLANNED.items():
         p = sub.add_parser(name, help=f"(planned) {what}", add_help=True)

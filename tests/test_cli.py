@@ -43,3 +43,17 @@ def test_planned_commands_say_so(command: str, capsys) -> None:
 def test_entry_point_runs() -> None:
     done = subprocess.run([sys.executable, "-m", "fpgaq", "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("fpgaq ")
+
+
+def test_summary_and_config_of_saved_model(tmp_path, capsys) -> None:
+    path = tmp_path / "jet.keras"
+    zoo.jet_tagger().save(path)
+    cfg = tmp_path / "fpgaq.yaml"
+    assert main(["config", str(path), "-o", str(cfg)]) == 0
+    assert "LayerName:" in cfg.read_text()
+    assert main(["config", str(path), "-o", str(cfg)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["summary", str(path), "-c", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    fc1 = next(line for line in out.splitlines() if line.startswith("fc1"))
+    assert "dense" in fc1 and "fixed<6,1>" in fc1  # the 6-bit weights' type
