@@ -30,8 +30,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "BaseQuantizer",
-    "Design",
     "BinaryType",
+    "Design",
     "FixedType",
     "LevelsType",
     "Overflow",
