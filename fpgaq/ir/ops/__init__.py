@@ -5,3 +5,13 @@ Each module here registers, for its layers and ops, a trace handler
 (``fpgaq.ir.precision.PRECISION_RULES``) and a reference kernel
 (``fpgaq.reference.KERNELS``).  Importing this package registers them all.
 """
+
+from fpgaq.ir.ops import (
+    activations,  # noqa: F401
+    batchnorm,  # noqa: F401
+    folded,  # noqa: F401
+    pooling,  # noqa: F401
+    separable,  # noqa: F401
+    tables,  # noqa: F401
+    transpose,  # noqa: F401
+)
