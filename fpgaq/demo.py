@@ -32,7 +32,7 @@ def run_demo(quick: bool = False, epochs: int | None = None, seed: int = 0, out:
         if quantized:
             # QAT as usual: start from the float weights, fine-tune with the quantizers in the loop.
             model.set_weights(models["float"].get_weights())
-            train_classifier(model, x_train, y_train, epochs=max(1, epochs // 2), seed=seed, learning_rate=1e-3)
+            train_classifier(model, x_train, y_train, epochs=epochs, seed=seed, learning_rate=1e-3)
         else:
             train_classifier(model, x_train, y_train, epochs=epochs, seed=seed)
         acc = accuracy(model, x_test, y_test)

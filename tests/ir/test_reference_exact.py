@@ -82,3 +82,19 @@ def test_random_models_bit_exact(seed: int, family: str, depth: int) -> None:
     want = model.predict(x, verbose=0, batch_size=1000).astype(np.float64)
     got = design.predict(x)
     assert np.array_equal(got, want), spec.describe()
+
+
+def test_random_models_exercise_saturation() -> None:
+    """The generator's weights and inputs drive most models' activations into saturation,
+    so the exactness tests above cover the overflow path, not just in-range rounding."""
+    saturating = 0
+    for seed in range(20):
+        spec = random_spec(seed)
+        design = convert(build_model(spec))
+        values = design.trace(random_inputs(spec, 300, seed))
+        for node in design.graph.nodes:
+            t = design.graph.tensors[node.output].type
+            if node.op != "input" and t.overflow.value == "SAT" and np.any(values[node.name] == t.max_value):
+                saturating += 1
+                break
+    assert saturating >= 10, saturating
