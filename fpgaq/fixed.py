@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FixedType", "Overflow", "Rounding", "apply_overflow", "round_shift"]
+__all__ = ["FixedType", "Overflow", "Rounding", "apply_overflow", "round_divide", "round_shift"]
 
 # Mantissas up to this many bits are held in int64 with headroom for one
 # shift and one addition; wider ones use numpy object arrays of Python ints.
@@ -404,21 +404,41 @@ def round_shift(m: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
     floor = m >> shift
     if rounding is Rounding.TRN:
         return floor
-    rem = m - (floor << shift)  # in [0, 2**shift)
-    half = 1 << (shift - 1)
+    return _round_quotient(m, floor, m - (floor << shift), 1 << shift, rounding)
+
+
+def round_divide(num: np.ndarray, den: int, rounding: Rounding) -> np.ndarray:
+    """``num / den`` for integer arrays and an integer ``den > 0``, rounded by ``rounding``.
+
+    This is how an average over a pool whose size is not a power of two is
+    brought onto a fixed-point grid exactly.
+    """
+    floor = num // den
+    if rounding is Rounding.TRN:
+        return floor
+    return _round_quotient(num, floor, num - floor * den, den, rounding)
+
+
+def _round_quotient(num: np.ndarray, floor: np.ndarray, rem: np.ndarray, den: int, rounding: Rounding) -> np.ndarray:
+    """Round ``num / den`` given its floor and remainder (``0 <= rem < den``)."""
+    if rounding is Rounding.TRN:
+        return floor
     if rounding is Rounding.TRN_ZERO:
-        return floor + ((m < 0) & (rem != 0))
-    up = rem > half
-    tie = rem == half
-    if rounding is Rounding.RND:
-        up = up | tie
-    elif rounding is Rounding.RND_ZERO:
-        up = up | (tie & (m < 0))
-    elif rounding is Rounding.RND_INF:
-        up = up | (tie & (m > 0))
-    elif rounding is Rounding.RND_CONV:
-        up = up | (tie & ((floor & 1) != 0))
-    return floor + up.astype(np.int64) if m.dtype != object else floor + up.astype(int).astype(object)
+        up = (num < 0) & (rem != 0)
+    else:
+        twice = 2 * rem
+        up = twice > den
+        tie = twice == den
+        if rounding is Rounding.RND:
+            up = up | tie
+        elif rounding is Rounding.RND_ZERO:
+            up = up | (tie & (num < 0))
+        elif rounding is Rounding.RND_INF:
+            up = up | (tie & (num > 0))
+        elif rounding is Rounding.RND_CONV:
+            up = up | (tie & ((floor % 2) != 0))
+    up = np.asarray(up, dtype=bool)
+    return floor + (up.astype(np.int64) if floor.dtype != object else up.astype(int).astype(object))
 
 
 def apply_overflow(m: np.ndarray, t: FixedType) -> np.ndarray:

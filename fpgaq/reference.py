@@ -13,10 +13,10 @@ from collections.abc import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from fpgaq.fixed import FixedType, Rounding, apply_overflow
+from fpgaq.fixed import FixedType, apply_overflow, round_divide
 from fpgaq.ir.graph import Graph, Node
 
-__all__ = ["divide_round", "evaluate", "run_node"]
+__all__ = ["evaluate", "run_node"]
 
 _FLOAT_EXACT_BITS = 52
 _INT64_BITS = 62
@@ -58,28 +58,6 @@ def _matmul(a: np.ndarray, b: np.ndarray, bound_bits: int) -> np.ndarray:
     if bound_bits <= _INT64_BITS and a.dtype != object and b.dtype != object:
         return a.astype(np.int64) @ b.astype(np.int64)
     return a.astype(object) @ b.astype(object)
-
-
-def divide_round(num: np.ndarray, den: int, rounding: Rounding) -> np.ndarray:
-    """``num / den`` rounded to integers by ``rounding``; ``den`` > 0."""
-    q = num // den
-    r = num - q * den
-    if rounding is Rounding.TRN:
-        return q
-    if rounding is Rounding.TRN_ZERO:
-        return q + ((num < 0) & (r != 0))
-    twice, up = 2 * r, None
-    up = twice > den
-    tie = twice == den
-    if rounding is Rounding.RND:
-        up = up | tie
-    elif rounding is Rounding.RND_ZERO:
-        up = up | (tie & (num < 0))
-    elif rounding is Rounding.RND_INF:
-        up = up | (tie & (num > 0))
-    elif rounding is Rounding.RND_CONV:
-        up = up | (tie & ((q % 2) != 0))
-    return q + up.astype(q.dtype if q.dtype != object else np.int64)
 
 
 def _align(m: np.ndarray, src: FixedType, frac: int) -> np.ndarray:
@@ -210,7 +188,7 @@ def _pool(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndar
     shift = tout.frac - tin.frac
     num = total << shift if shift >= 0 else total
     den = area if shift >= 0 else area << (-shift)
-    q = apply_overflow(divide_round(num, den, tout.rounding), tout)
+    q = apply_overflow(round_divide(num, den, tout.rounding), tout)
     return q.astype(np.float64) if as_float else q
 
 

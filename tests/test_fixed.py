@@ -265,3 +265,20 @@ def test_cast_of_float_mantissas_is_exact(src_w, src_i, dst_w, dst_i, signed, ro
     assert got.dtype == np.float64
     want = [exact_assign(Fraction(m) * src.lsb, dst) for m in mant]
     assert [int(g) for g in got] == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    num=st.lists(st.integers(-(2**70), 2**70), min_size=1, max_size=20),
+    den=st.integers(1, 1000),
+    rounding=st.sampled_from(ROUNDINGS),
+    wide=st.booleans(),
+)
+def test_round_divide_is_exact(num, den, rounding, wide) -> None:
+    from fpgaq.fixed import round_divide
+
+    if not wide:
+        num = [n % (2**40) - 2**39 for n in num]
+    arr = np.array(num, dtype=object if wide else np.int64)
+    got = round_divide(arr, den, rounding)
+    assert [int(g) for g in got] == [exact_round(Fraction(n, den), rounding) for n in num]

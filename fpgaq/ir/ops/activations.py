@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from fpgaq.fixed import FixedType, apply_overflow
+from fpgaq.fixed import FixedType, apply_overflow, round_divide
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops._common import as_ints, like_input
 from fpgaq.ir.precision import PRECISION_RULES, range_type
 from fpgaq.ir.trace import HANDLERS
 from fpgaq.ir.weights import UnquantizedWarning
-from fpgaq.reference import KERNELS, divide_round
+from fpgaq.reference import KERNELS
 
 __all__ = ["KERAS_FUNCTIONS", "Piece", "evaluate_pieces", "relu_pieces"]
 
@@ -173,7 +173,7 @@ def evaluate_pieces(pieces: list[Piece], m: np.ndarray, tin: FixedType, tout: Fi
         big_a, big_b = a.numerator * (den // a.denominator), b.numerator * (den // b.denominator)
         bits = max(abs(big_a).bit_length() + tin.width, abs(big_b).bit_length(), den.bit_length()) + 2
         xm = as_ints(x[mask], bits)
-        q = apply_overflow(divide_round(xm * big_a + big_b, den, tout.rounding), tout)
+        q = apply_overflow(round_divide(xm * big_a + big_b, den, tout.rounding), tout)
         out[mask] = q
     return out
 

@@ -23,14 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from fpgaq.fixed import FixedType, Rounding, apply_overflow
+from fpgaq.fixed import FixedType, Rounding, apply_overflow, round_divide
 from fpgaq.ir.graph import Graph, Node, Weight
 from fpgaq.ir.ops._common import as_ints, channels_last, like_input, unsupported
 from fpgaq.ir.precision import PRECISION_RULES, range_type
 from fpgaq.ir.trace import HANDLERS, _padding
 from fpgaq.ir.weights import fit_type
 from fpgaq.layers.pooling import same_padding_counts
-from fpgaq.reference import KERNELS, divide_round
+from fpgaq.reference import KERNELS
 
 __all__ = ["window_counts"]
 
@@ -218,7 +218,7 @@ def _padded_avg(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: F
     num = total << shift if shift >= 0 else total
     if shift < 0:
         den = den << (-shift)
-    return like_input(apply_overflow(divide_round(num, den, tout.rounding), tout), xs[0])
+    return like_input(apply_overflow(round_divide(num, den, tout.rounding), tout), xs[0])
 
 
 def _scaled_avg(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: FixedType) -> np.ndarray:
