@@ -8,6 +8,7 @@ precision inference, which sizes them so nothing can overflow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -18,7 +19,14 @@ from fpgaq.ir.graph import Graph, Node, Tensor
 from fpgaq.ir.weights import quantize_weight
 from fpgaq.quantizers import BaseQuantizer
 
-__all__ = ["HANDLERS", "SUPPORTED_LAYERS", "UnsupportedLayerError", "supported_layers", "trace"]
+__all__ = [
+    "HANDLERS",
+    "QUANTIZER_ACTIVATIONS",
+    "SUPPORTED_LAYERS",
+    "UnsupportedLayerError",
+    "supported_layers",
+    "trace",
+]
 
 
 class UnsupportedLayerError(ValueError):
@@ -110,6 +118,9 @@ class _Tracer:
         )
 
     def quantizer_activation(self, layer: Any, q: BaseQuantizer, src: str, name: str, lc: LayerConfig) -> str:
+        custom = QUANTIZER_ACTIVATIONS.get(q.name)
+        if custom is not None:
+            return custom(self, layer, q, src, name, lc)
         shape = self.tensors[src].shape
         try:
             hw = q.hardware()
@@ -365,6 +376,11 @@ def _zeropad(t: _Tracer, layer: Any, ins: list[str], out_shape, lc) -> str:
     node = Node(layer.name, f"zeropad{ndim}d", ins, layer.name, {"padding": pads}, source=layer.name)
     return t.add(node, out_shape, None)
 
+
+#: Quantizer name -> handler(tracer, layer, quantizer, input tensor name, output name, layer config)
+#: returning the IR tensor of an activation quantizer's output, wherever the quantizer sits (QActivation,
+#: a layer's ``activation=``); op modules add their own, consulted before the built-in cases.
+QUANTIZER_ACTIVATIONS: dict[str, Callable[..., str]] = {}
 
 #: Keras class name -> handler(tracer, layer, input tensor names, output shape, layer config)
 #: returning the IR tensor that holds the layer's output; op modules add their own.

@@ -11,6 +11,7 @@ from fpgaq.ir.ops import (
     batchnorm,  # noqa: F401
     folded,  # noqa: F401
     pooling,  # noqa: F401
+    quantized_activations,  # noqa: F401
     separable,  # noqa: F401
     tables,  # noqa: F401
     transpose,  # noqa: F401
