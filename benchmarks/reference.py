@@ -8,7 +8,12 @@ ratio.  Run: ``python benchmarks/reference.py [--samples N]``.
 from __future__ import annotations
 
 import argparse
+import os
 import time
+
+# The same TensorFlow set-up fpgaq makes on import, before Keras loads here.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import numpy as np

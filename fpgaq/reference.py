@@ -271,7 +271,7 @@ def _fits_float_mode(graph: Graph) -> bool:
     return bool(widths) and max(widths) <= _FLOAT_MODE_BITS
 
 
-_CHUNK = 4096  # samples per pass in float mode: keeps each layer's intermediates in cache
+_CHUNK = 2048  # samples per pass in float mode: keeps each layer's intermediates in cache
 
 
 def evaluate(graph: Graph, inputs: list[np.ndarray], keep: bool = False) -> dict[str, np.ndarray]:
