@@ -45,6 +45,8 @@ def _weight_quantizer(rng: np.random.Generator) -> str:
         bits = int(rng.integers(2, 7))
         integer = int(rng.integers(0, 2))
         sym = int(rng.integers(0, 2))
+        if rng.random() < 0.15:  # non-negative weights only
+            return f"quantized_bits({bits},{integer},0,keep_negative=0,alpha=1)"
         return f"quantized_bits({bits},{integer},{sym},alpha=1)"
     if kind == "po2":
         return f"quantized_po2({int(rng.integers(3, 5))},1)"
@@ -73,7 +75,12 @@ def random_spec(seed: int, family: str | None = None, depth: int | None = None) 
     depth = depth or int(rng.integers(1, 4))
     in_bits = int(rng.integers(4, 10))
     in_int = int(rng.integers(0, 3))
-    in_q = f"quantized_bits({in_bits},{in_int},alpha=1)"
+    unsigned_input = rng.random() < 0.25  # e.g. pixels or energies: no sign bit
+    in_q = (
+        f"quantized_bits({in_bits},{in_int},0,keep_negative=0,alpha=1)"
+        if unsigned_input
+        else (f"quantized_bits({in_bits},{in_int},alpha=1)")
+    )
     layers: list[LayerSpec] = []
     if family == "mlp":
         shape: tuple[int, ...] = (int(rng.integers(2, 17)),)
@@ -205,7 +212,7 @@ def random_inputs(spec: ModelSpec, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     q = spec.input_quantizer
     bits, integer = (int(v) for v in q[q.index("(") + 1 :].split(",")[:2])
-    lsb = 2.0 ** (integer - bits + 1)
+    lsb = 2.0 ** (integer - bits + (0 if "keep_negative=0" in q else 1))
     top = 2.0**integer
     x = rng.uniform(-1.5 * top, 1.5 * top, size=(n, *spec.input_shape))
     ties = (np.round(x / lsb) + 0.5) * lsb  # exactly half-way between grid points
