@@ -120,7 +120,11 @@ def _linear(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.nd
     if exact_t.frac > frac:
         acc = _shl(acc, exact_t.frac - frac)
     if bias is not None:
-        acc = acc + _align(_weight_array(bias, acc), bias.type, exact_t.frac)
+        b = _align(_weight_array(bias, acc), bias.type, exact_t.frac)
+        if acc.dtype.kind == "f":
+            acc += b  # acc is a fresh array: add in place
+        else:
+            acc = acc + b
     if acc_t != exact_t:
         acc = acc_t.cast(acc, exact_t)
     if "activation" in node.attrs:
@@ -147,6 +151,9 @@ def _activation(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> n
     if fn == "linear":
         return tout.cast(x, tin)
     if fn == "relu":
+        if not tout.signed and tout.overflow.value != "WRAP":
+            # an unsigned saturating output already sends every negative value to 0
+            return tout.cast(x, tin)
         return tout.cast(np.maximum(x, 0), tin)
     if fn == "leaky_relu":
         pos_t, neg_t = node.attrs["positive_type"], node.attrs["negative_type"]
