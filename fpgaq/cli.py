@@ -14,8 +14,6 @@ __all__ = ["main"]
 
 # Subcommands not built yet, and what will provide them.
 _PLANNED = {
-    "convert": "conversion of a model to HLS C++ or Verilog RTL (the HLS and RTL back ends)",
-    "csim": "HLS C-simulation with g++ (HLS back end)",
     "cosim": "cocotb + Verilator co-simulation (RTL back end)",
     "synth": "Yosys synthesis reports (resource model)",
     "calibrate": "resource-model calibration against Yosys (resource model)",
@@ -99,6 +97,44 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from fpgaq.config import ConfigError
+    from fpgaq.converters.hls import HlsError, write_hls
+    from fpgaq.design import convert
+    from fpgaq.ir.trace import UnsupportedLayerError
+
+    if args.backend == "rtl":
+        print(
+            "fpgaq convert: --backend rtl is not available in this version of fpgaq; it is planned as part of the "
+            "RTL back end (fully parallel Verilog); use --backend hls",
+            file=sys.stderr,
+        )
+        return 3
+    model = _load_model(args.model, "convert")
+    if model is None:
+        return 2
+    try:
+        design = convert(model, args.config)
+        out = write_hls(design, args.output, flavor=args.hls_flavor, force=args.force)
+    except (ConfigError, UnsupportedLayerError, HlsError, FileExistsError) as err:
+        print(f"fpgaq convert: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.hls_flavor} HLS project {out}")
+    return 0
+
+
+def _cmd_csim(args: argparse.Namespace) -> int:
+    from fpgaq.sim.csim import CsimError, csim
+
+    try:
+        report = csim(args.directory, samples=args.samples)
+    except CsimError as err:
+        print(f"fpgaq csim: {err}", file=sys.stderr)
+        return 2
+    print(report)
+    return 0 if report.passed else 1
+
+
 def _planned(name: str):
     def run(args: argparse.Namespace) -> int:
         print(
@@ -141,6 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("-o", "--output", default=None, help="YAML file to write (default: print)")
     cf.add_argument("--force", action="store_true", help="overwrite an existing file")
     cf.set_defaults(func=_cmd_config)
+
+    cv = sub.add_parser("convert", help="convert a saved model into an HLS C++ project")
+    cv.add_argument("model", help="path to a .keras model")
+    cv.add_argument("--backend", choices=("hls", "rtl"), default="hls", help="hls (C++); rtl is planned")
+    cv.add_argument("-o", "--output", required=True, help="project directory to create")
+    cv.add_argument("-c", "--config", default=None, help="conversion config (YAML)")
+    cv.add_argument("--hls-flavor", choices=("catapult", "vitis"), default="catapult", help="ac_fixed or ap_fixed")
+    cv.add_argument("--force", action="store_true", help="replace an existing directory")
+    cv.set_defaults(func=_cmd_convert)
+
+    cs = sub.add_parser("csim", help="C-simulate an HLS project with g++ and compare with the reference")
+    cs.add_argument("directory", help="a project written by fpgaq convert")
+    cs.add_argument("-n", "--samples", type=int, default=None, help="number of samples (default: all in tb_data)")
+    cs.set_defaults(func=_cmd_csim)
 
     for name, what in _PLANNED.items():
         p = sub.add_parser(name, help=f"(planned) {what}", add_help=True)

@@ -96,6 +96,28 @@ class Design:
     def __repr__(self) -> str:
         return f"Design({self.name!r}, {len(self.graph.nodes)} nodes)"
 
+    # ------------------------------------------------------------------ HLS back end
+    # (fpgaq.converters.hls writes the project, fpgaq.sim.csim compiles and runs it)
+    def write_hls(self, directory: Any, flavor: str = "catapult", force: bool = False, **options: Any) -> Any:
+        """Write the HLS C++ project to ``directory`` (see fpgaq.converters.hls.write_hls)."""
+        from fpgaq.converters.hls import write_hls
+
+        return write_hls(self, directory, flavor=flavor, force=force, **options)
+
+    def compile(self, flavor: str = "catapult", types_dir: Any = None) -> Any:
+        """The C-simulation shared library of this design (built with g++ once, then cached)."""
+        from fpgaq.sim.csim import compile_design
+
+        key = (flavor, None if types_dir is None else str(types_dir))
+        cache = self.__dict__.setdefault("_compiled", {})
+        if key not in cache:
+            cache[key] = compile_design(self, flavor, types_dir)
+        return cache[key]
+
+    def predict_hls(self, x: Any, flavor: str = "catapult", types_dir: Any = None) -> np.ndarray | list[np.ndarray]:
+        """Output values computed by the generated C++ (C-simulation): equal to ``predict`` bit for bit."""
+        return self.compile(flavor, types_dir).predict(x)
+
 
 def convert(model: keras.Model, config: Any = None, passes: Any = None) -> Design:
     """Trace ``model``, run the graph passes, infer every type, and wrap it in a Design."""
