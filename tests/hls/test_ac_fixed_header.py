@@ -107,7 +107,12 @@ INT_PAIRS: list[tuple[tuple[int, bool], tuple[int, bool]]] = [
     ((1, U), (5, T)),
 ]
 MIXED_INT_TYPES: list[Fmt] = [(8, 3, T), (10, 12, U), (80, 40, T)]
-SET_VAL_TYPES: list[tuple[Fmt, str]] = [((8, 3, T), "SAT"), ((8, 3, T), "SAT_SYM"), ((12, 4, U), "SAT_SYM"), ((100, 40, T), "WRAP")]
+SET_VAL_TYPES: list[tuple[Fmt, str]] = [
+    ((8, 3, T), "SAT"),
+    ((8, 3, T), "SAT_SYM"),
+    ((12, 4, U), "SAT_SYM"),
+    ((100, 40, T), "WRAP"),
+]
 PRINT_TYPES: list[str] = ["ac_fixed<8, 3, true>", "ac_fixed<20, -4, false>", "ac_int<100, true>", "ac_int<12, false>"]
 
 
@@ -239,6 +244,7 @@ template <class A, class B> NOINLINE static void run_int_ops(int n) {
     A x = a; x += b; wr(x);
     x = a; x *= b; wr(x);
     x = a; x ^= b; wr(x);
+    x = a; ++x; x++; --x; wr(x);
     const A y = l; wr(y);
     std::printf("%lld ", fpgaq_get_bits(a));
   }
@@ -322,6 +328,11 @@ PROGRAMS: dict[str, list[str]] = {
     "double": double_calls(),
     "misc": misc_calls(),
 }
+
+
+def _misc_start(name: str) -> int:
+    """Case id of the first call of a runner in the misc program."""
+    return next(k for k, call in enumerate(PROGRAMS["misc"]) if call.startswith(f"run_{name}<"))
 
 
 def _compile(workdir: Path, name: str, calls: list[str]) -> Path:
@@ -483,7 +494,12 @@ def test_saturation_by_hand(programs: dict[str, Path]) -> None:
     ms = [200 * 32, -200 * 32, -128 * 32]
     ids = cast_cases(CAST_PAIRS_NARROW)
     cases = {o: ids.index(((16, 6, T), (8, 3, T), "TRN", o)) for o in O_MODES}
-    want = {"WRAP": [200 - 256, 56, -128], "SAT": [127, -128, -128], "SAT_ZERO": [0, 0, -128], "SAT_SYM": [127, -127, -127]}
+    want = {
+        "WRAP": [200 - 256, 56, -128],
+        "SAT": [127, -128, -128],
+        "SAT_ZERO": [0, 0, -128],
+        "SAT_SYM": [127, -127, -127],
+    }
     tokens = [t for m in ms for t in words(m, 16)]
     out = run(programs["cast_narrow"], [(cases[o], len(ms), tokens) for o in O_MODES])
     for o in O_MODES:
@@ -525,7 +541,7 @@ def test_from_double_all_modes(programs: dict[str, Path]) -> None:
 
 def test_from_infinity_and_nan(programs: dict[str, Path]) -> None:
     """Documented choice: an infinity acts as a value beyond any range, NaN as zero."""
-    base = len(DOUBLE_CASES)
+    base = len(DOUBLE_CASES)  # the run_special_double calls follow the run_double ones
     out = run(programs["double"], [(base + k, 1, []) for k in range(4)])
     got = {o: [from_words(out, 8, True) for _ in range(3)] for o in O_MODES}
     assert got == {"WRAP": [0, 0, 0], "SAT": [127, -128, 0], "SAT_ZERO": [0, 0, 0], "SAT_SYM": [127, -127, 0]}
@@ -533,11 +549,11 @@ def test_from_infinity_and_nan(programs: dict[str, Path]) -> None:
 
 def test_from_native_integers(programs: dict[str, Path]) -> None:
     rnd = random.Random(4)
-    base = len(DOUBLE_CASES) + 4
+    base = PROGRAMS["double"].index(next(c for c in PROGRAMS["double"] if c.startswith("run_int<")))
     ints = [0, 1, -1, 7, -8, 2**31 - 1, -(2**31), 100, -100] + [rnd.randint(-(2**31), 2**31 - 1) for _ in range(60)]
     longs = [0, -1, 2**63 - 1, -(2**63)] + [rnd.randint(-(2**63), 2**63 - 1) for _ in range(65)]
     ulongs = [0, 2**64 - 1, 2**63, 1] + [rnd.randint(0, 2**64 - 1) for _ in range(65)]
-    tokens = [t for i, l, u in zip(ints, longs, ulongs, strict=True) for t in (str(i), str(l), format(u, "x"))]
+    tokens = [t for i, j, u in zip(ints, longs, ulongs, strict=True) for t in (str(i), str(j), format(u, "x"))]
     out = run(programs["double"], [(base + k, len(ints), tokens) for k in range(len(INT_TARGETS))])
     for fmt, q, o in INT_TARGETS:
         target = FixedType(fmt[0], fmt[1], fmt[2], q, o)
@@ -569,7 +585,7 @@ def read_type(out: Iterator[str]) -> Fmt:
 def test_arithmetic_types_values_and_compare(programs: dict[str, Path]) -> None:
     rnd = random.Random(5)
     blocks, cases = [], []
-    start = 0
+    start = _misc_start("arith")
     for k, (a, _, b) in enumerate(ARITH_PAIRS):
         ma, mb = mantissas(a, 0, rnd, 30), mantissas(b, 0, rnd, 30)
         pairs = [(x, y) for x in ma for y in rnd.sample(mb, min(len(mb), 12))]
@@ -605,7 +621,7 @@ def test_arithmetic_types_values_and_compare(programs: dict[str, Path]) -> None:
 
 def test_mixed_with_int(programs: dict[str, Path]) -> None:
     rnd = random.Random(6)
-    start = len(ARITH_PAIRS)
+    start = _misc_start("mixed_int")
     blocks, cases = [], []
     for k, a in enumerate(MIXED_INT_TYPES):
         ms = mantissas(a, 0, rnd, 20)
@@ -635,7 +651,7 @@ def wrap_to(m: int, w: int, s: bool) -> int:
 def test_shifts_move_bits_without_modes(programs: dict[str, Path]) -> None:
     """x << k and x >> k keep <W, I, S>, drop bits off either end, ignore Q/O; k < 0 reverses."""
     rnd = random.Random(7)
-    start = len(ARITH_PAIRS) + len(MIXED_INT_TYPES)
+    start = _misc_start("shift")
     blocks, cases = [], []
     for k, a in enumerate(SHIFT_TYPES):
         pairs = [(m, rnd.randint(-a[0] - 3, a[0] + 3)) for m in mantissas(a, 0, rnd, 30)]
@@ -655,7 +671,7 @@ def test_shifts_move_bits_without_modes(programs: dict[str, Path]) -> None:
 def test_conversions_to_native(programs: dict[str, Path]) -> None:
     """to_int/to_int64 are floor(value) in 32/64 bits; to_double is the nearest double (ties to even)."""
     rnd = random.Random(8)
-    start = len(ARITH_PAIRS) + len(MIXED_INT_TYPES) + len(SHIFT_TYPES)
+    start = _misc_start("conv")
     blocks, cases = [], []
     for k, a in enumerate(CONV_TYPES):
         ms = mantissas(a, max(frac(a), 1), rnd, 30)
@@ -679,12 +695,13 @@ def test_conversions_to_native(programs: dict[str, Path]) -> None:
 
 def test_bit_access_and_fpgaq_bits(programs: dict[str, Path]) -> None:
     rnd = random.Random(9)
-    start = len(ARITH_PAIRS) + len(MIXED_INT_TYPES) + len(SHIFT_TYPES) + len(CONV_TYPES)
+    start = _misc_start("bits")
     blocks, cases = [], []
     for k, a in enumerate(BITS_TYPES):
         triples = [(m, rnd.randint(0, a[0] - 7), rnd.randint(-(2**63), 2**63 - 1)) for m in mantissas(a, 0, rnd, 30)]
         triples += [(m, a[0] - 7, v) for m in lo_hi(a) for v in (-1, 0, 63, -64)]
-        blocks.append((start + k, len(triples), [t for m, lsb, v in triples for t in (*words(m, a[0]), str(lsb), str(v))]))
+        tokens = [t for m, lsb, v in triples for t in (*words(m, a[0]), str(lsb), str(v))]
+        blocks.append((start + k, len(triples), tokens))
         cases.append(triples)
     out = run(programs["misc"], blocks)
     for a, triples in zip(BITS_TYPES, cases, strict=True):
@@ -694,20 +711,21 @@ def test_bit_access_and_fpgaq_bits(programs: dict[str, Path]) -> None:
             assert int(next(out)) == wrap_to(m >> lsb, 7, s), ("slc", a, m, lsb)
             assert int(next(out)) == (m >> lsb) & 1, ("operator[]", a, m, lsb)
             field = ((1 << 7) - 1) << lsb
-            assert from_words(out, w, s) == wrap_to((m & ~field) | ((v << lsb) & field), w, s), ("set_slc", a, m, lsb, v)
+            replaced = wrap_to((m & ~field) | ((v << lsb) & field), w, s)
+            assert from_words(out, w, s) == replaced, ("set_slc", a, m, lsb, v)
             assert from_words(out, w, s) == wrap_to(v, w, s), ("fpgaq_set_bits", a, v)
             assert from_words(out, w, s) == wrap_to(m ^ (1 << lsb), w, s), ("bit write", a, m, lsb)
 
 
 def test_ac_int_operators(programs: dict[str, Path]) -> None:
     rnd = random.Random(10)
-    start = len(ARITH_PAIRS) + len(MIXED_INT_TYPES) + len(SHIFT_TYPES) + len(CONV_TYPES) + len(BITS_TYPES)
+    start = _misc_start("int_ops")
     blocks, cases = [], []
     for k, ((w1, s1), (w2, s2)) in enumerate(INT_PAIRS):
         ma, mb = mantissas((w1, w1, s1), 0, rnd, 20), mantissas((w2, w2, s2), 0, rnd, 20)
         rows = [(x, rnd.choice(mb), rnd.randint(-w1 - 2, w1 + 2), rnd.randint(-(2**63), 2**63 - 1)) for x in ma]
         rows += [(x, y, 1, -1) for x in ma[:4] for y in mb]
-        tokens = [t for x, y, sh, l in rows for t in (*words(x, w1), *words(y, w2), str(sh), str(l))]
+        tokens = [t for x, y, sh, big in rows for t in (*words(x, w1), *words(y, w2), str(sh), str(big))]
         blocks.append((start + k, len(rows), tokens))
         cases.append(rows)
     out = run(programs["misc"], blocks)
@@ -717,7 +735,7 @@ def test_ac_int_operators(programs: dict[str, Path]) -> None:
         types.append((w1 + 1, True))
         for w, s in types:
             assert read_type(out) == (w, w, s), ((w1, s1), (w2, s2))
-        for x, y, k, l in rows:
+        for x, y, k, big in rows:
             want = [x + y, x - y, x * y, x & y, x | y, x ^ y, ~x, -x]
             got = [from_words(out, w, s) for w, s in types[:3] + [types[3]] * 3 + types[4:]]
             assert got == want, ((w1, s1), (w2, s2), x, y)
@@ -725,14 +743,10 @@ def test_ac_int_operators(programs: dict[str, Path]) -> None:
             left = wrap_to(x << k, w1, s1) if k >= 0 else x >> -k
             right = x >> k if k >= 0 else wrap_to(x << -k, w1, s1)
             assert [from_words(out, w1, s1) for _ in range(2)] == [left, right], (w1, s1, x, k)
-            after = [wrap_to(x + y, w1, s1), wrap_to(x * y, w1, s1), wrap_to(x ^ y, w1, s1), wrap_to(l, w1, s1)]
-            assert [from_words(out, w1, s1) for _ in range(4)] == after, ((w1, s1), (w2, s2), x, y, l)
+            after = [x + y, x * y, x ^ y, x + 1, big]
+            after = [wrap_to(v, w1, s1) for v in after]
+            assert [from_words(out, w1, s1) for _ in range(5)] == after, ((w1, s1), (w2, s2), x, y, big)
             assert int(next(out)) == wrap_to(x, 64, True)
-
-
-def _misc_start(name: str) -> int:
-    """Case id of the first call of a runner in the misc program."""
-    return next(k for k, call in enumerate(PROGRAMS["misc"]) if call.startswith(f"run_{name}<"))
 
 
 def test_set_val(programs: dict[str, Path]) -> None:
@@ -780,11 +794,72 @@ def test_headers_are_self_contained(tmp_path: Path) -> None:
     src = tmp_path / "defaults.cpp"
     src.write_text(
         '#include "ac_fixed.h"\n#include <type_traits>\n'
-        "static_assert(std::is_same<ac_fixed<8, 3>, ac_fixed<8, 3, true, AC_TRN, AC_WRAP>>::value, \"\");\n"
-        "static_assert(std::is_same<ac_int<8>, ac_int<8, true>>::value, \"\");\n"
-        "static_assert(ac_fixed<8, 3>::width == 8 && ac_fixed<8, 3>::i_width == 3, \"\");\n"
+        'static_assert(std::is_same<ac_fixed<8, 3>, ac_fixed<8, 3, true, AC_TRN, AC_WRAP>>::value, "");\n'
+        'static_assert(std::is_same<ac_int<8>, ac_int<8, true>>::value, "");\n'
+        'static_assert(ac_fixed<8, 3>::width == 8 && ac_fixed<8, 3>::i_width == 3, "");\n'
+        'static_assert(std::is_same<ac_fixed<8, 3>::rt<16, 6, false>::mult, ac_fixed<24, 9, true>>::value, "");\n'
+        'static_assert(std::is_same<ac_fixed<8, 3>::rt<16, 6, false>::plus, ac_fixed<18, 8, true>>::value, "");\n'
+        'static_assert(std::is_same<ac_fixed<8, 3, false>::rt<8, 3, false>::minus, ac_fixed<9, 4, true>>::value, "");\n'
+        'static_assert(std::is_same<ac_fixed<8, 3, false>::rt_unary::neg, ac_fixed<9, 4, true>>::value, "");\n'
+        'static_assert(std::is_same<ac_int<8, false>::rt<4, true>::logic, ac_int<9, true>>::value, "");\n'
         "int main() { return 0; }\n"
     )
     done = subprocess.run([CXX, *FLAGS, "-fsyntax-only", f"-I{INCLUDE}", str(src)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
+
+MAC_BENCH = r"""
+#include "ac_fixed.h"
+#include "fpgaq_bits.h"
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+typedef ac_fixed<6, 1> weight_t;
+typedef ac_fixed<16, 6> input_t;
+typedef ac_fixed<24, 9> acc_t;
+static const int K = 4000;
+static weight_t w[K];
+static input_t x[K];
+int main() {
+  for (int i = 0; i < K; ++i) {
+    long long a = 0, b = 0;
+    if (std::scanf("%lld %lld", &a, &b) != 2) std::abort();
+    fpgaq_set_bits(w[i], a);
+    fpgaq_set_bits(x[i], b);
+  }
+  const int reps = 25000;  // 1e8 multiply-adds
+  long long first = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r) {
+    acc_t acc = 0;
+    for (int i = 0; i < K; ++i) acc += w[i] * x[i];
+    if (r == 0) first = fpgaq_get_bits(acc);
+    x[r % K] = acc;  // a dependence between repetitions, so none is optimised away
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%lld %.6g\n", first, double(reps) * K / s);
+  return 0;
+}
+"""
+
+
+@pytest.mark.slow
+def test_mac_loop_speed(tmp_path: Path) -> None:
+    """1e8 multiply-adds of <6,1> x <16,6> into <24,9>: correct, and fast enough for 10k samples/s of 4,000 MACs."""
+    src = tmp_path / "mac.cpp"
+    src.write_text(MAC_BENCH)
+    exe = tmp_path / "mac"
+    done = subprocess.run([CXX, *FLAGS, f"-I{INCLUDE}", str(src), "-o", str(exe)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rnd = random.Random(11)
+    pairs = [(rnd.randint(-32, 31), rnd.randint(-(2**15), 2**15 - 1)) for _ in range(4000)]
+    text = "\n".join(f"{a} {b}" for a, b in pairs)
+    done = subprocess.run([str(exe)], input=text, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    first, rate = done.stdout.split()
+    # acc has 15 fractional bits like the product (5 + 10): each step adds exactly, then wraps to 24 bits.
+    acc = 0
+    for a, b in pairs:
+        acc = wrap_to(acc + a * b, 24, True)
+    assert int(first) == acc
+    assert float(rate) >= 4e7, f"{float(rate):.3g} MAC/s is below 10k samples/s of 4,000 MACs"

@@ -10,7 +10,7 @@
 // Representation: a value is held as N = ceil((W + !S) / 64) 64-bit words in
 // two's complement, always normalised (the bits above W repeat the sign bit,
 // or are zero when unsigned), so the words read as a signed integer equal the
-// value.  Everything is fixed size and inline; one word (W <= 63 signed,
+// value.  Everything is fixed size and inline; one word (W <= 64 signed,
 // W <= 63 unsigned) takes a plain 64-bit integer path.
 #ifndef FPGAQ_AC_INT_H
 #define FPGAQ_AC_INT_H
