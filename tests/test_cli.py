@@ -17,6 +17,9 @@ def test_demo_trains_and_prints_the_report(tmp_path, capsys) -> None:
     assert "float     model: test accuracy" in out and "quantized model: test accuracy" in out
     assert "ac_fixed<6, 1, true, AC_RND_CONV, AC_SAT>" in out  # the 6-bit weights' hardware type
     assert "smult_6_16" in out
+    assert "reference == Keras (logits, 3000 test samples): True" in out
+    assert "HLS C-simulation == reference (incl. softmax tables): True" in out
+    assert (tmp_path / "hls_project" / "firmware").is_dir()
     assert (tmp_path / "jet_tagger.keras").is_file()
     assert (tmp_path / "quantization_report.txt").read_text().startswith("Quantization report")
 
