@@ -28,7 +28,11 @@ _PLANNED = {
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fpgaq.demo import run_demo
 
-    run_demo(quick=args.quick, epochs=args.epochs, seed=args.seed, out=args.out)
+    try:
+        run_demo(quick=args.quick, epochs=args.epochs, seed=args.seed, out=args.out, force=args.force)
+    except FileExistsError as err:
+        print(err, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -160,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 30, or 6 with --quick)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("-o", "--out", default=None, help="directory to save the trained models (.keras) and report")
+    demo.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
     demo.set_defaults(func=_cmd_demo)
 
     qs = sub.add_parser("qstats", help="print the per-layer quantization report of a saved .keras model")

@@ -15,11 +15,15 @@ from pathlib import Path
 __all__ = ["run_demo"]
 
 
-def run_demo(quick: bool = False, epochs: int | None = None, seed: int = 0, out: str | None = None) -> dict[str, float]:
+def run_demo(
+    quick: bool = False, epochs: int | None = None, seed: int = 0, out: str | None = None, force: bool = False
+) -> dict[str, float]:
     from fpgaq import datasets, zoo
     from fpgaq.qreport import quantization_report
     from fpgaq.train import accuracy, train_classifier
 
+    if out and Path(out).exists() and any(Path(out).iterdir()) and not force:
+        raise FileExistsError(f"fpgaq demo: {out} exists and is not empty; choose a new directory or pass --force")
     n = 12_000 if quick else 60_000
     epochs = epochs if epochs is not None else (6 if quick else 30)
     x, y = datasets.jet_like(n, seed=seed)

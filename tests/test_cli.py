@@ -24,6 +24,13 @@ def test_demo_trains_and_prints_the_report(tmp_path, capsys) -> None:
     assert (tmp_path / "quantization_report.txt").read_text().startswith("Quantization report")
 
 
+def test_demo_refuses_a_non_empty_directory(tmp_path, capsys) -> None:
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert main(["demo", "--quick", "--epochs", "1", "-o", str(tmp_path)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert (tmp_path / "mine.txt").read_text() == "keep me"
+
+
 def test_qstats_of_saved_model(tmp_path, capsys) -> None:
     path = tmp_path / "m.keras"
     zoo.digits_cnn().save(path)
