@@ -349,7 +349,9 @@ def _round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
         up = up | (tie & (scaled > 0))
     elif rounding is Rounding.RND_CONV:
         up = up | (tie & (np.fmod(floor, 2) != 0))
-    return floor + up
+    # From 2**52 up every float is an integer, but ``2 * floor + 1`` is no longer
+    # representable and would fake a tie: such values never round.
+    return floor + (up & (np.abs(scaled) < 2.0**52))
 
 
 def _round_small_float(x: np.ndarray, rounding: Rounding, out: np.ndarray | None = None) -> np.ndarray:

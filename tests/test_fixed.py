@@ -282,3 +282,12 @@ def test_round_divide_is_exact(num, den, rounding, wide) -> None:
     arr = np.array(num, dtype=object if wide else np.int64)
     got = round_divide(arr, den, rounding)
     assert [int(g) for g in got] == [exact_round(Fraction(n, den), rounding) for n in num]
+
+
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+def test_huge_integer_valued_floats_never_round(rounding) -> None:
+    # Scaled to 2**52 and beyond, float64 values are integers; the midpoint
+    # comparison must not mistake them for ties (found by hypothesis in CI).
+    t = FixedType(1, -3, False, rounding, Overflow.WRAP)
+    values = [2.0**48, 2.0**48 + 2.0**-4 * 3, -(2.0**49), 2.0**57]
+    assert [int(g) for g in t.to_int(values)] == [exact_assign(Fraction(v), t) for v in values]

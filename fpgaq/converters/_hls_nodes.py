@@ -1,4 +1,4 @@
-"""Per-node template contexts for the HLS back end (io_parallel).
+"""Per-node template contexts for the HLS back end (io_parallel and io_stream).
 
 Each IR op maps to one kernel of ``templates/hls/include/fpgaq_layers.h``.
 This module only gathers what the kernel's config struct needs: the IR's
@@ -24,8 +24,9 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops import tables
 from fpgaq.ir.precision import range_type
 
-__all__ = ["HlsError", "NodeSpec", "WeightArray", "node_spec", "tensor_alias"]
+__all__ = ["IO_TYPES", "STREAM_KERNELS", "HlsError", "NodeSpec", "WeightArray", "node_spec", "tensor_alias"]
 
+IO_TYPES = ("io_parallel", "io_stream")
 _LINEAR = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d", "conv2d_transpose")
 _INT64_SAFE = 61
 _ZERO_BIAS = FixedType(1, 1, False)
@@ -577,9 +578,19 @@ def node_spec(graph: Graph, node: Node, names: dict[str, str]) -> NodeSpec:
         raise HlsError(
             f"{_where(node)}: op {node.op!r} has no HLS kernel yet; supported: {', '.join(sorted(_BUILDERS))}"
         )
-    if node.options.get("io_type", "io_parallel") not in (None, "io_parallel"):
+    if node.options.get("io_type", "io_parallel") not in (None, *IO_TYPES):
         raise HlsError(
-            f"{_where(node)}: IOType {node.options['io_type']!r} is not supported by the HLS back end yet; "
-            "set Model.IOType to io_parallel"
+            f"{_where(node)}: IOType {node.options['io_type']!r} is not supported by the HLS back end; "
+            f"set Model.IOType to one of {', '.join(IO_TYPES)}"
         )
     return builder(_Builder(graph, node, names))
+
+
+#: io_stream kernels with a line buffer, by io_parallel kernel; other kernels run on arrays read from the stream.
+STREAM_KERNELS = {
+    "conv": "conv_stream",
+    "depthwise": "depthwise_stream",
+    "maxpool": "maxpool_stream",
+    "avgpool": "avgpool_stream",
+    "scaled_avgpool": "scaled_avgpool_stream",
+}

@@ -3,7 +3,11 @@
 Python decides, templates spell: :func:`render_hls` turns the typed graph
 into template contexts (one :class:`~fpgaq.converters._hls_nodes.NodeSpec`
 per node) and renders ``fpgaq/templates/hls/*.j2``; the layer kernels are the
-static header ``templates/hls/include/fpgaq_layers.h``.  :func:`write_hls`
+static header ``templates/hls/include/fpgaq_layers.h``.  With ``Model.IOType:
+io_stream`` the ports and the tensors between layers are streams of pixels
+(``top_stream.cpp.j2``): convolutions and pooling use line-buffer kernels, the
+other layers run their io_parallel kernel on the stream read into an array, so
+the numbers are those of io_parallel.  :func:`write_hls`
 writes the files into a temporary directory next to the target and renames
 it into place, so a project appears complete or not at all, and it never
 replaces an existing directory unless asked to.
@@ -25,7 +29,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from fpgaq.converters._hls_nodes import HlsError, NodeSpec, node_spec, tensor_alias
+from fpgaq.converters._hls_nodes import IO_TYPES, STREAM_KERNELS, HlsError, NodeSpec, node_spec, tensor_alias
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph
 from fpgaq.reference import evaluate
@@ -249,6 +253,10 @@ def _tensor_context(graph: Graph, names: dict[str, str]) -> list[dict[str, Any]]
             "type": t.type,
             "shape": "x".join(map(str, t.shape)) or "1",
             "size": t.size,
+            # io_stream: one pixel holds the last axis (the channels), the stream carries size / chan pixels
+            "chan": t.shape[-1] if t.shape else 1,
+            "npix": t.size // (t.shape[-1] if t.shape else 1),
+            "stype": f"fpgaq::stream<fpgaq::pixel<{tensor_alias(names[t.name])}, {t.shape[-1] if t.shape else 1}> >",
         }
         for t in graph.tensors.values()
         if t.type is not None
@@ -290,9 +298,10 @@ def render_hls(
     """
     if flavor not in FLAVORS:
         raise HlsError(f"HLS flavor {flavor!r} is not supported; choose one of {', '.join(FLAVORS)}")
-    if design.config.model.io_type != "io_parallel":
+    io_type = design.config.model.io_type
+    if io_type not in IO_TYPES:
         raise HlsError(
-            f"Model.IOType {design.config.model.io_type!r} is not supported by the HLS back end yet; use io_parallel"
+            f"Model.IOType {io_type!r} is not supported by the HLS back end; use one of {', '.join(IO_TYPES)}"
         )
     graph: Graph = design.graph
     _io_check(graph)
@@ -320,7 +329,10 @@ def render_hls(
                 "trace": trace_by_node.get(spec.node),
             }
         )
+    streams = _stream_plan(graph, nodes, by_name, inputs, outputs) if io_type == "io_stream" else {}
     ctx = {
+        "io_stream": io_type == "io_stream",
+        "streams": streams,
         "top": top,
         "flavor": flavor,
         "name": graph.name,
@@ -351,7 +363,7 @@ def render_hls(
         if node["spec"].weights:
             render("weights.h.j2", f"firmware/weights/{node['spec'].name}.h", node=node)
     render("top.h.j2", f"firmware/{top}.h")
-    render("top.cpp.j2", f"firmware/{top}.cpp")
+    render("top_stream.cpp.j2" if ctx["io_stream"] else "top.cpp.j2", f"firmware/{top}.cpp")
     render("test.cpp.j2", f"tb/{top}_test.cpp")
     render("bridge.cpp.j2", f"tb/{top}_bridge.cpp")
     render("Makefile.j2", "Makefile")
@@ -366,6 +378,78 @@ def render_hls(
     for h in headers:
         files[f"include/{h}"] = (INCLUDE_DIR / h).read_text(encoding="utf-8")
     return files
+
+
+def _stream_plan(
+    graph: Graph,
+    nodes: list[dict[str, Any]],
+    by_name: dict[str, dict[str, Any]],
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Which stream each node reads and writes (io_stream).
+
+    A stream is read once, so a tensor with several readers (consumer nodes, and the
+    output port) is copied pixel by pixel into one stream per reader right after it is
+    produced.  Each node's context gets ``reads``/``writes`` (stream names) and
+    ``stream_kernel`` (a line-buffer kernel, or None: the node runs on arrays).
+    """
+    readers: dict[str, list[str]] = {t: [] for t in graph.tensors}
+    for node in graph.nodes:
+        for t in node.inputs:
+            readers[t].append(node.name)
+    out_ports = set(graph.outputs)
+    declared: list[dict[str, Any]] = []
+    fanouts: dict[str, dict[str, Any]] = {}  # tensor -> copy plan
+    read_from: dict[str, list[tuple[str, str]]] = {}  # tensor -> (reader node, stream), in reader order
+    source: dict[str, str] = {}
+    for tname, tensor in by_name.items():
+        if tname not in graph.tensors:
+            continue
+        cname = tensor["cname"]
+        n_readers = len(readers[tname]) + (1 if tname in out_ports else 0)
+        src = f"{cname}_all" if tname in out_ports and n_readers > 1 else cname
+        source[tname] = src
+        if n_readers > 1:
+            targets = [cname] if tname in out_ports else []
+            for k, reader in enumerate(readers[tname]):
+                target = f"{cname}_to{k}"
+                read_from.setdefault(tname, []).append((reader, target))
+                targets.append(target)
+            fanouts[tname] = {"tensor": tensor, "source": src, "targets": targets}
+        else:
+            read_from[tname] = [(reader, src) for reader in readers[tname]]
+    ports = {t["name"] for t in inputs + outputs}
+    for tname, tensor in by_name.items():
+        if tname not in graph.tensors:
+            continue
+        names_here = [] if tname in ports else [source[tname]]
+        if tname in fanouts:
+            names_here += [t for t in fanouts[tname]["targets"] if t != tensor["cname"]]
+            if tname in ports and source[tname] != tensor["cname"]:
+                names_here.append(source[tname])
+        for n in dict.fromkeys(names_here):
+            declared.append({"name": n, "tensor": tensor})
+    cnames = {t["cname"] for t in by_name.values()}
+    for d in declared:
+        if d["name"] != d["tensor"]["cname"] and d["name"] in cnames:
+            raise HlsError(
+                f"io_stream: the copy {d['name']!r} of tensor {d['tensor']['name']!r} (read by several layers) "
+                "has the C++ name of another tensor; rename that layer"
+            )
+    for item in nodes:
+        node = graph.node(item["spec"].node)
+        reads = []
+        for t in node.inputs:
+            pending = read_from[t]
+            k = next(i for i, (reader, _) in enumerate(pending) if reader == node.name)
+            reads.append(pending.pop(k)[1])
+        item["reads"] = reads
+        item["in_tensors"] = [by_name[t] for t in node.inputs]
+        item["writes"] = source[node.output]
+        item["fanout"] = fanouts.get(node.output)
+        item["stream_kernel"] = STREAM_KERNELS.get(item["spec"].kernel)
+    return {"declared": declared, "input_fanouts": [fanouts[t] for t in graph.inputs if t in fanouts]}
 
 
 def _strategy(graph: Graph) -> str:

@@ -151,9 +151,9 @@ def test_failed_write_leaves_nothing(jet, tmp_path, monkeypatch) -> None:
 def test_errors_name_the_setting(jet) -> None:
     with pytest.raises(HlsError, match="flavor 'xilinx' is not supported; choose one of catapult, vitis"):
         render_hls(jet, flavor="xilinx")
+    # io_stream is supported now (tests/hls/test_hls_stream.py): ports become streams of pixels
     stream = convert(zoo.jet_tagger(), {"Model": {"IOType": "io_stream"}})
-    with pytest.raises(HlsError, match="IOType 'io_stream' is not supported by the HLS back end yet"):
-        render_hls(stream)
+    assert "fpgaq::stream<fpgaq::pixel<" in render_hls(stream, test_data=False)["firmware/jet_tagger.h"]
 
 
 def test_identifiers() -> None:

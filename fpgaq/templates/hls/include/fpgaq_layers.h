@@ -1,4 +1,4 @@
-// fpgaq layer kernels for io_parallel designs (arrays in, arrays out).
+// fpgaq layer kernels: io_parallel (arrays in, arrays out) and io_stream (streams of pixels).
 //
 // Every kernel is a template over a config struct that the generated
 // firmware/parameters.h defines per layer.  The kernels make no numeric
@@ -713,6 +713,294 @@ void zeropad(const typename CFG::in_t x[CFG::in_h * CFG::in_w * CFG::n_chan],
       }
     }
   }
+}
+
+// ----------------------------------------------------------------- io_stream
+// A pixel is every channel of one spatial position; image tensors travel as streams of
+// pixels in row-major order.  Under g++ fpgaq::stream is a small FIFO of its own (the
+// C-simulation runs the layers one after another, so it is unbounded); an HLS tool gets
+// its native channel: ac_channel (Catapult) or hls::stream (Vitis).  Kernels only use
+// read() and write(), which all three have.
+template <class T, int N>
+struct pixel {
+  T data[N];
+};
+
+}  // namespace fpgaq
+
+#if defined(FPGAQ_SYNTH) || defined(__SYNTHESIS__)
+#ifdef FPGAQ_AP_TYPES
+#include <hls_stream.h>
+namespace fpgaq {
+template <class T>
+using stream = hls::stream<T>;
+}  // namespace fpgaq
+#else
+#include <ac_channel.h>
+namespace fpgaq {
+template <class T>
+using stream = ac_channel<T>;
+}  // namespace fpgaq
+#endif
+#else
+#include <deque>
+namespace fpgaq {
+template <class T>
+class stream {
+ public:
+  T read() {
+    T v = fifo_.front();
+    fifo_.pop_front();
+    return v;
+  }
+  void write(const T& v) { fifo_.push_back(v); }
+  bool empty() const { return fifo_.empty(); }
+  int size() const { return (int)fifo_.size(); }
+  // C-simulation only (tracing): the i-th value waiting to be read.
+  const T& peek(int i) const { return fifo_[i]; }
+
+ private:
+  std::deque<T> fifo_;
+};
+}  // namespace fpgaq
+#endif
+
+namespace fpgaq {
+
+// Layers without a line-buffer kernel (dense, activations, ...) read their whole input
+// into an array, run the io_parallel kernel and stream the result out.
+template <class T, int N, int P>
+void stream_to_array(stream<pixel<T, N> >& s, T a[N * P]) {
+  for (int p = 0; p < P; p++) {
+    FPGAQ_PIPELINE_IN
+    pixel<T, N> v = s.read();
+    FPGAQ_UNROLL_PRE
+    for (int c = 0; c < N; c++) {
+      FPGAQ_UNROLL_IN
+      a[p * N + c] = v.data[c];
+    }
+  }
+}
+
+template <class T, int N, int P>
+void array_to_stream(const T a[N * P], stream<pixel<T, N> >& s) {
+  for (int p = 0; p < P; p++) {
+    FPGAQ_PIPELINE_IN
+    pixel<T, N> v;
+    FPGAQ_UNROLL_PRE
+    for (int c = 0; c < N; c++) {
+      FPGAQ_UNROLL_IN
+      v.data[c] = a[p * N + c];
+    }
+    s.write(v);
+  }
+}
+
+// The line buffer: a shift register of the last span_h input rows (span_h = (KH - 1) * DH + 1
+// rows of in_w pixels), newest pixel first.  After each input pixel, every output pixel whose
+// window is now complete (its last cell inside the input has arrived) is computed by Op and
+// written, in row-major order.  Cells outside the input (padding) read as zero and are marked
+// in `inside` (pooling ignores them).  Op::apply(win, inside, oh, ow, out) computes one pixel.
+// Any stream classes with read() / write() of these pixels will do.
+template <class CFG, int KH, int KW, int DH, int DW, int NOUT, class Op, class InStream, class OutStream>
+void window_stream(InStream& x, OutStream& y, const Op& op) {
+  typedef typename CFG::in_t in_t;
+  const int span_h = (KH - 1) * DH + 1;
+  const int depth = span_h * CFG::in_w;
+  const int n_outputs = CFG::out_h * CFG::out_w;
+  pixel<in_t, CFG::n_chan> line[depth];
+  FPGAQ_UNROLL_PRE
+  for (int k = 0; k < depth; k++) {
+    FPGAQ_UNROLL_IN
+    FPGAQ_UNROLL_PRE
+    for (int c = 0; c < CFG::n_chan; c++) {
+      FPGAQ_UNROLL_IN
+      line[k].data[c] = 0;
+    }
+  }
+  int next = 0;
+  for (int i = 0; i < CFG::in_h * CFG::in_w + 1; i++) {
+    // the last step reads nothing: it flushes what the bottom padding completes
+    const bool last = i == CFG::in_h * CFG::in_w;
+    const int r = last ? CFG::in_h - 1 : i / CFG::in_w;
+    const int c = last ? CFG::in_w - 1 : i % CFG::in_w;
+    if (!last) {
+      pixel<in_t, CFG::n_chan> v = x.read();
+      FPGAQ_UNROLL_PRE
+      for (int k = depth - 1; k > 0; k--) {
+        FPGAQ_UNROLL_IN
+        line[k] = line[k - 1];
+      }
+      line[0] = v;
+    }
+    while (next < n_outputs) {
+      const int oh = next / CFG::out_w;
+      const int ow = next % CFG::out_w;
+      int lr = oh * CFG::stride_h + (KH - 1) * DH - CFG::pad_top;
+      int lc = ow * CFG::stride_w + (KW - 1) * DW - CFG::pad_left;
+      if (lr > CFG::in_h - 1) lr = CFG::in_h - 1;
+      if (lc > CFG::in_w - 1) lc = CFG::in_w - 1;
+      if (!last && (lr > r || (lr == r && lc > c))) break;
+      in_t win[KH * KW * CFG::n_chan];
+      bool inside[KH * KW];
+      FPGAQ_UNROLL_PRE
+      for (int kh = 0; kh < KH; kh++) {
+        FPGAQ_UNROLL_IN
+        FPGAQ_UNROLL_PRE
+        for (int kw = 0; kw < KW; kw++) {
+          FPGAQ_UNROLL_IN
+          const int ih = oh * CFG::stride_h + kh * DH - CFG::pad_top;
+          const int iw = ow * CFG::stride_w + kw * DW - CFG::pad_left;
+          const bool in = ih >= 0 && ih < CFG::in_h && iw >= 0 && iw < CFG::in_w;
+          const int age = in ? (r - ih) * CFG::in_w + (c - iw) : 0;
+          inside[kh * KW + kw] = in;
+          FPGAQ_UNROLL_PRE
+          for (int ch = 0; ch < CFG::n_chan; ch++) {
+            FPGAQ_UNROLL_IN
+            if (in) {
+              win[(kh * KW + kw) * CFG::n_chan + ch] = line[age].data[ch];
+            } else {
+              win[(kh * KW + kw) * CFG::n_chan + ch] = 0;
+            }
+          }
+        }
+      }
+      pixel<typename CFG::out_t, NOUT> out;
+      op.apply(win, inside, oh, ow, out.data);
+      y.write(out);
+      next++;
+    }
+  }
+}
+
+template <class CFG>
+struct conv_op {
+  const typename CFG::weight_t* w;
+  const typename CFG::bias_t* b;
+  void apply(const typename CFG::in_t win[CFG::n_in], const bool*, int, int,
+             typename CFG::out_t out[CFG::n_out]) const {
+    matvec<CFG>(win, out, w, b);
+  }
+};
+
+template <class CFG>
+struct depthwise_op {
+  const typename CFG::weight_t* w;
+  const typename CFG::bias_t* b;
+  void apply(const typename CFG::in_t win[CFG::kern_h * CFG::kern_w * CFG::n_chan], const bool*, int, int,
+             typename CFG::out_t out[CFG::n_out]) const {
+    FPGAQ_UNROLL_PRE
+    for (int o = 0; o < CFG::n_out; o++) {
+      FPGAQ_UNROLL_IN
+      int c = o / CFG::mult;
+      typename CFG::exact_t acc = b[o];
+      FPGAQ_UNROLL_PRE
+      for (int k = 0; k < CFG::kern_h * CFG::kern_w; k++) {
+        FPGAQ_UNROLL_IN
+        acc += win[k * CFG::n_chan + c] * w[k * CFG::n_out + o];
+      }
+      out[o] = finish<CFG>(acc);
+    }
+  }
+};
+
+template <class CFG>
+struct maxpool_op {
+  void apply(const typename CFG::in_t win[CFG::pool_h * CFG::pool_w * CFG::n_chan],
+             const bool inside[CFG::pool_h * CFG::pool_w], int, int, typename CFG::out_t out[CFG::n_chan]) const {
+    FPGAQ_UNROLL_PRE
+    for (int c = 0; c < CFG::n_chan; c++) {
+      FPGAQ_UNROLL_IN
+      typename CFG::in_t best = 0;
+      bool first = true;
+      for (int k = 0; k < CFG::pool_h * CFG::pool_w; k++) {
+        if (!inside[k]) continue;
+        typename CFG::in_t v = win[k * CFG::n_chan + c];
+        if (first || v > best) best = v;
+        first = false;
+      }
+      out[c] = best;
+    }
+  }
+};
+
+template <class CFG>
+struct avgpool_op {
+  void apply(const typename CFG::in_t win[CFG::pool_h * CFG::pool_w * CFG::n_chan],
+             const bool inside[CFG::pool_h * CFG::pool_w], int, int, typename CFG::out_t out[CFG::n_chan]) const {
+    FPGAQ_UNROLL_PRE
+    for (int c = 0; c < CFG::n_chan; c++) {
+      FPGAQ_UNROLL_IN
+      typename CFG::sum_t total = 0;
+      int count = 0;
+      for (int k = 0; k < CFG::pool_h * CFG::pool_w; k++) {
+        if (!inside[k]) continue;
+        total = total + win[k * CFG::n_chan + c];
+        count++;
+      }
+      long long den = CFG::count_inside ? count : CFG::pool_h * CFG::pool_w;
+      assign_quotient<CFG::in_frac, CFG::out_frac>(out[c], mantissa(total), den);
+    }
+  }
+};
+
+template <class CFG>
+struct scaled_avgpool_op {
+  const typename CFG::mult_t* mult;
+  void apply(const typename CFG::in_t win[CFG::pool_h * CFG::pool_w * CFG::n_chan],
+             const bool inside[CFG::pool_h * CFG::pool_w], int oh, int ow,
+             typename CFG::out_t out[CFG::n_chan]) const {
+    FPGAQ_UNROLL_PRE
+    for (int c = 0; c < CFG::n_chan; c++) {
+      FPGAQ_UNROLL_IN
+      typename CFG::sum_t total = 0;
+      for (int k = 0; k < CFG::pool_h * CFG::pool_w; k++) {
+        if (!inside[k]) continue;
+        total = total + win[k * CFG::n_chan + c];
+      }
+      typename CFG::exact_t e = total * mult[oh * CFG::out_w + ow];
+      out[c] = e;
+    }
+  }
+};
+
+template <class CFG>
+void conv_stream(stream<pixel<typename CFG::in_t, CFG::n_chan> >& x,
+                 stream<pixel<typename CFG::out_t, CFG::n_out> >& y,
+                 const typename CFG::weight_t w[CFG::n_in * CFG::n_out], const typename CFG::bias_t b[CFG::n_out]) {
+  conv_op<CFG> op = {w, b};
+  window_stream<CFG, CFG::kern_h, CFG::kern_w, CFG::dilation_h, CFG::dilation_w, CFG::n_out>(x, y, op);
+}
+
+template <class CFG>
+void depthwise_stream(stream<pixel<typename CFG::in_t, CFG::n_chan> >& x,
+                      stream<pixel<typename CFG::out_t, CFG::n_out> >& y,
+                      const typename CFG::weight_t w[CFG::kern_h * CFG::kern_w * CFG::n_out],
+                      const typename CFG::bias_t b[CFG::n_out]) {
+  depthwise_op<CFG> op = {w, b};
+  window_stream<CFG, CFG::kern_h, CFG::kern_w, CFG::dilation_h, CFG::dilation_w, CFG::n_out>(x, y, op);
+}
+
+template <class CFG>
+void maxpool_stream(stream<pixel<typename CFG::in_t, CFG::n_chan> >& x,
+                    stream<pixel<typename CFG::out_t, CFG::n_chan> >& y) {
+  maxpool_op<CFG> op;
+  window_stream<CFG, CFG::pool_h, CFG::pool_w, 1, 1, CFG::n_chan>(x, y, op);
+}
+
+template <class CFG>
+void avgpool_stream(stream<pixel<typename CFG::in_t, CFG::n_chan> >& x,
+                    stream<pixel<typename CFG::out_t, CFG::n_chan> >& y) {
+  avgpool_op<CFG> op;
+  window_stream<CFG, CFG::pool_h, CFG::pool_w, 1, 1, CFG::n_chan>(x, y, op);
+}
+
+template <class CFG>
+void scaled_avgpool_stream(stream<pixel<typename CFG::in_t, CFG::n_chan> >& x,
+                           stream<pixel<typename CFG::out_t, CFG::n_chan> >& y,
+                           const typename CFG::mult_t mult[CFG::out_h * CFG::out_w]) {
+  scaled_avgpool_op<CFG> op = {mult};
+  window_stream<CFG, CFG::pool_h, CFG::pool_w, 1, 1, CFG::n_chan>(x, y, op);
 }
 
 }  // namespace fpgaq
