@@ -1,0 +1,494 @@
+"""Exact integer netlists: what the RTL back end builds, simulates and spells.
+
+Every layer is lowered to a flat list of primitive operations on integer
+signals.  Each :class:`Signal` carries the exact range ``[lo, hi]`` of the
+values it can take, so its width is the minimum that holds them: widths are
+derived, never declared, which is where most LUTs are saved.  ``frac`` is
+the binary point (value = integer * 2**-frac); hardware only sees integers,
+``frac`` lets lowering align operands and cast into the IR's types.
+
+Three properties keep the RTL honest:
+
+* the primitives are few and each has one exact integer meaning, evaluated
+  by :func:`simulate` (vectorised NumPy) and spelled in Verilog by the emitter;
+  a netlist can be checked bit for bit against the reference in
+  milliseconds, before any Verilator build;
+* the builder folds constants and shares identical operations (hash
+  consing), so repeated sub-expressions cost hardware once;
+* ``reg`` is the only sequential primitive of the combinational datapath;
+  pipelining is a pass that inserts and balances them.
+
+Primitives (``Op.kind``), with ``a``, ``b``, ``c`` the arguments:
+
+============  ======================================================================
+``input``     bits of an input tensor element; ``param`` = (tensor index, element)
+``const``     ``param`` = the integer
+``add``       ``(a << sa) + (b << sb)``; ``param`` = (sa, sb, subtract) for ``-``
+``neg``       ``-a``
+``shl``       ``a * 2**k`` with ``k`` more fractional bits (wiring); ``param`` = k
+``shr``       ``floor(a / 2**k)`` (arithmetic shift right); ``param`` = k
+``wrap``      the low ``width`` bits of ``a`` read as signed/unsigned; ``param`` = (width, signed)
+``clip``      saturate ``a`` to ``[lo, hi]``; ``param`` = (lo, hi, to_lo, to_hi), the
+              values given below ``lo`` and above ``hi`` (``to_lo = lo`` for plain saturation)
+``max``       ``max(a, b)``
+``min``       ``min(a, b)``
+``bit``       bit ``k`` of ``a``'s two's complement (0 or 1); ``param`` = k
+``mux``       ``b if a != 0 else c`` (``a`` is 1 bit)
+``mul``       ``a * b`` (a DSP or LUT multiplier)
+``mulc``      ``a * param``: a ``*`` by a constant, for DSPs
+``rom``       ``param[0][a - param[1]]``: a constant table indexed by ``a``
+``reg``       a pipeline register: ``a`` one enabled clock later
+============  ======================================================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from fpgaq.fixed import FixedType, Overflow, Rounding
+
+__all__ = ["KINDS", "Netlist", "Op", "Signal", "bits_for_range", "simulate"]
+
+KINDS = (
+    "input",
+    "const",
+    "add",
+    "neg",
+    "shl",
+    "shr",
+    "wrap",
+    "clip",
+    "max",
+    "min",
+    "bit",
+    "mux",
+    "mul",
+    "mulc",
+    "rom",
+    "reg",
+)
+
+_INT64_SAFE_BITS = 62
+
+
+def bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
+    """Minimal (width, signed) of a two's complement / unsigned integer holding ``[lo, hi]``."""
+    if lo > hi:
+        raise ValueError(f"empty range [{lo}, {hi}]")
+    if lo >= 0:
+        return max(1, hi.bit_length()), False
+    # signed: need -2**(w-1) <= lo and hi <= 2**(w-1) - 1
+    width = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+    return width, True
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Signal:
+    """An integer wire or register with its exact range; identity is ``id``."""
+
+    id: int
+    lo: int
+    hi: int
+    frac: int = 0
+
+    @property
+    def width(self) -> int:
+        return bits_for_range(self.lo, self.hi)[0]
+
+    @property
+    def signed(self) -> bool:
+        return self.lo < 0
+
+    @property
+    def is_const(self) -> bool:
+        return self.lo == self.hi
+
+    def __repr__(self) -> str:
+        return f"s{self.id}[{self.lo}..{self.hi}]/2^{self.frac}"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Op:
+    kind: str
+    out: Signal
+    args: tuple[Signal, ...]
+    param: Any = None
+
+
+def _floor_shift(v: int, k: int) -> int:
+    return v >> k
+
+
+class Netlist:
+    """A builder of exact integer operations with constant folding and sharing.
+
+    ``inputs[t]`` lists the signals of graph input ``t`` element by element;
+    ``outputs`` is filled by the lowering with (tensor name, signals, type).
+    """
+
+    def __init__(self) -> None:
+        self.ops: list[Op] = []
+        self.inputs: list[tuple[str, list[Signal], FixedType]] = []
+        self.outputs: list[tuple[str, list[Signal], FixedType]] = []
+        self._shared: dict[tuple[Any, ...], Signal] = {}
+        self._consts: dict[tuple[int, int], Signal] = {}
+        self._producer: dict[int, Op] = {}
+
+    # ------------------------------------------------------------ plumbing
+    def _new(self, kind: str, lo: int, hi: int, frac: int, args: Sequence[Signal] = (), param: Any = None) -> Signal:
+        key = (kind, tuple(a.id for a in args), param, frac) if kind not in ("input", "reg") else None
+        if key is not None and key in self._shared:
+            return self._shared[key]
+        sig = Signal(len(self.ops), lo, hi, frac)
+        op = Op(kind, sig, tuple(args), param)
+        self.ops.append(op)
+        self._producer[sig.id] = op
+        if key is not None:
+            self._shared[key] = sig
+        return sig
+
+    def producer(self, s: Signal) -> Op:
+        return self._producer[s.id]
+
+    def signal(self, sid: int) -> Signal:
+        return self.ops[sid].out
+
+    # ------------------------------------------------------------ sources
+    def add_input(self, name: str, t: FixedType, elements: int) -> list[Signal]:
+        """Signals of one graph input tensor, each holding ``t``'s mantissa range."""
+        index = len(self.inputs)
+        sigs = [self._new("input", t.min_int, t.max_int, t.frac, (), (index, i)) for i in range(elements)]
+        self.inputs.append((name, sigs, t))
+        return sigs
+
+    def const(self, value: int, frac: int = 0) -> Signal:
+        value = int(value)
+        key = (value, frac)
+        if key not in self._consts:
+            self._consts[key] = self._new("const", value, value, frac, (), value)
+        return self._consts[key]
+
+    # ------------------------------------------------------------ arithmetic
+    def add(self, a: Signal, b: Signal, subtract: bool = False) -> Signal:
+        """``a + b`` (or ``a - b``) exactly, aligning binary points by left shifts."""
+        frac = max(a.frac, b.frac)
+        sa, sb = frac - a.frac, frac - b.frac
+        if b.is_const and b.lo == 0:
+            return self.shl(a, sa, frac)
+        if a.is_const and a.lo == 0:
+            return self.shl(self.neg(b), sb, frac) if subtract else self.shl(b, sb, frac)
+        alo, ahi = a.lo << sa, a.hi << sa
+        blo, bhi = b.lo << sb, b.hi << sb
+        if a.is_const and b.is_const:
+            return self.const(alo - blo if subtract else alo + blo, frac)
+        if subtract:
+            lo, hi = alo - bhi, ahi - blo
+        else:
+            lo, hi = alo + blo, ahi + bhi
+        if not subtract and b.id < a.id and sa == sb:  # canonical order so that a+b and b+a are shared
+            a, b = b, a
+        return self._new("add", lo, hi, frac, (a, b), (sa, sb, subtract))
+
+    def sub(self, a: Signal, b: Signal) -> Signal:
+        return self.add(a, b, subtract=True)
+
+    def shl(self, a: Signal, k: int, frac: int | None = None) -> Signal:
+        """``a * 2**k`` with ``k`` more fractional bits: the same value, free wiring in hardware."""
+        frac = a.frac + k if frac is None else frac
+        if k == 0 and frac == a.frac:
+            return a
+        if a.is_const:
+            return self.const(a.lo << k, frac)
+        return self._new("shl", a.lo << k, a.hi << k, frac, (a,), k)
+
+    def neg(self, a: Signal) -> Signal:
+        if a.is_const:
+            return self.const(-a.lo, a.frac)
+        return self._new("neg", -a.hi, -a.lo, a.frac, (a,))
+
+    def shr(self, a: Signal, k: int) -> Signal:
+        """``floor(a / 2**k)``: drops ``k`` fractional bits (rounding toward minus infinity)."""
+        if k == 0:
+            return a
+        if k < 0:
+            raise ValueError("shr needs k >= 0; use shl")
+        if a.is_const:
+            return self.const(a.lo >> k, a.frac - k)
+        return self._new("shr", a.lo >> k, a.hi >> k, a.frac - k, (a,), k)
+
+    def mul(self, a: Signal, b: Signal) -> Signal:
+        corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+        if a.is_const and b.is_const:
+            return self.const(corners[0], a.frac + b.frac)
+        return self._new("mul", min(corners), max(corners), a.frac + b.frac, (a, b))
+
+    def mulc(self, a: Signal, c: int, frac: int = 0) -> Signal:
+        """``a * c`` spelled as a ``*`` by a constant (what a DSP does best)."""
+        c = int(c)
+        if c == 0:
+            return self.const(0, a.frac + frac)
+        if c == 1:
+            return a if frac == 0 else self.shl(a, 0, a.frac + frac)
+        corners = [a.lo * c, a.hi * c]
+        if a.is_const:
+            return self.const(corners[0], a.frac + frac)
+        return self._new("mulc", min(corners), max(corners), a.frac + frac, (a,), c)
+
+    def max(self, a: Signal, b: Signal) -> Signal:
+        a, b = self._aligned(a, b)
+        if a.lo >= b.hi:
+            return a
+        if b.lo >= a.hi:
+            return b
+        if a.id > b.id:
+            a, b = b, a
+        return self._new("max", max(a.lo, b.lo), max(a.hi, b.hi), a.frac, (a, b))
+
+    def min(self, a: Signal, b: Signal) -> Signal:
+        a, b = self._aligned(a, b)
+        if a.hi <= b.lo:
+            return a
+        if b.hi <= a.lo:
+            return b
+        if a.id > b.id:
+            a, b = b, a
+        return self._new("min", min(a.lo, b.lo), min(a.hi, b.hi), a.frac, (a, b))
+
+    def _aligned(self, a: Signal, b: Signal) -> tuple[Signal, Signal]:
+        frac = max(a.frac, b.frac)
+        return self.shl(a, frac - a.frac), self.shl(b, frac - b.frac)
+
+    def bit(self, a: Signal, k: int) -> Signal:
+        if a.is_const:
+            return self.const((a.lo >> k) & 1)
+        if k >= a.width - 1 and not a.signed:
+            return self.const(0) if k >= a.width else self._new("bit", 0, 1, 0, (a,), k)
+        return self._new("bit", 0, 1, 0, (a,), min(k, a.width - 1))
+
+    def sign(self, a: Signal) -> Signal:
+        """1 where ``a < 0``."""
+        if a.lo >= 0:
+            return self.const(0)
+        if a.hi < 0:
+            return self.const(1)
+        return self.bit(a, a.width - 1)
+
+    def mux(self, sel: Signal, if_one: Signal, if_zero: Signal) -> Signal:
+        if sel.is_const:
+            return if_one if sel.lo else if_zero
+        if_one, if_zero = self._aligned(if_one, if_zero)
+        if if_one is if_zero:
+            return if_one
+        return self._new(
+            "mux", min(if_one.lo, if_zero.lo), max(if_one.hi, if_zero.hi), if_one.frac, (sel, if_one, if_zero)
+        )
+
+    def wrap(self, a: Signal, width: int, signed: bool) -> Signal:
+        lo = -(1 << (width - 1)) if signed else 0
+        hi = (1 << (width - 1)) - 1 if signed else (1 << width) - 1
+        if lo <= a.lo and a.hi <= hi:
+            return a
+        if a.is_const:
+            return self.const((a.lo - lo) % (1 << width) + lo, a.frac)
+        return self._new("wrap", lo, hi, a.frac, (a,), (width, signed))
+
+    def clip(self, a: Signal, lo: int, hi: int, to_lo: int | None = None, to_hi: int | None = None) -> Signal:
+        """Values below ``lo`` become ``to_lo`` (default ``lo``), above ``hi`` become ``to_hi`` (default ``hi``)."""
+        to_lo = lo if to_lo is None else to_lo
+        to_hi = hi if to_hi is None else to_hi
+        if a.is_const:
+            v = a.lo
+            return self.const(to_lo if v < lo else to_hi if v > hi else v, a.frac)
+        below, above = a.lo < lo, a.hi > hi
+        if not below and not above:
+            return a
+        # keep only the comparisons that can fire, so the spelled logic is minimal
+        p = (lo if below else None, hi if above else None, to_lo, to_hi)
+        values = [max(a.lo, lo), min(a.hi, hi)]
+        if below:
+            values.append(to_lo)
+        if above:
+            values.append(to_hi)
+        return self._new("clip", min(values), max(values), a.frac, (a,), p)
+
+    def rom(self, index: Signal, table: Sequence[int], base: int, frac: int) -> Signal:
+        """``table[index - base]``; the table must cover every value ``index`` can take."""
+        if index.lo < base or index.hi - base >= len(table):
+            raise ValueError(f"table of {len(table)} entries from {base} does not cover [{index.lo}, {index.hi}]")
+        entries = tuple(int(v) for v in table[index.lo - base : index.hi - base + 1])
+        if index.is_const:
+            return self.const(entries[0], frac)
+        return self._new("rom", min(entries), max(entries), frac, (index,), (entries, index.lo))
+
+    def reg(self, a: Signal) -> Signal:
+        if a.is_const:
+            return a
+        return self._new("reg", a.lo, a.hi, a.frac, (a,))
+
+    # ------------------------------------------------------------ composites
+    def sum(self, terms: Iterable[Signal]) -> Signal:
+        """A balanced adder tree: pairs the narrowest operands first (Huffman-like), which
+        keeps intermediate widths small and the tree shallow."""
+        items = [t for t in terms if not (t.is_const and t.lo == 0)]
+        if not items:
+            return self.const(0)
+        consts = [t for t in items if t.is_const]
+        items = [t for t in items if not t.is_const]
+        if consts:
+            total = consts[0]
+            for c in consts[1:]:
+                total = self.add(total, c)
+            if not items:
+                return total
+        level = items
+        while len(level) > 1:
+            level = sorted(level, key=lambda s: (s.width, s.id))
+            nxt = [self.add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        result = level[0]
+        if consts:
+            result = self.add(result, total)
+        return result
+
+    def cast(self, a: Signal, t: FixedType) -> Signal:
+        """``a`` assigned into ``t`` exactly as ac_fixed does: rounding, then overflow."""
+        k = a.frac - t.frac
+        if k < 0:
+            a = self.shl(a, -k)
+        elif k > 0:
+            a = self._round(a, k, t.rounding)
+        return self._overflow(a, t)
+
+    def _round(self, a: Signal, k: int, rounding: Rounding) -> Signal:
+        half = 1 << (k - 1)
+        if rounding is Rounding.TRN:
+            return self.shr(a, k)
+        if rounding is Rounding.RND:
+            return self.shr(self.add(a, self.const(half, a.frac)), k)
+        if rounding is Rounding.RND_MIN_INF:
+            return self.shr(self.add(a, self.const(half - 1, a.frac)), k)
+        if rounding is Rounding.TRN_ZERO:  # negative values round up: add 2**k - 1 to them
+            bias = self.mux(self.sign(a), self.const((1 << k) - 1, a.frac), self.const(0, a.frac))
+            return self.shr(self.add(a, bias), k)
+        if rounding is Rounding.RND_ZERO:  # ties: up for negatives, down for positives
+            bias = self.mux(self.sign(a), self.const(half, a.frac), self.const(half - 1, a.frac))
+            return self.shr(self.add(a, bias), k)
+        if rounding is Rounding.RND_INF:  # ties: away from zero
+            bias = self.mux(self.sign(a), self.const(half - 1, a.frac), self.const(half, a.frac))
+            return self.shr(self.add(a, bias), k)
+        # RND_CONV: ties to even; bit k of a is the parity of the truncated result
+        odd = self.bit(a, k)
+        bias = self.mux(odd, self.const(half, a.frac), self.const(half - 1, a.frac))
+        return self.shr(self.add(a, bias), k)
+
+    def _overflow(self, a: Signal, t: FixedType) -> Signal:
+        lo, hi = t.min_int, t.max_int
+        if t.overflow is Overflow.WRAP:
+            return self.wrap(a, t.width, t.signed)
+        if t.overflow is Overflow.SAT:
+            return self.clip(a, lo, hi)
+        if t.overflow is Overflow.SAT_ZERO:
+            return self.clip(a, lo, hi, 0, 0)
+        low = -hi if t.signed else lo  # SAT_SYM
+        return self.clip(a, low, hi)
+
+    # ------------------------------------------------------------ outputs
+    def add_output(self, name: str, sigs: list[Signal], t: FixedType) -> None:
+        self.outputs.append((name, list(sigs), t))
+
+    def live(self) -> list[Op]:
+        """Ops that some output depends on, in order (dead code removed)."""
+        needed: set[int] = set()
+        stack = [s.id for _, sigs, _ in self.outputs for s in sigs]
+        while stack:
+            sid = stack.pop()
+            if sid in needed:
+                continue
+            needed.add(sid)
+            stack.extend(a.id for a in self.ops[sid].args)
+        return [op for op in self.ops if op.out.id in needed]
+
+
+# ---------------------------------------------------------------- simulation
+def _dtype_for(ops: Sequence[Op]) -> Any:
+    widest = max((max(abs(op.out.lo), abs(op.out.hi)).bit_length() for op in ops), default=0)
+    for op in ops:
+        if op.kind == "add":
+            sa, sb, _ = op.param
+            widest = max(widest, *(max(abs(a.lo), abs(a.hi)).bit_length() + s for a, s in zip(op.args, (sa, sb))))
+    return np.int64 if widest < _INT64_SAFE_BITS else object
+
+
+def simulate(net: Netlist, inputs: Sequence[np.ndarray], ops: Sequence[Op] | None = None) -> list[np.ndarray]:
+    """Evaluate the netlist on integer mantissas, one array ``(N, elements)`` per input.
+
+    Registers are transparent here (they delay, they do not change values),
+    so this is the design's function; timing is checked in co-simulation.
+    Returns one ``(N, elements)`` array per output.
+    """
+    ops = net.live() if ops is None else ops
+    dtype = _dtype_for(ops)
+    arrays = [np.asarray(x).reshape(len(x), -1).astype(dtype) for x in inputs]
+    n = len(arrays[0]) if arrays else 1
+    val: dict[int, Any] = {}
+    for op in ops:
+        k, a = op.kind, op.args
+        if k == "input":
+            t, e = op.param
+            v = arrays[t][:, e]
+        elif k == "const":
+            v = np.full(n, op.param, dtype=dtype)
+        elif k == "add":
+            sa, sb, subtract = op.param
+            x, y = val[a[0].id], val[a[1].id]
+            x = x << sa if sa else x
+            y = y << sb if sb else y
+            v = x - y if subtract else x + y
+        elif k == "neg":
+            v = -val[a[0].id]
+        elif k == "shl":
+            v = val[a[0].id] << op.param
+        elif k == "shr":
+            v = val[a[0].id] >> op.param
+        elif k == "wrap":
+            width, signed = op.param
+            lo = -(1 << (width - 1)) if signed else 0
+            v = (val[a[0].id] - lo) % (1 << width) + lo
+        elif k == "clip":
+            lo, hi, to_lo, to_hi = op.param
+            v = val[a[0].id]
+            if hi is not None:
+                v = np.where(v > hi, to_hi, v)
+            if lo is not None:
+                v = np.where(val[a[0].id] < lo, to_lo, v)
+            v = v.astype(dtype)
+        elif k == "max":
+            v = np.maximum(val[a[0].id], val[a[1].id])
+        elif k == "min":
+            v = np.minimum(val[a[0].id], val[a[1].id])
+        elif k == "bit":
+            v = (val[a[0].id] >> op.param) & 1
+        elif k == "mux":
+            v = np.where(val[a[0].id] != 0, val[a[1].id], val[a[2].id]).astype(dtype)
+        elif k == "mul":
+            v = val[a[0].id] * val[a[1].id]
+        elif k == "mulc":
+            v = val[a[0].id] * op.param
+        elif k == "rom":
+            entries, base = op.param
+            table = np.array(entries, dtype=dtype)
+            v = table[(val[a[0].id] - base).astype(np.int64)]
+        elif k == "reg":
+            v = val[a[0].id]
+        else:  # pragma: no cover - KINDS is closed
+            raise ValueError(f"unknown op kind {k!r}")
+        val[op.out.id] = v
+    return [
+        np.stack([val[s.id] for s in sigs], axis=1) if sigs else np.zeros((n, 0), dtype) for _, sigs, _ in net.outputs
+    ]
