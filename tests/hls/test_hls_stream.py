@@ -177,3 +177,16 @@ def test_line_buffer_emits_each_pixel_when_its_window_is_complete(tmp_path) -> N
     lines = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
     assert lines[0].split() == ["6:5", "8:7", "14:13", "16:15"]
     assert lines[1].split() == ["5:4", "6:5", "6:5", "8:7", "9:8", "9:8", "9:7", "9:8", "9:8"]
+
+
+def test_random_cnns_stream_with_reuse_factor_bit_exact() -> None:
+    # Stream convolutions fold their per-pixel matrix-vector product like io_parallel ones.
+    folded = {"Model": {"IOType": "io_stream", "ReuseFactor": 3, "Strategy": "Resource"}}
+    items = []
+    for family in ("cnn2d", "cnn1d"):
+        for seed in range(2):
+            spec = random_spec(seed, family=family)
+            design = convert(build_model(spec), folded)
+            assert {n.options.get("reuse_factor") for n in design.graph.nodes if n.op.startswith("conv")} == {3}
+            items.append((f"{family} seed {seed} RF 3", design, [random_inputs(spec, 100, seed=seed)]))
+    assert check_all(items) == []
