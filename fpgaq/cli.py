@@ -14,8 +14,6 @@ __all__ = ["main"]
 
 # Subcommands not built yet, and what will provide them.
 _PLANNED = {
-    "cosim": "cocotb + Verilator co-simulation (RTL back end)",
-    "synth": "Yosys synthesis reports (resource model)",
     "calibrate": "resource-model calibration against Yosys (resource model)",
     "estimate": "resource and latency estimates (resource model)",
     "sweep": "design-space sweeps (resource model)",
@@ -107,14 +105,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from fpgaq.design import convert
     from fpgaq.ir.trace import UnsupportedLayerError
 
-    if args.backend == "rtl":
-        print(
-            "fpgaq convert: --backend rtl is not available in this version of fpgaq; it is planned as part of the "
-            "RTL back end (fully parallel Verilog); use --backend hls",
-            file=sys.stderr,
-        )
-        return 3
     model = _load_model(args.model, "convert")
+    if model is not None and args.backend == "rtl":
+        return _convert_rtl(model, args)
     if model is None:
         return 2
     try:
@@ -124,6 +117,25 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         print(f"fpgaq convert: {err}", file=sys.stderr)
         return 2
     print(f"wrote {args.hls_flavor} HLS project {out}")
+    return 0
+
+
+def _convert_rtl(model: object, args: argparse.Namespace) -> int:
+    import json
+
+    from fpgaq.config import ConfigError
+    from fpgaq.design import convert
+    from fpgaq.ir.trace import UnsupportedLayerError
+    from fpgaq.rtl.lower import RtlLoweringError
+
+    try:
+        design = convert(model, args.config)
+        out = design.write_rtl(args.output, force=args.force)
+    except (ConfigError, UnsupportedLayerError, RtlLoweringError, FileExistsError) as err:
+        print(f"fpgaq convert: {err}", file=sys.stderr)
+        return 2
+    manifest = json.loads((out / "fpgaq_rtl.json").read_text())
+    print(f"wrote RTL project {out} (top {manifest['top']}, latency {manifest['latency']} cycles, II {manifest['ii']})")
     return 0
 
 
@@ -137,6 +149,55 @@ def _cmd_csim(args: argparse.Namespace) -> int:
         return 2
     print(report)
     return 0 if report.passed else 1
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from fpgaq.sim.synth import ManifestError, SynthError, YosysNotFound, synthesize_project
+
+    try:
+        result, report = synthesize_project(
+            args.directory, device=args.device, dsp=not args.no_dsp, report=args.output, timeout=args.timeout
+        )
+    except (ManifestError, YosysNotFound) as err:
+        print(f"fpgaq synth: {err}", file=sys.stderr)
+        return 2
+    except SynthError as err:
+        print(f"fpgaq synth: {err}", file=sys.stderr)
+        if err.log_path:
+            print(f"fpgaq synth: Yosys log: {err.log_path}", file=sys.stderr)
+        return 1
+    print(result.table())
+    print(f"report: {report}\nlog:    {result.log_path}")
+    return 0
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability in [0, 1)")
+    return value
+
+
+def _cmd_cosim(args: argparse.Namespace) -> int:
+    from fpgaq.sim.cosim import CosimError, cosimulate, read_vectors
+
+    try:
+        inputs, expected = read_vectors(args.directory)
+        result = cosimulate(
+            args.directory,
+            inputs,
+            expected=expected,
+            samples=args.samples,
+            idle=args.idle,
+            backpressure=args.backpressure,
+            seed=args.seed,
+            waves=args.waves,
+        )
+    except CosimError as err:
+        print(f"fpgaq cosim: {err}", file=sys.stderr)
+        return 2
+    print(result.report())
+    return 0 if result.passed else 1
 
 
 def _planned(name: str):
@@ -183,9 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("--force", action="store_true", help="overwrite an existing file")
     cf.set_defaults(func=_cmd_config)
 
-    cv = sub.add_parser("convert", help="convert a saved model into an HLS C++ project")
+    cv = sub.add_parser("convert", help="convert a saved model into an HLS C++ or a Verilog RTL project")
     cv.add_argument("model", help="path to a .keras model")
-    cv.add_argument("--backend", choices=("hls", "rtl"), default="hls", help="hls (C++); rtl is planned")
+    cv.add_argument("--backend", choices=("hls", "rtl"), default="hls", help="hls (C++) or rtl (Verilog)")
     cv.add_argument("-o", "--output", required=True, help="project directory to create")
     cv.add_argument("-c", "--config", default=None, help="conversion config (YAML)")
     cv.add_argument("--hls-flavor", choices=("catapult", "vitis"), default="catapult", help="ac_fixed or ap_fixed")
@@ -196,6 +257,25 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("directory", help="a project written by fpgaq convert")
     cs.add_argument("-n", "--samples", type=int, default=None, help="number of samples (default: all in tb_data)")
     cs.set_defaults(func=_cmd_csim)
+
+    sy = sub.add_parser("synth", help="synthesize an RTL project with Yosys and report LUT/FF/DSP/BRAM counts")
+    sy.add_argument("directory", help="an RTL project written by fpgaq convert --backend rtl (with fpgaq_rtl.json)")
+    sy.add_argument("--device", choices=("xc7", "xcup", "lut4", "lut6"), default="xc7", help="target (default xc7)")
+    sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs, not DSP48 (Xilinx devices)")
+    sy.add_argument("-o", "--output", default=None, help="report JSON (default DIR/synth/<device>.json)")
+    sy.add_argument("--timeout", type=float, default=3600.0, help="seconds before Yosys is stopped (default 3600)")
+    sy.set_defaults(func=_cmd_synth)
+
+    co = sub.add_parser("cosim", help="co-simulate an RTL project with cocotb + Verilator, bit for bit")
+    co.add_argument("directory", help="a project written by fpgaq convert --backend rtl")
+    co.add_argument("-n", "--samples", type=int, default=None, help="number of samples (default: all in data/)")
+    co.add_argument(
+        "--waves", action="store_true", help="dump every signal into DIR/sim/ (FST, or VCD without lz4); keep -n small"
+    )
+    co.add_argument("--seed", type=int, default=0, help="seed of the idle and back-pressure patterns")
+    co.add_argument("--idle", type=_probability, default=0.2, help="probability of an idle cycle before an input")
+    co.add_argument("--backpressure", type=_probability, default=0.2, help="probability of out_ready low")
+    co.set_defaults(func=_cmd_cosim)
 
     for name, what in _PLANNED.items():
         p = sub.add_parser(name, help=f"(planned) {what}", add_help=True)

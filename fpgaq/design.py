@@ -118,6 +118,14 @@ class Design:
         """Output values computed by the generated C++ (C-simulation): equal to ``predict`` bit for bit."""
         return self.compile(flavor, types_dir).predict(x)
 
+    # ------------------------------------------------------------------ RTL back end
+    # (fpgaq.converters.rtl writes the project, fpgaq.sim.cosim simulates it)
+    def write_rtl(self, directory: Any, force: bool = False, **options: Any) -> Any:
+        """Write the Verilog RTL project to ``directory`` (see fpgaq.converters.rtl.write_rtl)."""
+        from fpgaq.converters.rtl import write_rtl
+
+        return write_rtl(self, directory, force=force, **options)
+
 
 def convert(model: keras.Model, config: Any = None, passes: Any = None) -> Design:
     """Trace ``model``, run the graph passes, infer every type, and wrap it in a Design."""

@@ -70,6 +70,9 @@ KINDS = (
     "mulc",
     "rom",
     "reg",
+    "hold",
+    "phase",
+    "accum",
 )
 
 _INT64_SAFE_BITS = 62
@@ -137,9 +140,13 @@ class Netlist:
         self._shared: dict[tuple[Any, ...], Signal] = {}
         self._consts: dict[tuple[int, int], Signal] = {}
         self._producer: dict[int, Op] = {}
+        #: fold group id -> number of phases (ReuseFactor), see :meth:`fold_group`
+        self.fold_groups: dict[int, int] = {}
 
     # ------------------------------------------------------------ plumbing
     def _new(self, kind: str, lo: int, hi: int, frac: int, args: Sequence[Signal] = (), param: Any = None) -> Signal:
+        if lo == hi and kind not in ("input", "const", "reg", "hold"):
+            return self.const(lo, frac)  # a single possible value is a constant, whatever computes it
         key = (kind, tuple(a.id for a in args), param, frac) if kind not in ("input", "reg") else None
         if key is not None and key in self._shared:
             return self._shared[key]
@@ -329,6 +336,34 @@ class Netlist:
             return a
         return self._new("reg", a.lo, a.hi, a.frac, (a,))
 
+    # ------------------------------------------------------------ folding (ReuseFactor > 1)
+    def fold_group(self, phases: int) -> int:
+        """A new fold group of ``phases`` phases; its id goes into ``hold``, ``phase`` and ``accum``."""
+        gid = len(self.fold_groups)
+        self.fold_groups[gid] = int(phases)
+        return gid
+
+    def hold(self, a: Signal, group: int) -> Signal:
+        """``a`` held for the phases of ``group`` (a register loaded once per sample)."""
+        if a.is_const:
+            return a
+        return self._new("hold", a.lo, a.hi, a.frac, (a,), (group, None))
+
+    def phase(self, group: int, p: int) -> Signal:
+        """1 during phase ``p`` of ``group``."""
+        phases = self.fold_groups[group]
+        if phases == 1:
+            return self.const(1)
+        return self._new("phase", 0, 1, 0, (), (group, p, phases, None))
+
+    def accum(self, a: Signal, group: int, lo: int, hi: int, reg_lo: int, reg_hi: int) -> Signal:
+        """Sum of ``a`` over the phases of ``group``; [lo, hi] bounds the total, [reg_lo, reg_hi]
+        every partial sum (the accumulator register's range)."""
+        phases = self.fold_groups[group]
+        if a.is_const:
+            return self.const(a.lo * phases, a.frac)
+        return self._new("accum", lo, hi, a.frac, (a,), (group, phases, reg_lo, reg_hi, None))
+
     # ------------------------------------------------------------ composites
     def sum(self, terms: Iterable[Signal]) -> Signal:
         """A balanced adder tree: pairs the narrowest operands first (Huffman-like), which
@@ -419,10 +454,79 @@ class Netlist:
 def _dtype_for(ops: Sequence[Op]) -> Any:
     widest = max((max(abs(op.out.lo), abs(op.out.hi)).bit_length() for op in ops), default=0)
     for op in ops:
+        if op.kind == "accum":
+            widest = max(widest, abs(op.param[2]).bit_length() + 1, abs(op.param[3]).bit_length() + 1)
         if op.kind == "add":
             sa, sb, _ = op.param
             widest = max(widest, *(max(abs(a.lo), abs(a.hi)).bit_length() + s for a, s in zip(op.args, (sa, sb))))
     return np.int64 if widest < _INT64_SAFE_BITS else object
+
+
+class _Phased(list):
+    """Values of a phase-dependent signal, one array per phase of its fold group."""
+
+
+class _PhaseBit(_Phased):
+    """A ``phase`` signal: 1 in phase ``p`` only (lets a multiplexer pick without computing)."""
+
+    p: int = 0
+
+
+def _at_phase(value: Any, q: int) -> Any:
+    return value[q] if isinstance(value, _Phased) else value
+
+
+def _apply(op: Op, args: list[Any], n: int, dtype: Any, arrays: Sequence[np.ndarray]) -> Any:
+    """One primitive on argument values (NumPy arrays over samples)."""
+    k = op.kind
+    if k == "input":
+        t, e = op.param
+        return arrays[t][:, e]
+    if k == "const":
+        return np.full(n, op.param, dtype=dtype)
+    if k == "add":
+        sa, sb, subtract = op.param
+        x, y = args
+        x = x << sa if sa else x
+        y = y << sb if sb else y
+        return x - y if subtract else x + y
+    if k == "neg":
+        return -args[0]
+    if k == "shl":
+        return args[0] << op.param
+    if k == "shr":
+        return args[0] >> op.param
+    if k == "wrap":
+        width, signed = op.param
+        lo = -(1 << (width - 1)) if signed else 0
+        return (args[0] - lo) % (1 << width) + lo
+    if k == "clip":
+        lo, hi, to_lo, to_hi = op.param
+        v = args[0]
+        if hi is not None:
+            v = np.where(v > hi, to_hi, v)
+        if lo is not None:
+            v = np.where(args[0] < lo, to_lo, v)
+        return v.astype(dtype)
+    if k == "max":
+        return np.maximum(args[0], args[1])
+    if k == "min":
+        return np.minimum(args[0], args[1])
+    if k == "bit":
+        return (args[0] >> op.param) & 1
+    if k == "mux":
+        return np.where(args[0] != 0, args[1], args[2]).astype(dtype)
+    if k == "mul":
+        return args[0] * args[1]
+    if k == "mulc":
+        return args[0] * op.param
+    if k == "rom":
+        entries, base = op.param
+        table = np.array(entries, dtype=dtype)
+        return table[(args[0] - base).astype(np.int64)]
+    if k in ("reg", "hold"):
+        return args[0]
+    raise ValueError(f"unknown op kind {k!r}")  # pragma: no cover - KINDS is closed
 
 
 def simulate(net: Netlist, inputs: Sequence[np.ndarray], ops: Sequence[Op] | None = None) -> list[np.ndarray]:
@@ -430,6 +534,7 @@ def simulate(net: Netlist, inputs: Sequence[np.ndarray], ops: Sequence[Op] | Non
 
     Registers are transparent here (they delay, they do not change values),
     so this is the design's function; timing is checked in co-simulation.
+    Folded logic is evaluated once per phase and summed by its ``accum``.
     Returns one ``(N, elements)`` array per output.
     """
     ops = net.live() if ops is None else ops
@@ -438,57 +543,25 @@ def simulate(net: Netlist, inputs: Sequence[np.ndarray], ops: Sequence[Op] | Non
     n = len(arrays[0]) if arrays else 1
     val: dict[int, Any] = {}
     for op in ops:
-        k, a = op.kind, op.args
-        if k == "input":
-            t, e = op.param
-            v = arrays[t][:, e]
-        elif k == "const":
-            v = np.full(n, op.param, dtype=dtype)
-        elif k == "add":
-            sa, sb, subtract = op.param
-            x, y = val[a[0].id], val[a[1].id]
-            x = x << sa if sa else x
-            y = y << sb if sb else y
-            v = x - y if subtract else x + y
-        elif k == "neg":
-            v = -val[a[0].id]
-        elif k == "shl":
-            v = val[a[0].id] << op.param
-        elif k == "shr":
-            v = val[a[0].id] >> op.param
-        elif k == "wrap":
-            width, signed = op.param
-            lo = -(1 << (width - 1)) if signed else 0
-            v = (val[a[0].id] - lo) % (1 << width) + lo
-        elif k == "clip":
-            lo, hi, to_lo, to_hi = op.param
-            v = val[a[0].id]
-            if hi is not None:
-                v = np.where(v > hi, to_hi, v)
-            if lo is not None:
-                v = np.where(val[a[0].id] < lo, to_lo, v)
-            v = v.astype(dtype)
-        elif k == "max":
-            v = np.maximum(val[a[0].id], val[a[1].id])
-        elif k == "min":
-            v = np.minimum(val[a[0].id], val[a[1].id])
-        elif k == "bit":
-            v = (val[a[0].id] >> op.param) & 1
-        elif k == "mux":
-            v = np.where(val[a[0].id] != 0, val[a[1].id], val[a[2].id]).astype(dtype)
-        elif k == "mul":
-            v = val[a[0].id] * val[a[1].id]
-        elif k == "mulc":
-            v = val[a[0].id] * op.param
-        elif k == "rom":
-            entries, base = op.param
-            table = np.array(entries, dtype=dtype)
-            v = table[(val[a[0].id] - base).astype(np.int64)]
-        elif k == "reg":
-            v = val[a[0].id]
-        else:  # pragma: no cover - KINDS is closed
-            raise ValueError(f"unknown op kind {k!r}")
+        args = [val[a.id] for a in op.args]
+        if op.kind == "phase":
+            _, p, phases, _ = op.param
+            v: Any = _PhaseBit(np.full(n, int(q == p), dtype=dtype) for q in range(phases))
+            v.p = p
+        elif op.kind == "mux" and isinstance(args[0], _PhaseBit):
+            v = _Phased(_at_phase(args[1] if q == args[0].p else args[2], q) for q in range(len(args[0])))
+        elif op.kind == "accum":
+            x = args[0]
+            v = sum(x[1:], x[0].copy()) if isinstance(x, _Phased) else x * op.param[1]
+        elif any(isinstance(a, _Phased) for a in args):
+            phases = max(len(a) for a in args if isinstance(a, _Phased))
+            v = _Phased(_apply(op, [_at_phase(a, q) for a in args], n, dtype, arrays) for q in range(phases))
+        else:
+            v = _apply(op, args, n, dtype, arrays)
         val[op.out.id] = v
+    for _, sigs, _ in net.outputs:
+        if any(isinstance(val[s.id], _Phased) for s in sigs):
+            raise ValueError("a netlist output depends on a fold phase without an accum")
     return [
         np.stack([val[s.id] for s in sigs], axis=1) if sigs else np.zeros((n, 0), dtype) for _, sigs, _ in net.outputs
     ]

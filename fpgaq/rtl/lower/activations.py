@@ -1,0 +1,604 @@
+"""RTL lowering of element-wise functions: ``activation``, ``piecewise_linear`` and ``step``.
+
+The first half of this module holds the integer building blocks that the
+other element-wise and pooling lowerings share: multiplication by a
+constant, comparison with a constant, a balanced selection tree, and exact
+rounded division by a constant.  None of them needs a new netlist
+primitive.  Integer arithmetic runs on integer-valued signals (frac <= 0):
+a power of two stays in the binary point rather than in explicit zero bits,
+so adders align their operands and pass low bits through without logic.
+
+Where an element-wise function of a narrow input could also be a ROM,
+:func:`elementwise` builds each candidate circuit in a scratch netlist,
+estimates its LUTs (:func:`cheapest`), and keeps the cheapest.  ROM
+contents come from the reference kernel, the one numeric truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+import fpgaq.ir.ops  # noqa: F401  (registers the reference kernels the ROM candidates read)
+from fpgaq.fixed import FixedType, Overflow, Rounding, apply_overflow, round_divide
+from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.ops.quantized_activations import step_table
+from fpgaq.reference import KERNELS
+from fpgaq.rtl.csd import csd, multiples, odd_part
+from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
+from fpgaq.rtl.netlist import Netlist, Op, Signal, bits_for_range
+
+__all__ = [
+    "ROM_LIMIT",
+    "apply_activation",
+    "below",
+    "cheapest",
+    "divide",
+    "elementwise",
+    "integer",
+    "relabel",
+    "select",
+    "times_const",
+]
+
+Builder = Callable[[Netlist, Signal], Signal]
+
+#: An input spanning fewer values than this may become a ROM over its whole range, where cheaper.
+ROM_LIMIT = 4096
+
+#: Functions of the ``activation`` op lowered here (sigmoid and tanh: fpgaq.rtl.lower.tables).
+FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_sigmoid", "hard_tanh")
+_SATURATING = (Overflow.SAT, Overflow.SAT_SYM)
+
+
+# ----------------------------------------------------------------------------- integer building blocks
+def relabel(net: Netlist, a: Signal, frac: int) -> Signal:
+    """The same mantissa read with another binary point: wiring, no logic."""
+    op = net.producer(a)
+    if op.kind == "shl" and op.param == 0:  # relabel the original, not a relabelling of it
+        a = op.args[0]
+    return net.shl(a, 0, frac)
+
+
+def integer(net: Netlist, a: Signal) -> Signal:
+    """``a``'s mantissa as an integer-valued signal (frac 0)."""
+    return relabel(net, a, 0)
+
+
+def _frac0(net: Netlist, a: Signal) -> Signal:
+    """An integer-valued ``a`` with frac 0 (its value as the mantissa), for bit-level use."""
+    assert a.frac <= 0, a
+    return net.shl(a, -a.frac, 0)
+
+
+def _floor(net: Netlist, a: Signal) -> Signal:
+    """``floor(a)`` as an integer-valued signal: drops the fractional bits."""
+    return net.shr(a, a.frac) if a.frac > 0 else a
+
+
+def times_const(net: Netlist, x: Signal, c: int, frac: int = 0, dsp: bool = False) -> Signal:
+    """``x * c * 2**-frac`` (value; the mantissa keeps ``x``'s scale): the odd part of ``c`` as
+    shift-and-add (:func:`fpgaq.rtl.csd.multiples`), its power of two in the binary point, or
+    a ``*`` for a DSP with ``dsp``."""
+    if dsp:
+        return net.mulc(x, c, frac)
+    if c == 0:
+        return net.const(0, x.frac + frac)
+    o, k, sign = odd_part(c)
+    y = relabel(net, multiples(net, x, [o])[o], x.frac + frac - k)
+    return net.neg(y) if sign < 0 else y
+
+
+def below(net: Netlist, x: Signal, t: int) -> Signal:
+    """1 where ``x``'s mantissa is below ``t``.
+
+    The sign of ``x - t``; trailing zero bits of ``t`` are compared by
+    dropping the same low bits of ``x`` (``x < t`` iff ``x >> z < t >> z``),
+    which shortens the subtractor.  Decided comparisons fold to constants.
+    """
+    if x.hi < t:
+        return net.const(1)
+    if x.lo >= t:
+        return net.const(0)
+    if t == 0:
+        return net.sign(x)
+    z = (t & -t).bit_length() - 1
+    y = net.shr(x, z)
+    return net.sign(net.sub(y, net.const(t >> z, y.frac)))
+
+
+def select(net: Netlist, x: Signal, starts: Sequence[int], outs: Sequence[Signal]) -> Signal:
+    """``outs[i]`` where ``i`` is the number of ``starts`` that are ``<= x`` (mantissas): a balanced
+    tree of comparisons with constants, so depth grows with the log of the number of outputs."""
+
+    def pick(lo: int, hi: int) -> Signal:
+        if lo == hi:
+            return outs[lo]
+        mid = (lo + hi + 1) // 2
+        return net.mux(below(net, x, starts[mid - 1]), pick(lo, mid - 1), pick(mid, hi))
+
+    return pick(0, len(outs) - 1)
+
+
+def _is_zero(net: Netlist, z: Signal) -> Signal:
+    """1 where the non-negative ``z`` is 0."""
+    return net.sign(net.sub(z, net.const(1, z.frac)))
+
+
+def _value_range(n: Signal) -> tuple[int, int]:
+    """The values of an integer-valued signal."""
+    return n.lo << -n.frac, n.hi << -n.frac
+
+
+def _round_shift(net: Netlist, n: Signal, k: int, rounding: Rounding) -> Signal:
+    """``n / 2**k`` rounded by ``rounding``: the netlist's own cast into a type that cannot overflow."""
+    lo, hi = _value_range(n)
+    width = bits_for_range(lo >> k, -((-hi) >> k))[0] + 1
+    return _frac0(net, relabel(net, net.cast(n, FixedType(width, width + k, True, rounding, Overflow.WRAP)), 0))
+
+
+def _reciprocal(k: int, top: int, d: int) -> tuple[int, int, int]:
+    """``(s, M, C)`` with ``floor((n*M + C) / 2**s) == floor(n / d)`` for every ``n`` in
+    ``[-k*d, top - k*d]`` (so that ``n' = n + k*d`` runs over ``[0, top]``), for an odd ``d > 1``.
+
+    Two exact forms, for ``n'`` in ``[0, top]``:
+
+    * ``M = ceil(2**s / d)``, ``e = M*d - 2**s``, valid when ``top * e < 2**s``:
+      ``n'*M / 2**s = n'/d + n'*e / (d * 2**s)`` adds less than ``1/d``, which
+      never carries ``n'/d`` past the next integer.  ``C = k*e``.
+    * ``M = floor(2**s / d)``, ``e = 2**s - M*d``, valid when ``(top + 1) * e <= 2**s``:
+      ``(n' + 1)*M / 2**s = (n' + 1)/d - delta`` with ``0 < delta <= 1/d``,
+      which lies in ``[floor(n'/d), floor(n'/d) + 1)``.  ``C = (k*d + 1)*M - k*2**s``.
+
+    The offset is folded into ``C``: ``floor((v + k*2**s) / 2**s) = floor(v / 2**s) + k``.
+    Of the first few valid ``s``, the ``M`` with the fewest CSD digits wins (fewest adders).
+    """
+
+    def forms(s: int) -> list[tuple[int, int]]:
+        out = []
+        m = -(-(1 << s) // d)
+        if top * (m * d - (1 << s)) < (1 << s):
+            out.append((m, k * (m * d - (1 << s))))
+        m = (1 << s) // d
+        if m and (top + 1) * ((1 << s) - m * d) <= (1 << s):
+            out.append((m, (k * d + 1) * m - k * (1 << s)))
+        return out
+
+    s0 = 0
+    while not forms(s0):
+        s0 += 1
+    options = [(len(csd(m)) + int(c != 0), s, m, c) for s in range(s0, s0 + 4) for m, c in forms(s)]
+    _, s, m, c = min(options, key=lambda o: (o[0], o[1]))
+    return s, m, c
+
+
+def _floor_div_odd(net: Netlist, n: Signal, d: int, dsp: bool, extra: int = 0) -> Signal:
+    """``floor((n + extra) / d)`` (frac 0) for an integer-valued ``n`` and an odd ``d > 1``: a
+    multiplication by a reciprocal constant, one constant, a shift; exact over ``n``'s whole range
+    (see :func:`_reciprocal`).  ``extra`` joins that constant, so it costs no adder."""
+    lo, hi = (v + extra for v in _value_range(n))
+    if lo == hi:
+        return net.const(lo // d)
+    k = -(lo // d) if lo < 0 else 0
+    s, m, c = _reciprocal(k, hi + k * d, d)
+    p = net.add(times_const(net, n, m, dsp=dsp), net.const(extra * m + c))
+    return _frac0(net, _floor(net, relabel(net, p, p.frac + s)))
+
+
+def _bias(den: int, rounding: Rounding) -> int | None:
+    """What to add to ``n`` so that ``floor((n + bias) / den)`` rounds ``n / den`` by ``rounding``
+    (ties to even still need the correction in :func:`divide`); None where it depends on the sign."""
+    if rounding is Rounding.TRN:
+        return 0
+    if rounding is Rounding.TRN_ZERO:
+        return None
+    if den % 2:  # an odd divisor makes no ties: every nearest mode is floor((n + (den - 1)/2) / den)
+        return (den - 1) // 2
+    half = den // 2  # ties up: n + den/2; ties down: n + den/2 - 1
+    if rounding in (Rounding.RND, Rounding.RND_CONV):
+        return half
+    if rounding is Rounding.RND_MIN_INF:
+        return half - 1
+    return None  # RND_ZERO, RND_INF
+
+
+def _sign_bias(net: Netlist, n: Signal, den: int, rounding: Rounding) -> Signal:
+    """The bias of the modes that treat negative numerators differently."""
+    negative, const = net.sign(n), net.const
+    if rounding is Rounding.TRN_ZERO:  # negatives round up
+        return net.mux(negative, const(den - 1), const(0))
+    half = den // 2
+    if rounding is Rounding.RND_ZERO:  # ties up for negatives, down otherwise
+        return net.mux(negative, const(half), const(half - 1))
+    return net.mux(negative, const(half - 1), const(half))  # RND_INF: ties away from zero
+
+
+def divide(net: Netlist, num: Signal, den: int, rounding: Rounding, dsp: bool = False, offset: int = 0) -> Signal:
+    """``fpgaq.fixed.round_divide(num + offset, den, rounding)`` exactly, for an integer-valued
+    ``num`` (frac <= 0); the quotient has frac 0.
+
+    ``den = d * 2**k`` with ``d`` odd: add the offset and the mode's bias
+    (one constant where the bias does not depend on the sign), drop ``k``
+    bits (``floor`` nests), divide by ``d`` with :func:`_floor_div_odd`.  For
+    an odd ``den`` with a constant bias, offset and bias join the divider's
+    own constant.  Ties to even with an even ``den`` subtract 1 from an odd
+    quotient where the division was exact (low ``k`` bits zero and
+    remainder 0); a power of two leaves that, and the sign-dependent modes,
+    to the netlist's rounded cast.
+    """
+    if num.frac > 0:
+        raise ValueError(f"divide needs an integer-valued numerator (frac <= 0), got {num}")
+    k = (den & -den).bit_length() - 1
+    d = den >> k
+    bias = _bias(den, rounding)
+    if d == 1 and (bias is None or rounding is Rounding.RND_CONV):  # the netlist's own rounded shift
+        return _round_shift(net, net.add(num, net.const(offset)), k, rounding)
+    if bias is not None and k == 0:  # an odd divisor (or 1)
+        if d == 1:
+            return _frac0(net, net.add(num, net.const(offset)))
+        return _floor_div_odd(net, num, d, dsp, offset + bias)
+    if bias is None:
+        n = net.add(num, net.const(offset))
+        n2 = net.add(n, _sign_bias(net, n, den, rounding))
+    else:
+        n2 = net.add(num, net.const(offset + bias))
+    n3 = _floor(net, relabel(net, n2, n2.frac + k))
+    q = _frac0(net, n3) if d == 1 else _floor_div_odd(net, n3, d, dsp)
+    if rounding is Rounding.RND_CONV and k > 0 and d > 1 and not q.is_const:
+        # the true remainder lies in [0, d-1]: its low bits are exact and free to take
+        rem = net.wrap(_frac0(net, net.sub(n3, times_const(net, q, d, dsp=dsp))), bits_for_range(0, d - 1)[0], False)
+        low_bits = k + n2.frac  # n2's value has -n2.frac zero bits of its own
+        low = integer(net, net.wrap(n2, low_bits, False)) if low_bits > 0 else net.const(0)
+        tie = _is_zero(net, net.add(low, rem))
+        q = net.sub(q, net.mux(tie, net.bit(q, 0), net.const(0)))
+    return q
+
+
+# ----------------------------------------------------------------------------- choosing circuits
+def _cost(op: Op) -> int:
+    """Rough LUT estimate of one primitive: one LUT per result bit of an adder or mux, half a LUT
+    per bit of a comparison, 64 entries per LUT and output bit of a ROM; wiring is free."""
+    w = op.out.width
+    if op.kind in ("add", "neg", "mux"):
+        return w
+    if op.kind in ("max", "min"):
+        return w + op.args[0].width // 2
+    if op.kind == "clip":
+        lo, hi, _, _ = op.param
+        return w + (op.args[0].width // 2) * ((lo is not None) + (hi is not None))
+    if op.kind == "rom":
+        return w * -(-len(op.param[0]) // 64)
+    if op.kind == "mul":
+        return op.args[0].width * op.args[1].width
+    return 0
+
+
+def _scratch_cost(x: Signal, build: Builder) -> int:
+    scratch = Netlist()
+    width, signed = bits_for_range(x.lo, x.hi)
+    t = FixedType(width, width - x.frac, signed)
+    stand_in = scratch.clip(scratch.add_input("x", t, 1)[0], x.lo, x.hi)
+    mark = len(scratch.ops)
+    scratch.add_output("y", [build(scratch, stand_in)], t)
+    return sum(_cost(op) for op in scratch.live() if op.out.id >= mark)
+
+
+def cheapest(x: Signal, builders: Sequence[Builder]) -> Builder:
+    """The builder whose circuit for an input of ``x``'s range costs the fewest LUTs (first on ties)."""
+    if len(builders) == 1 or x.is_const:
+        return builders[0]
+    costs = [_scratch_cost(x, b) for b in builders]
+    return builders[costs.index(min(costs))]
+
+
+def rom_candidate(x: Signal, table: Callable[[np.ndarray], np.ndarray] | None, frac: int) -> list[Builder]:
+    """A ROM over ``x``'s whole range holding ``table(mantissas)``, if the range is small enough."""
+    if table is None or x.hi - x.lo >= ROM_LIMIT or x.is_const:
+        return []
+
+    def build(net: Netlist, s: Signal) -> Signal:
+        values = table(np.arange(s.lo, s.hi + 1, dtype=np.int64))
+        return net.rom(s, [int(v) for v in np.asarray(values).reshape(-1)], s.lo, frac)
+
+    return [build]
+
+
+def elementwise(net: Netlist, xs: Sequence[Signal], candidates: Callable[[Signal], list[Builder]]) -> list[Signal]:
+    """Each element through the cheapest of its candidate circuits, chosen once per input range."""
+    chosen: dict[tuple[int, int, int], Builder] = {}
+    out = []
+    for x in xs:
+        key = (x.lo, x.hi, x.frac)
+        if key not in chosen:
+            chosen[key] = cheapest(x, candidates(x))
+        out.append(chosen[key](net, x))
+    return out
+
+
+def _in_type(net: Netlist, x: Signal, t: FixedType) -> Signal:
+    """``x``'s integer as a mantissa of ``t`` (a no-op when the producer set frac, as lowerings do)."""
+    return x if x.frac == t.frac else relabel(net, x, t.frac)
+
+
+def _cast_const(value: int, frac: int, tout: FixedType) -> int:
+    """The mantissa ``tout`` assigns to the constant ``value * 2**-frac``."""
+    width = bits_for_range(min(value, 0), max(value, 0))[0] + 1
+    src = FixedType(width, width - frac, True)
+    return int(tout.cast(np.array([value], dtype=object), src)[0])
+
+
+def _dsp(options: dict[str, Any] | None) -> bool:
+    return bool(options) and options.get("multiplier") == "dsp"
+
+
+# ----------------------------------------------------------------------------- activation
+def _nonneg(net: Netlist, x: Signal) -> Signal:
+    """``x`` where ``x >= 0`` (anything elsewhere): its low bits read unsigned, free wiring.
+    Callers select another value for negative ``x``."""
+    if x.hi <= 0:
+        return net.const(0, x.frac)
+    return net.wrap(x, bits_for_range(0, x.hi)[0], False)
+
+
+def _relu(net: Netlist, x: Signal, attrs: dict[str, Any], tin: FixedType, tout: FixedType) -> Signal:
+    if (not tout.signed and tout.overflow is not Overflow.WRAP) or x.lo >= 0:
+        return net.cast(x, tout)  # an unsigned saturating output already sends negatives to 0
+    zero = net.cast(net.const(0, x.frac), tout)
+    # cast(max(x, 0)): the cast of x's non-negative part, and 0 for negative x
+    return net.mux(net.sign(x), zero, net.cast(_nonneg(net, x), tout))
+
+
+def _leaky_relu(net: Netlist, x: Signal, attrs: dict[str, Any], tin: FixedType, tout: FixedType) -> Signal:
+    pos_t, neg_t, s = attrs["positive_type"], attrs["negative_type"], int(attrs["shift"])
+    pos = net.cast(net.cast(_nonneg(net, x), pos_t), tout)
+    if x.lo >= 0:
+        return pos
+    # negative part, read with s more fractional bits: the value times 2**-s
+    neg_in = relabel(net, net.min(x, net.const(0, x.frac)), x.frac + s)
+    neg = net.cast(net.cast(neg_in, neg_t), tout)
+    return net.mux(net.sign(x), neg, pos)
+
+
+def _hard(net: Netlist, x: Signal, attrs: dict[str, Any], tin: FixedType, tout: FixedType) -> Signal:
+    """clip(x/2 + 1/2, 0, 1) or clip(x, -1, 1) exactly, then the output cast.  A side of the clip
+    is left out where the output's saturation gives the same result (the cast is monotone)."""
+    sig = attrs["function"] == "hard_sigmoid"
+    up = max(-tin.frac, 0)
+    frac = x.frac + up + int(sig)  # x/2 for hard_sigmoid: the same bits, one more fractional bit
+    v = net.shl(x, up, frac)
+    one = 1 << frac
+    if sig:
+        v = net.add(v, net.const(one >> 1, frac))
+    lo, hi = (0 if sig else -one), one
+    if tout.overflow in _SATURATING:
+        lowest = -tout.max_int if tout.overflow is Overflow.SAT_SYM and tout.signed else tout.min_int
+        if _cast_const(lo, frac, tout) == lowest:
+            lo = min(lo, v.lo)
+        if _cast_const(hi, frac, tout) == tout.max_int:
+            hi = max(hi, v.hi)
+    return net.cast(net.clip(v, lo, hi), tout)
+
+
+_ACTIVATIONS: dict[str, Callable[[Netlist, Signal, dict[str, Any], FixedType, FixedType], Signal]] = {
+    "linear": lambda net, x, attrs, tin, tout: net.cast(x, tout),
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "hard_sigmoid": _hard,
+    "hard_tanh": _hard,
+}
+
+
+def apply_activation(
+    net: Netlist,
+    attrs: dict[str, Any],
+    xs: list[Signal],
+    tin: FixedType,
+    tout: FixedType,
+    types: dict[str, FixedType] | None = None,
+    options: dict[str, Any] | None = None,
+    where: str = "activation",
+) -> list[Signal]:
+    """What the ``activation`` op with ``attrs`` computes on ``xs`` (mantissas of ``tin``), in ``tout``.
+
+    Serves activation nodes and activations fused into dense and convolution
+    nodes alike (the reference evaluates both with the same kernel).  Table
+    functions (sigmoid, tanh) also need the node's ``types``; ``options``
+    (the node's implementation settings) are accepted for uniformity, these
+    functions have no multiplier to place; ``where`` names the node in errors.
+    """
+    fn = attrs.get("function")
+    xs = [_in_type(net, x, tin) for x in xs]
+    from fpgaq.rtl.lower.tables import TABLE_FUNCTIONS, table_activation
+
+    if fn in TABLE_FUNCTIONS:
+        return table_activation(net, attrs, types or {}, xs, tin, tout, where)
+    build = _ACTIVATIONS.get(fn)
+    if build is None:
+        raise RtlLoweringError(
+            f"{where}: activation function {fn!r} has no RTL implementation; supported: "
+            f"{', '.join((*FUNCTIONS, *TABLE_FUNCTIONS))}; use one of them or the HLS back end"
+        )
+    view = Node("rom", "activation", [], "rom", dict(attrs))
+
+    def table(m: np.ndarray) -> np.ndarray:
+        return KERNELS["activation"](view, [m], [tin], tout)
+
+    def arith(n: Netlist, x: Signal) -> Signal:
+        return build(n, x, attrs, tin, tout)
+
+    return elementwise(net, xs, lambda x: [arith, *rom_candidate(x, None if tout.wide else table, tout.frac)])
+
+
+def _where(node: Node) -> str:
+    return f"node {node.name!r} (layer {node.source or node.name!r})"
+
+
+def _types(graph: Graph, node: Node) -> tuple[FixedType, FixedType]:
+    return graph.tensors[node.inputs[0]].type, graph.tensors[node.output].type
+
+
+@lowering("activation")
+def _activation(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
+    tin, tout = _types(graph, node)
+    return apply_activation(net, node.attrs, inputs[0], tin, tout, node.types, node.options, _where(node))
+
+
+# ----------------------------------------------------------------------------- piecewise_linear
+class _Piece:
+    """``y = overflow(round((a*m + b) / den))`` in integers, for input mantissas ``m``."""
+
+    def __init__(self, slope: Fraction, offset: Fraction, tin: FixedType, tout: FixedType) -> None:
+        a = slope * Fraction(2) ** (tout.frac - tin.frac)
+        b = offset * Fraction(2) ** tout.frac
+        self.den = math.lcm(a.denominator, b.denominator)
+        self.a, self.b = int(a * self.den), int(b * self.den)
+        self.tout = tout
+
+    def at(self, m: int) -> int:
+        num = np.array([self.a * m + self.b], dtype=object)
+        return int(apply_overflow(round_divide(num, self.den, self.tout.rounding), self.tout)[0])
+
+    def build(self, net: Netlist, x: Signal, dsp: bool) -> Signal:
+        prod = times_const(net, integer(net, x), abs(self.a), dsp=dsp)
+        if self.a < 0:
+            q = divide(net, net.sub(net.const(self.b), prod), self.den, self.tout.rounding, dsp)
+        else:  # the offset joins the divider's own constants
+            q = divide(net, prod, self.den, self.tout.rounding, dsp, self.b)
+        return net.cast(relabel(net, q, self.tout.frac), self.tout)
+
+
+@dataclasses.dataclass
+class _Group:
+    """Inputs ``first..last`` output ``value`` (a constant mantissa) or the sloped piece's formula.
+    Inputs below ``clip_lo`` (above ``clip_hi``) read the formula at that bound."""
+
+    first: int
+    last: int
+    value: _Piece | int
+    clip_lo: int | None = None
+    clip_hi: int | None = None
+
+    def out(self, m: int) -> int:
+        if not isinstance(self.value, _Piece):
+            return self.value
+        if self.clip_lo is not None:
+            m = max(m, self.clip_lo)
+        if self.clip_hi is not None:
+            m = min(m, self.clip_hi)
+        return self.value.at(m)
+
+
+def _score(b: int) -> int:
+    """How cheap ``x < b`` is: the sign bit for 0, else fewer subtractor bits per trailing zero."""
+    return 1 << 30 if b == 0 else (b & -b).bit_length()
+
+
+def _groups(pieces: list[Any], x: Signal, tin: FixedType, tout: FixedType) -> list[_Group]:
+    """The pieces over ``x``'s range as few, cheaply separated groups.
+
+    A piece on one grid point, or with slope 0, is a constant; equal
+    neighbouring constants merge.  A constant next to a sloped piece joins
+    it when the piece, clipped at the boundary, gives that constant (ReLU's
+    0, relu6's 6, hard_tanh's +-1): a clip instead of a comparison and a
+    multiplexer.  A boundary between the remaining groups moves by one grid
+    point where both sides agree there and the comparison gets cheaper
+    (LeakyReLU: ``x < 0``, the sign bit, instead of ``x < 1``).
+    """
+    scale = Fraction(2) ** tin.frac
+    cuts = [math.floor(lower * scale) for lower, _, _ in pieces[1:]]  # piece i: cuts[i-1] < m <= cuts[i]
+    groups: list[_Group] = []
+    for i, (_, slope, offset) in enumerate(pieces):
+        first = x.lo if i == 0 else max(x.lo, cuts[i - 1] + 1)
+        last = x.hi if i == len(pieces) - 1 else min(x.hi, cuts[i])
+        if first > last:
+            continue
+        piece = _Piece(slope, offset, tin, tout)
+        value = piece.at(first) if piece.a == 0 or first == last else piece
+        if groups and not isinstance(value, _Piece) and groups[-1].value == value:
+            groups[-1].last = last
+        else:
+            groups.append(_Group(first, last, value))
+    gone: set[int] = set()
+    for g, group in enumerate(groups):
+        if not isinstance(group.value, _Piece):
+            continue
+        if g > 0 and g - 1 not in gone and not isinstance(groups[g - 1].value, _Piece):
+            for bound in (group.first - 1, group.first):
+                if group.value.at(bound) == groups[g - 1].value:
+                    group.first, group.clip_lo = groups[g - 1].first, bound
+                    gone.add(g - 1)
+                    break
+        if g + 1 < len(groups) and not isinstance(groups[g + 1].value, _Piece):
+            for bound in (group.last, group.last + 1):
+                if group.value.at(bound) == groups[g + 1].value:
+                    group.last, group.clip_hi = groups[g + 1].last, bound
+                    gone.add(g + 1)
+                    break
+    groups = [group for g, group in enumerate(groups) if g not in gone]
+    for below_, above in itertools.pairwise(groups):
+        s = above.first
+        options = [s]
+        if below_.first < s - 1 and above.out(s - 1) == below_.out(s - 1):
+            options.append(s - 1)
+        if above.last > s and below_.out(s) == above.out(s):
+            options.append(s + 1)
+        b = max(options, key=_score)
+        below_.last, above.first = b - 1, b
+    return groups
+
+
+def _piecewise(net: Netlist, x: Signal, pieces: list[Any], tin: FixedType, tout: FixedType, dsp: bool) -> Signal:
+    groups = _groups(pieces, x, tin, tout)
+    outs = []
+    for group in groups:
+        if not isinstance(group.value, _Piece):
+            outs.append(net.const(group.value, tout.frac))
+            continue
+        lo = group.first if group.clip_lo is None else group.clip_lo
+        hi = group.last if group.clip_hi is None else group.clip_hi
+        v = net.clip(x, x.lo if group.clip_lo is None else lo, x.hi if group.clip_hi is None else hi)
+        # towards neighbours the multiplexer picks another group: keeping the low bits that hold
+        # [lo, hi] narrows the range for free, where a clip would cost comparators
+        outs.append(group.value.build(net, net.wrap(v, *bits_for_range(lo, hi)), dsp))
+    return select(net, x, [group.first for group in groups[1:]], outs)
+
+
+@lowering("piecewise_linear")
+def _piecewise_linear(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
+    from fpgaq.ir.ops.activations import evaluate_pieces
+
+    tin, tout = _types(graph, node)
+    pieces = list(node.attrs["pieces"])
+    dsp = _dsp(node.options)
+
+    def arith(n: Netlist, x: Signal) -> Signal:
+        return _piecewise(n, x, pieces, tin, tout, dsp)
+
+    def table(m: np.ndarray) -> np.ndarray:
+        return evaluate_pieces(pieces, m, tin, tout)
+
+    xs = [_in_type(net, x, tin) for x in inputs[0]]
+    return elementwise(net, xs, lambda x: [arith, *rom_candidate(x, None if tout.wide else table, tout.frac)])
+
+
+# ----------------------------------------------------------------------------- step
+@lowering("step")
+def _step(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
+    """``levels[number of thresholds <= m]``: comparisons with constants selecting constants."""
+    tin, tout = _types(graph, node)
+    thresholds, levels = step_table(node.attrs["rule"], tin, tout)
+
+    def arith(n: Netlist, x: Signal) -> Signal:
+        return select(n, x, thresholds, [n.const(v, tout.frac) for v in levels])
+
+    def table(m: np.ndarray) -> np.ndarray:
+        return np.array(levels, dtype=object)[np.searchsorted(np.array(thresholds, dtype=np.int64), m, side="right")]
+
+    xs = [_in_type(net, x, tin) for x in inputs[0]]
+    return elementwise(net, xs, lambda x: [arith, *rom_candidate(x, table, tout.frac)])

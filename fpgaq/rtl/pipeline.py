@@ -1,0 +1,235 @@
+"""Pipelining: a pure function from a lowered netlist to one with balanced registers.
+
+Timing model.  A signal's *stage* is the number of registers between the
+design's input port and it; its *depth* is the number of logic levels since
+its last register.  Levels count carry-chain operations, the part of a
+path that grows with width: ``add``/``neg`` (adders and subtractors),
+``max``/``min``/``clip`` (a comparison), ``rom`` and ``accum`` one level
+each, a ``*`` (``mul``, ``mulc``) two; wiring (shifts, bit selects, wraps)
+and multiplexers (one LUT level next to a carry chain) count zero.
+
+Where registers go:
+
+* every input element is registered when accepted (stage 1), so the first
+  layer's logic never hangs on the input port;
+* ``PipelineEvery: N > 0`` (per layer, ``node.options["pipeline_every"]``):
+  an operation's output is registered as soon as its depth reaches ``N``,
+  and an operation whose inputs are already ``d > 0`` levels deep and would
+  exceed ``N`` gets registered inputs instead; so no register-to-register
+  path of that layer has more than ``max(N, 2)`` levels;
+* ``PipelineEvery: 0``: one register stage on each layer's outputs (layers
+  that are pure wiring, such as reshape, add none);
+* the outputs are not registered again: ``out_data`` is the last stage's
+  registers, or logic of at most ``N`` levels after them, stable while the
+  output is stalled because every register holds.
+
+Balancing: an operation reading signals of different stages reads the
+earlier ones through delay registers (one chain per signal, shared by all
+readers), so every path from input to output crosses the same number of
+registers; all outputs are delayed to the last one's stage.  The design's
+latency is that stage: a sample accepted at clock edge ``t`` leaves at edge
+``t + latency`` when the output is not stalled.
+
+Folded layers (:mod:`fpgaq.rtl.fold`): the inputs of a fold group are
+captured by ``hold`` registers one stage after the latest of them; phase
+``p`` of a signal at stage ``k`` is the valid bit of stage ``k + p`` (samples
+are at least ``R`` cycles apart, so that bit is the sample's phase); an
+``accum`` whose input is at stage ``k`` delivers its sum at stage
+``k + R - 1``.  Logic between the holds and the accumulator may be
+pipelined like any other; the stages recorded in the ``hold``, ``phase``
+and ``accum`` params are what the Verilog emitter reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from fpgaq.rtl.build import Lowered
+from fpgaq.rtl.netlist import Netlist, Op, Signal
+
+__all__ = ["LEVELS", "Pipelined", "pipeline"]
+
+#: Logic levels of each primitive (absent: 0).
+LEVELS = {"add": 1, "neg": 1, "max": 1, "min": 1, "clip": 1, "rom": 1, "accum": 1, "mul": 2, "mulc": 2}
+
+
+@dataclasses.dataclass
+class Pipelined:
+    """The registered netlist and its timing.
+
+    ``owner`` maps each op to its node (``None``: the top level: inputs,
+    their registers, phase bits); ``stage`` maps each signal id to its
+    (stage, depth); ``node_stages`` maps each node to (input stage, output
+    stage); ``ii`` is the initiation interval (the largest fold).
+    """
+
+    net: Netlist
+    owner: dict[int, str | None]
+    stage: dict[int, tuple[int, int]]
+    latency: int
+    ii: int
+    node_stages: dict[str, tuple[int, int]]
+    every: dict[str, int]
+
+
+class _Scheduler:
+    def __init__(self, low: Lowered) -> None:
+        self.low = low
+        self.src = low.net
+        self.out = Netlist()
+        self.out.fold_groups = dict(self.src.fold_groups)
+        self.owner: dict[int, str | None] = {}
+        self.st: dict[int, tuple[int, int]] = {}
+        self.m: dict[int, Signal] = {}  # source signal id -> new signal (absolute and constant ones)
+        self.cls: dict[int, str] = {}  # source signal id -> "const" | "rel" | "abs"
+        self.chains: dict[int, list[Signal]] = {}
+        self.rel_cache: dict[tuple[int, int], tuple[Signal, int]] = {}
+        self.hold_stage: dict[int, int] = {}
+        self.every = {n.name: int(n.options.get("pipeline_every", 0) or 0) for n in low.graph.nodes}
+        self.boundary = {s.id for name, sigs in low.node_outputs.items() if self.every.get(name, 0) == 0 for s in sigs}
+
+    # ---------------------------------------------------------------- helpers
+    def _own(self, s: Signal, owner: str | None, stage: int, depth: int) -> Signal:
+        self.owner.setdefault(s.id, owner)
+        self.st.setdefault(s.id, (stage, depth))
+        return s
+
+    def _copy(self, op: Op, args: tuple[Signal, ...], param: object = None) -> Signal:
+        return self.out._new(op.kind, op.out.lo, op.out.hi, op.out.frac, args, op.param if param is None else param)
+
+    def delay(self, s: Signal, target: int) -> Signal:
+        """``s`` as seen at stage ``target`` (through a shared chain of delay registers)."""
+        if s.is_const:
+            return s
+        stage, _ = self.st[s.id]
+        if stage > target:  # pragma: no cover - the schedule only delays forwards
+            raise AssertionError(f"signal {s} at stage {stage} needed at earlier stage {target}")
+        chain = self.chains.setdefault(s.id, [s])
+        while stage + len(chain) - 1 < target:
+            r = self.out.reg(chain[-1])
+            self._own(r, self.owner[s.id], stage + len(chain), 0)
+            chain.append(r)
+        return chain[target - stage]
+
+    def rel(self, sid: int, k: int) -> tuple[Signal, int]:
+        """A signal that depends only on phases and constants, built for readers at stage ``k``."""
+        if self.cls[sid] == "const":
+            return self.m[sid], 0
+        key = (sid, k)
+        if key in self.rel_cache:
+            return self.rel_cache[key]
+        op = self.src.producer(self.src.signal(sid))
+        if op.kind == "phase":
+            g, p, phases, _ = op.param
+            s = self._copy(op, (), (g, p, phases, k + p))
+            result = (self._own(s, None, k, 0), 0)
+        else:
+            built = [self.rel(a.id, k) for a in op.args]
+            s = self._copy(op, tuple(b[0] for b in built))
+            depth = max((b[1] for b in built), default=0) + LEVELS.get(op.kind, 0)
+            result = (self._own(s, self.low.owner.get(op.out.id), k, depth), depth)
+        self.rel_cache[key] = result
+        return result
+
+    # ---------------------------------------------------------------- the schedule
+    def run(self) -> Pipelined:
+        src, out = self.src, self.out
+        for name, sigs, t in src.inputs:
+            news = out.add_input(name, t, len(sigs))
+            for old, new in zip(sigs, news):
+                self._own(new, None, 0, 0)
+                r = out.reg(new)
+                self.m[old.id] = self._own(r, None, 1, 0)
+                self.cls[old.id] = "abs"
+        ops = src.live()
+        holds: dict[int, list[Op]] = {}
+        for op in ops:
+            if op.kind == "hold":
+                holds.setdefault(op.param[0], []).append(op)
+        for op in ops:
+            sid = op.out.id
+            if op.kind == "input":
+                continue
+            if op.kind == "const" or op.out.is_const:
+                self.m[sid] = out.const(op.out.lo, op.out.frac)
+                self.cls[sid] = "const"
+                continue
+            kinds = {self.cls[a.id] for a in op.args}
+            if op.kind == "phase" or "abs" not in kinds:
+                self.cls[sid] = "rel"
+                continue
+            self.cls[sid] = "abs"
+            if op.kind == "hold":
+                self._hold(op, holds[op.param[0]])
+            else:
+                self._op(op)
+        return self._finish()
+
+    def _hold(self, op: Op, group: list[Op]) -> None:
+        g = op.param[0]
+        if g not in self.hold_stage:
+            stages = [self.st[self.m[h.args[0].id].id][0] for h in group if self.cls[h.args[0].id] == "abs"]
+            self.hold_stage[g] = max(stages) + 1
+        s_g = self.hold_stage[g]
+        src = self.delay(self.m[op.args[0].id], s_g - 1)
+        new = self._copy(op, (src,), (g, s_g - 1))
+        self.m[op.out.id] = self._own(new, self.low.owner.get(op.out.id), s_g, 0)
+
+    def _op(self, op: Op) -> None:
+        owner = self.low.owner.get(op.out.id)
+        n = self.every.get(owner, 0) if owner is not None else 0
+        cost = LEVELS.get(op.kind, 0)
+        abs_args = [self.m[a.id] for a in op.args if self.cls[a.id] == "abs"]
+        stage = max(self.st[a.id][0] for a in abs_args)
+        deepest = max((self.st[a.id][1] for a in abs_args if self.st[a.id][0] == stage), default=0)
+        if n > 0 and cost > 0 and deepest > 0 and deepest + cost > n:
+            stage += 1  # register the inputs rather than exceed N levels
+        args, depth = [], 0
+        for a in op.args:
+            c = self.cls[a.id]
+            if c == "abs":
+                s = self.delay(self.m[a.id], stage)
+                d = self.st[s.id][1]
+            elif c == "rel":
+                s, d = self.rel(a.id, stage)
+            else:
+                s, d = self.m[a.id], 0
+            args.append(s)
+            depth = max(depth, d)
+        depth += cost
+        out_stage = stage
+        if op.kind == "accum":
+            g, phases, reg_lo, reg_hi, _ = op.param
+            new = self._copy(op, tuple(args), (g, phases, reg_lo, reg_hi, stage))
+            out_stage = stage + phases - 1
+        else:
+            new = self._copy(op, tuple(args))
+        new = self._own(new, owner, out_stage, depth)
+        if (n > 0 and cost > 0 and depth >= n) or (op.out.id in self.boundary and depth > 0):
+            r = self.out.reg(new)
+            new = self._own(r, owner, out_stage + 1, 0)
+        self.m[op.out.id] = new
+
+    def _finish(self) -> Pipelined:
+        src, out, low = self.src, self.out, self.low
+        finals = [[self.m[s.id] for s in sigs] for _, sigs, _ in src.outputs]
+        stages = [self.st[s.id][0] for sigs in finals for s in sigs if not s.is_const]
+        latency = max(stages, default=1)
+        for (name, _, t), sigs in zip(src.outputs, finals):
+            out.add_output(name, [self.delay(s, latency) for s in sigs], t)
+        node_stages = {}
+        for node in low.graph.nodes:
+            if node.name not in low.node_outputs:
+                continue
+            ins = [self.m[s.id] for group in low.node_inputs[node.name] for s in group if s.id in self.m]
+            outs = [self.m[s.id] for s in low.node_outputs[node.name] if s.id in self.m]
+            s_in = max((self.st[s.id][0] for s in ins if not s.is_const), default=1)
+            s_out = max((self.st[s.id][0] for s in outs if not s.is_const), default=s_in)
+            node_stages[node.name] = (s_in, max(s_out, s_in))
+        ii = max(out.fold_groups.values(), default=1)
+        return Pipelined(out, self.owner, self.st, latency, ii, node_stages, self.every)
+
+
+def pipeline(low: Lowered) -> Pipelined:
+    """Registers per ``PipelineEvery``, balanced paths and the exact latency (see the module docstring)."""
+    return _Scheduler(low).run()

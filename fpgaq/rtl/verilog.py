@@ -1,0 +1,492 @@
+"""Spelling a pipelined netlist as Verilog-2005: Python decides every width and expression, templates spell.
+
+Conventions of the generated code:
+
+* every signal is a plain (unsigned) bit vector ``s<id>`` of exactly the
+  width its range needs; signedness is handled here, at each use: an
+  operand is sign- or zero-extended (or truncated: results are exact modulo
+  ``2**width`` because every result fits its width) to exactly the width of
+  the operation, so nothing depends on Verilog's expression sizing rules and
+  ``verilator --lint-only -Wall`` finds no width mismatch; comparisons and
+  products use ``$signed`` on operands widened to hold both ranges;
+* constants are literals inside the expressions that read them;
+* ``(a << s) + b`` passes ``b``'s low ``s`` bits through and adds only the
+  rest, as does ``a - (b << s)``; the adder trees place subtractions so that
+  this holds (see :mod:`fpgaq.rtl.csd`);
+* a wire of which some bits are never read (low bits that a rounding shift
+  drops, high bits beyond a narrower result) is declared between
+  ``verilator lint_off UNUSEDSIGNAL`` / ``lint_on``: Verilator's
+  ``UNUSEDSIGNAL`` is the only warning waived, and only there;
+* ``reg`` ops are flip-flops enabled by the pipeline enable ``en``; ``hold``
+  registers load when the valid bit of their input stage is set; an
+  ``accum`` is an adder and a register, cleared by the first phase.
+
+One module per layer (``<top>_<layer>``, file ``rtl/<module>.v``) holds the
+operations built for that layer, its pipeline registers and the delay
+registers of its outputs; the top level holds the handshake, the valid bit
+of every stage, the input registers and the output bus.  ``partition="flat"``
+puts everything into the top module instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from fpgaq.rtl.netlist import Op, Signal, bits_for_range
+from fpgaq.rtl.pipeline import Pipelined
+
+__all__ = ["PARTITIONS", "TEMPLATE_DIR", "Module", "emit_verilog", "verilog_identifier"]
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "rtl"
+PARTITIONS = ("layer", "flat")
+
+# Verilog-2005 keywords, and SystemVerilog ones that tools reject as identifiers.
+_KEYWORD_TEXT = """
+    always and assign automatic begin buf bufif0 bufif1 case casex casez cell cmos config deassign default
+    defparam design disable edge else end endcase endconfig endfunction endgenerate endmodule endprimitive
+    endspecify endtable endtask event for force forever fork function generate genvar highz0 highz1 if ifnone
+    incdir include initial inout input instance integer join large liblist library localparam macromodule
+    medium module nand negedge nmos nor noshowcancelled not notif0 notif1 or output parameter pmos posedge
+    primitive pull0 pull1 pulldown pullup pulsestyle_onevent pulsestyle_ondetect rcmos real realtime reg
+    release repeat rnmos rpmos rtran rtranif0 rtranif1 scalared showcancelled signed small specify specparam
+    strong0 strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand trior trireg
+    unsigned use uwire vectored wait wand weak0 weak1 while wire wor xnor xor bit byte logic int shortint
+    longint
+"""
+_KEYWORDS = frozenset(_KEYWORD_TEXT.split())
+
+
+def verilog_identifier(name: str) -> str:
+    """``name`` as a Verilog identifier: letters, digits and ``_``, not starting with a digit, not a keyword."""
+    ident = re.sub(r"[^0-9A-Za-z_]", "_", name)
+    ident = re.sub(r"_+", "_", ident).strip("_") or "design"
+    if ident[0].isdigit():
+        ident = f"n_{ident}"
+    if ident in _KEYWORDS:
+        ident = f"{ident}_"
+    return ident
+
+
+def _lit(value: int, width: int) -> str:
+    return f"{width}'d{value % (1 << width)}"
+
+
+@dataclasses.dataclass
+class Decl:
+    """One declared signal: ``kind`` wire (with ``expr``), reg (assigned in an always block) or rom."""
+
+    name: str
+    width: int
+    kind: str = "wire"
+    expr: str = ""
+    waive: bool = False
+    cases: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    default: str = ""
+    comment: str = ""
+    port: bool = False  # declared by an output port: the body only assigns it
+
+
+@dataclasses.dataclass
+class Port:
+    direction: str
+    name: str
+    width: int
+    waive: bool = False
+    net: str = "wire"
+
+
+@dataclasses.dataclass
+class Module:
+    """What the module template spells; ``regs`` group (enable condition, [(target, source)])."""
+
+    name: str
+    comment: str
+    ports: list[Port]
+    decls: list[Decl]
+    regs: list[tuple[str, list[tuple[str, str]]]]
+    instances: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    top: dict[str, Any] | None = None
+
+
+class _Spell:
+    """Builds expressions for one module, recording which bits of each signal they read."""
+
+    def __init__(self, names: dict[int, str], canon: dict[int, Signal]) -> None:
+        self.names = names
+        self.canon = canon
+        self.used: dict[str, int] = {}
+
+    def sig(self, s: Signal) -> Signal:
+        return self.canon.get(s.id, s)
+
+    def _mark(self, name: str, lo: int, hi: int) -> None:
+        self.used[name] = self.used.get(name, 0) | (((1 << (hi - lo + 1)) - 1) << lo)
+
+    def slice(self, s: Signal, lo: int, hi: int) -> str:
+        name = self.names[s.id]
+        self._mark(name, lo, hi)
+        if lo == 0 and hi == s.width - 1:
+            return name
+        return f"{name}[{hi}]" if lo == hi else f"{name}[{hi}:{lo}]"
+
+    def ext(self, s: Signal, width: int, shift: int = 0) -> str:
+        """Exactly ``width`` bits of ``s * 2**shift`` (two's complement, modulo ``2**width``)."""
+        s = self.sig(s)
+        if s.is_const:
+            return _lit(s.lo << shift, width)
+        avail = width - shift
+        if avail <= 0:
+            return _lit(0, width)
+        ws = s.width
+        if ws >= avail:
+            core = self.slice(s, 0, avail - 1)
+        else:
+            pad = avail - ws
+            body = self.slice(s, 0, ws - 1)
+            if s.signed:
+                top = self.slice(s, ws - 1, ws - 1)
+                core = f"{{{{{pad}{{{top}}}}}, {body}}}"
+            else:
+                core = f"{{{pad}'d0, {body}}}"
+        return f"{{{core}, {shift}'d0}}" if shift else core
+
+    def shr(self, s: Signal, k: int, width: int) -> str:
+        """Exactly ``width`` bits of ``floor(s / 2**k)``."""
+        s = self.sig(s)
+        if s.is_const:
+            return _lit(s.lo >> k, width)
+        ws = s.width
+        if ws <= k:
+            if not s.signed:
+                return _lit(0, width)
+            top = self.slice(s, ws - 1, ws - 1)
+            return f"{{{width}{{{top}}}}}"
+        have = ws - k
+        if have >= width:
+            return self.slice(s, k, k + width - 1)
+        body = self.slice(s, k, ws - 1)
+        if s.signed:
+            top = self.slice(s, ws - 1, ws - 1)
+            return f"{{{{{width - have}{{{top}}}}}, {body}}}"
+        return f"{{{width - have}'d0, {body}}}"
+
+    def cmp_const(self, a: Signal, op: str, c: int) -> str:
+        a = self.sig(a)
+        if a.lo >= 0 and c >= 0:
+            w = max(a.width, c.bit_length(), 1)
+            return f"{self.ext(a, w)} {op} {_lit(c, w)}"
+        w = bits_for_range(min(a.lo, c, -1), max(a.hi, c, 0))[0]
+        return f"$signed({self.ext(a, w)}) {op} $signed({_lit(c, w)})"
+
+    def cmp(self, a: Signal, op: str, b: Signal) -> str:
+        a, b = self.sig(a), self.sig(b)
+        if b.is_const:
+            return self.cmp_const(a, op, b.lo)
+        if a.lo >= 0 and b.lo >= 0:
+            w = max(a.width, b.width)
+            return f"{self.ext(a, w)} {op} {self.ext(b, w)}"
+        w = bits_for_range(min(a.lo, b.lo, -1), max(a.hi, b.hi, 0))[0]
+        return f"$signed({self.ext(a, w)}) {op} $signed({self.ext(b, w)})"
+
+    def bit1(self, s: Signal) -> str:
+        s = self.sig(s)
+        return self.slice(s, 0, 0)
+
+
+def _add_expr(sp: _Spell, op: Op, width: int) -> str:
+    a, b = (sp.sig(x) for x in op.args)
+    sa, sb, subtract = op.param
+    sym = "-" if subtract else "+"
+    shift = sa or sb
+    if shift == 0:
+        return f"{sp.ext(a, width)} {sym} {sp.ext(b, width)}"
+    shifted_is_a = sa > 0
+    if subtract and shifted_is_a:  # (a << s) - b: no bits pass through
+        return f"{sp.ext(a, width, sa)} {sym} {sp.ext(b, width, sb)}"
+    shifted, other = (a, b) if shifted_is_a else (b, a)
+    if shift >= width:
+        return sp.ext(other, width)
+    high = width - shift
+    low = sp.ext(other, shift)
+    if shifted_is_a:
+        hi_expr = f"{sp.ext(shifted, high)} {sym} {sp.shr(other, shift, high)}"
+    else:
+        hi_expr = f"{sp.shr(other, shift, high)} {sym} {sp.ext(shifted, high)}"
+    return f"{{{hi_expr}, {low}}}"
+
+
+def _expr(sp: _Spell, op: Op, width: int) -> str:
+    """The right-hand side of a combinational op, ``width`` bits."""
+    k, args = op.kind, op.args
+    if k == "add":
+        return _add_expr(sp, op, width)
+    if k == "neg":
+        return f"{_lit(0, width)} - {sp.ext(args[0], width)}"
+    if k == "shl":
+        return sp.ext(args[0], width, op.param)
+    if k == "shr":
+        return sp.shr(args[0], op.param, width)
+    if k == "wrap":
+        return sp.ext(args[0], width)
+    if k == "clip":
+        lo, hi, to_lo, to_hi = op.param
+        a = args[0]
+        expr = sp.ext(a, width)
+        if hi is not None:
+            expr = f"({sp.cmp_const(a, '>', hi)}) ? {_lit(to_hi, width)} : {expr}"
+        if lo is not None:
+            expr = f"({sp.cmp_const(a, '<', lo)}) ? {_lit(to_lo, width)} : {expr}"
+        return expr
+    if k in ("max", "min"):
+        a, b = args
+        rel = ">" if k == "max" else "<"
+        return f"({sp.cmp(a, rel, b)}) ? {sp.ext(a, width)} : {sp.ext(b, width)}"
+    if k == "bit":
+        a = sp.sig(args[0])
+        return sp.slice(a, op.param, op.param)
+    if k == "mux":
+        return f"{sp.bit1(args[0])} ? {sp.ext(args[1], width)} : {sp.ext(args[2], width)}"
+    if k == "mul":
+        return f"$signed({sp.ext(args[0], width)}) * $signed({sp.ext(args[1], width)})"
+    if k == "mulc":
+        return f"$signed({sp.ext(args[0], width)}) * $signed({_lit(op.param, width)})"
+    raise ValueError(f"no Verilog spelling for op kind {k!r}")  # pragma: no cover - closed set
+
+
+class _Builder:
+    """Assigns ops to modules and spells each module."""
+
+    def __init__(self, p: Pipelined, top: str, partition: str) -> None:
+        if partition not in PARTITIONS:
+            raise ValueError(f"partition {partition!r} is not supported; choose one of {', '.join(PARTITIONS)}")
+        self.p = p
+        self.top = top
+        self.net = p.net
+        self.ops = self.net.live()
+        self.names = {op.out.id: f"s{op.out.id}" for op in self.ops}
+        # relabels (shl by 0) are the same wire: read the original
+        self.canon: dict[int, Signal] = {}
+        for op in self.ops:
+            if op.kind == "shl" and op.param == 0:
+                src = self.canon.get(op.args[0].id, op.args[0])
+                self.canon[op.out.id] = src
+        layer_names: dict[str, str] = {}
+        used_idents = {top}
+        for node in p.node_stages:
+            ident = f"{top}_{verilog_identifier(node)}"
+            while ident in used_idents:
+                ident += "_"
+            used_idents.add(ident)
+            layer_names[node] = ident
+        self.module_of: dict[int, str] = {}
+        for op in self.ops:
+            owner = p.owner.get(op.out.id)
+            if op.kind in ("input", "phase") or owner is None or partition == "flat":
+                self.module_of[op.out.id] = top
+            else:
+                self.module_of[op.out.id] = layer_names[owner]
+        used = set(self.module_of.values())
+        self.order = [top] + [layer_names[n] for n in p.node_stages if layer_names[n] in used]
+        self.latency = p.latency
+        self.layer_names = layer_names
+        self.spells: dict[str, _Spell] = {}
+        self.valid_bits: dict[str, set[int]] = {}
+
+    def _emitted(self, op: Op) -> bool:
+        return op.kind != "const" and op.out.id not in self.canon
+
+    def _reads(self, op: Op) -> list[Signal]:
+        return [self.canon.get(a.id, a) for a in op.args if not self.canon.get(a.id, a).is_const]
+
+    def build(self) -> list[Module]:
+        consumers: dict[int, set[str]] = {}
+        for op in self.ops:
+            if not self._emitted(op):
+                continue
+            for a in self._reads(op):
+                consumers.setdefault(a.id, set()).add(self.module_of[op.out.id])
+        outputs = [self.canon.get(s.id, s) for _, sigs, _ in self.net.outputs for s in sigs]
+        for s in outputs:
+            if not s.is_const:
+                consumers.setdefault(s.id, set()).add(self.top)
+        by_module: dict[str, list[Op]] = {m: [] for m in self.order}
+        for op in self.ops:
+            if self._emitted(op):
+                by_module[self.module_of[op.out.id]].append(op)
+        modules = []
+        for name in self.order[1:]:
+            modules.append(self._module(name, by_module[name], consumers))
+        top = self._module(self.top, by_module[self.top], consumers)
+        self._top_extras(top, modules)
+        return [top, *modules]
+
+    # ------------------------------------------------------------------ one module
+    def _module(self, name: str, ops: list[Op], consumers: dict[int, set[str]]) -> Module:
+        sp = _Spell(self.names, self.canon)
+        is_top = name == self.top
+        decls: list[Decl] = []
+        regs: dict[str, list[tuple[str, str]]] = {}
+        valid_bits: set[int] = set()
+        for op in ops:
+            decls += self._decls(sp, op, is_top, regs, valid_bits)
+        local_ids = {op.out.id for op in ops}
+        inputs: dict[int, Signal] = {}
+        for op in ops:
+            for a in self._reads(op):
+                if a.id not in local_ids:
+                    inputs[a.id] = a
+        exported = {self.names[op.out.id] for op in ops if consumers.get(op.out.id, set()) - {name}}
+        ports: list[Port] = []
+        if not is_top:
+            if regs:
+                ports += [Port("input", "clk", 1), Port("input", "en", 1)]
+            ports += [Port("input", f"v{b}", 1) for b in sorted(valid_bits)]
+            for sid in sorted(inputs):
+                nm, width = self.names[sid], inputs[sid].width
+                ports.append(Port("input", nm, width, waive=sp.used.get(nm, 0) != (1 << width) - 1))
+            for d in decls:
+                if d.name in exported:
+                    ports.append(Port("output", d.name, d.width, net="reg" if d.kind in ("reg", "rom") else "wire"))
+                    d.port = True
+        for d in decls:
+            d.waive = not d.port and sp.used.get(d.name, 0) != (1 << d.width) - 1 and d.name not in exported
+        reg_groups = sorted(regs.items(), key=lambda kv: (kv[0] != "en", kv[0]))
+        mod = Module(name, self._comment(name), ports, decls, reg_groups)
+        self.spells[name] = sp
+        self.valid_bits[name] = valid_bits
+        return mod
+
+    def _decls(
+        self, sp: _Spell, op: Op, is_top: bool, regs: dict[str, list[tuple[str, str]]], valid_bits: set[int]
+    ) -> list[Decl]:
+        s, k = op.out, op.kind
+        nm, w = self.names[s.id], s.width
+        if k == "input":
+            t, e = op.param
+            off = self._input_offset(t) + e * self.net.inputs[t][2].width
+            sp._mark("in_data", off, off + w - 1)
+            return [Decl(nm, w, "wire", f"in_data[{off + w - 1}:{off}]" if w > 1 else f"in_data[{off}]")]
+        if k == "reg":
+            regs.setdefault("en", []).append((nm, sp.ext(op.args[0], w)))
+            return [Decl(nm, w, "reg")]
+        if k == "hold":
+            stage = op.param[1]
+            valid_bits.add(stage)
+            regs.setdefault(f"en && {self._v(stage, is_top)}", []).append((nm, sp.ext(op.args[0], w)))
+            return [Decl(nm, w, "reg", comment=f"held for the phases of fold group {op.param[0]}")]
+        if k == "rom":
+            entries, base = op.param
+            a = sp.sig(op.args[0])
+            sel = sp.slice(a, 0, a.width - 1)
+            cases = [(_lit(base + i, a.width), _lit(v, w)) for i, v in enumerate(entries)]
+            default = "" if len(entries) == (1 << a.width) else _lit(entries[0], w)
+            return [Decl(nm, w, "rom", expr=sel, cases=cases, default=default)]
+        if k == "phase":
+            valid_bits.add(op.param[3])
+            return [Decl(nm, w, "wire", self._v(op.param[3], is_top))]
+        if k == "accum":
+            g, phases, reg_lo, reg_hi, first = op.param
+            valid_bits.add(first)
+            lo, hi = min(reg_lo, s.lo, 0), max(reg_hi, s.hi, 0)
+            wr = bits_for_range(lo, hi)[0]
+            acc, nxt = f"{nm}_acc", f"{nm}_next"
+            clear = self._v(first, is_top)
+            regs.setdefault("en", []).append((acc, nxt))
+            sp._mark(acc, 0, wr - 1)
+            view = Signal(-1 - s.id, lo, hi)  # the adder's output, read as a signal of the register's range
+            sp.names[view.id] = nxt  # (negative ids never clash with netlist signals)
+            out = sp.ext(view, w)
+            return [
+                Decl(acc, wr, "reg", comment=f"accumulator of fold group {g} ({phases} phases, cleared by phase 0)"),
+                Decl(nxt, wr, "wire", f"({clear} ? {_lit(0, wr)} : {acc}) + {sp.ext(op.args[0], wr)}"),
+                Decl(nm, w, "wire", out),
+            ]
+        return [Decl(nm, w, "wire", _expr(sp, op, w))]
+
+    def _comment(self, name: str) -> str:
+        if name == self.top:
+            return f"{name}: top level of the fpgaq design ({self.latency} cycles latency, II {self.p.ii})"
+        nodes = [n for n, m in self.layer_names.items() if m == name]
+        return f"{name}: layer {', '.join(nodes)}"
+
+    def _v(self, stage: int, is_top: bool) -> str:
+        return f"v[{stage}]" if is_top else f"v{stage}"
+
+    def _input_offset(self, t: int) -> int:
+        return sum(tt.width * len(sigs) for _, sigs, tt in self.net.inputs[:t])
+
+    # ------------------------------------------------------------------ the top level
+    def _top_extras(self, top: Module, modules: list[Module]) -> None:
+        sp = self.spells[self.top]
+        out_parts = []
+        offset = 0
+        for _, sigs, t in self.net.outputs:
+            for s in sigs:
+                out_parts.append((offset + t.width - 1, offset, sp.ext(s, t.width)))
+                offset += t.width
+        in_bits = sum(t.width * len(sigs) for _, sigs, t in self.net.inputs)
+        valid_used = set(self.valid_bits[self.top])
+        declared = {d.name for d in top.decls}
+        for m in modules:
+            conns = []
+            for port in m.ports:
+                if port.name in ("clk", "en"):
+                    conns.append((port.name, port.name))
+                elif re.fullmatch(r"v\d+", port.name):
+                    conns.append((port.name, f"v[{port.name[1:]}]"))
+                    valid_used.add(int(port.name[1:]))
+                else:
+                    conns.append((port.name, port.name))
+                    if port.direction == "input":
+                        sp._mark(port.name, 0, port.width - 1)
+                    elif port.name not in declared:
+                        top.decls.append(Decl(port.name, port.width, "net"))
+                        declared.add(port.name)
+            top.instances.append({"module": m.name, "name": f"u_{m.name[len(self.top) + 1 :]}", "ports": conns})
+        for d in top.decls:
+            d.waive = sp.used.get(d.name, 0) != (1 << d.width) - 1
+        lat = self.latency
+        valid_used.add(lat)
+        top.top = {
+            "in_bits": max(in_bits, 1),
+            "out_bits": max(offset, 1),
+            "latency": lat,
+            "ii": self.p.ii,
+            "in_waive": sp.used.get("in_data", 0) != (1 << in_bits) - 1,
+            "out_parts": out_parts,
+            "valid_waive": any(b not in valid_used for b in range(lat + 1)),
+        }
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def _range(width: int) -> str:
+    return f"[{width - 1}:0] " if width > 1 else ""
+
+
+def emit_verilog(p: Pipelined, top: str, partition: str = "layer", header: Sequence[str] = ()) -> dict[str, str]:
+    """``{"rtl/<module>.v": text}`` in compile order (layer modules first, the top last)."""
+    modules = _Builder(p, top, partition).build()
+    env = _environment()
+    env.filters["range"] = _range
+    files: dict[str, str] = {}
+    top_mod, layers = modules[0], modules[1:]
+    for m in layers:
+        files[f"rtl/{m.name}.v"] = env.get_template("module.v.j2").render(m=m, header=list(header))
+    files[f"rtl/{top_mod.name}.v"] = env.get_template("top.v.j2").render(m=top_mod, header=list(header))
+    return files

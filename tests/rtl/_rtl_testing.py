@@ -1,0 +1,126 @@
+"""Shared helpers of the RTL generator tests: conversion, option variants, inputs, full builds."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import fpgaq
+from fpgaq import zoo
+from fpgaq.rtl.build import Lowered, lower
+from fpgaq.rtl.pipeline import Pipelined, pipeline
+from fpgaq.rtl.verilog import emit_verilog
+from fpgaq.sim.verilator import lint
+from fpgaq.testing.random_models import build_model, random_inputs, random_spec
+from fpgaq.testing.rtl_check import netlist_mismatches
+
+__all__ = [
+    "build",
+    "convert",
+    "digits_design",
+    "inputs_for",
+    "jet_design",
+    "lint_design",
+    "mismatches",
+    "random_design",
+    "with_options",
+]
+
+
+def convert(model: keras.Model, config: Any = None) -> fpgaq.Design:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fpgaq.convert(model, config)
+
+
+def with_options(design: fpgaq.Design, **options: Any) -> fpgaq.Design:
+    """The same design with implementation options (reuse_factor, multiplier, pipeline_every) set on
+    every node: they never change the numbers, so no reconversion is needed."""
+    graph = design.graph.copy()
+    for node in graph.nodes:
+        if node.op != "input":
+            node.options.update(options)
+    return fpgaq.Design(graph, design.config)
+
+
+def inputs_for(design: fpgaq.Design, n: int, seed: int = 0) -> list[np.ndarray]:
+    """Floats over each input type's range, 30% beyond it (saturation) and exact half-way points."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for name in design.graph.inputs:
+        tensor = design.graph.tensors[name]
+        t = tensor.type
+        span = max(abs(t.min_value), abs(t.max_value))
+        x = rng.uniform(-1.3 * span, 1.3 * span, size=(n, *tensor.shape))
+        ties = (np.floor(x / t.lsb_value) + 0.5) * t.lsb_value
+        x = np.where(rng.random(x.shape) < 0.25, ties, x)
+        for i, v in enumerate([t.min_value - 1, t.max_value + 1, 0.0, t.lsb_value / 2]):  # saturating, zero, a tie
+            x[i] = v
+        out.append(x)
+    return out
+
+
+_LOWERED: dict[tuple, Lowered] = {}
+
+
+def _lowering_key(design: fpgaq.Design) -> tuple:
+    """What the lowered netlist depends on: the graph's numbers and the multiplier/reuse options."""
+    digest = hashlib.sha256()
+    for node in design.graph.nodes:
+        digest.update(repr((node.name, node.op, node.inputs, sorted(node.attrs), node.types)).encode())
+        digest.update(repr((node.options.get("multiplier"), node.options.get("reuse_factor"))).encode())
+        for key in sorted(node.weights):
+            digest.update(np.ascontiguousarray(node.weights[key].mantissa).tobytes())
+    return (design.name, digest.hexdigest())
+
+
+def build(design: fpgaq.Design) -> Pipelined:
+    """Lowered (cached: PipelineEvery does not change the netlist) and pipelined."""
+    key = _lowering_key(design)
+    if key not in _LOWERED:
+        _LOWERED[key] = lower(design.graph)
+    return pipeline(dataclasses.replace(_LOWERED[key], graph=design.graph))
+
+
+def mismatches(design: fpgaq.Design, x: Any, pipelined: Pipelined | None = None) -> list[str]:
+    """Bit-exactness of the pipelined netlist (which contains the lowered one's function)."""
+    p = build(design) if pipelined is None else pipelined
+    return netlist_mismatches(design, p.net, x)
+
+
+def lint_design(design: fpgaq.Design, directory: Path, pipelined: Pipelined | None = None) -> list[str]:
+    p = build(design) if pipelined is None else pipelined
+    top = "top_" + "".join(c if c.isalnum() else "_" for c in design.name)
+    files = emit_verilog(p, top)
+    paths = []
+    directory.mkdir(parents=True, exist_ok=True)
+    for rel, text in files.items():
+        path = directory / Path(rel).name
+        path.write_text(text)
+        paths.append(path)
+    return lint(paths, top)
+
+
+@functools.cache
+def jet_design() -> fpgaq.Design:
+    keras.utils.set_random_seed(2)  # the zoo's initial weights: the same design in every run
+    return convert(zoo.jet_tagger())
+
+
+@functools.cache
+def digits_design() -> fpgaq.Design:
+    keras.utils.set_random_seed(3)
+    return convert(zoo.digits_cnn())
+
+
+@functools.cache
+def random_design(seed: int) -> tuple[fpgaq.Design, np.ndarray]:
+    spec = random_spec(seed)
+    return convert(build_model(spec)), random_inputs(spec, 400, seed)
