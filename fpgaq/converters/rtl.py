@@ -40,7 +40,16 @@ from fpgaq.rtl.lower.registry import RtlLoweringError
 from fpgaq.rtl.pipeline import Pipelined, pipeline
 from fpgaq.rtl.verilog import PARTITIONS, TEMPLATE_DIR, emit_verilog, verilog_identifier
 
-__all__ = ["DEFAULT_SAMPLES", "RtlLoweringError", "RtlProject", "build_rtl", "render_rtl", "write_rtl"]
+__all__ = [
+    "DEFAULT_SAMPLES",
+    "RtlLoweringError",
+    "RtlProject",
+    "build_rtl",
+    "render_rtl",
+    "top_name",
+    "vector_inputs",
+    "write_rtl",
+]
 
 #: Random test vectors written with a project (plus the extreme codes, see :func:`test_inputs`).
 DEFAULT_SAMPLES = 256
@@ -75,7 +84,7 @@ def build_rtl(design: Any) -> Pipelined:
 
 
 # ----------------------------------------------------------------------------- test vectors
-def test_inputs(graph: Graph, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> list[np.ndarray]:
+def vector_inputs(graph: Graph, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> list[np.ndarray]:
     """Input mantissas: every element at its type's minimum, maximum, zero, alternating extremes,
     then ``samples`` seeded uniform random codes; shape ``(N, *shape)`` per input."""
     rng = np.random.default_rng(seed)
@@ -106,7 +115,7 @@ def _npy(a: np.ndarray) -> bytes:
 
 def _vectors(design: Any, samples: int, seed: int) -> tuple[dict[str, bytes], dict[str, Any]]:
     graph = design.graph
-    mants = test_inputs(graph, samples, seed)
+    mants = vector_inputs(graph, samples, seed)
     if any(graph.tensors[t].type.width > 53 for t in graph.inputs):
         return {}, {}
     floats = [graph.tensors[t].type.from_int(m) for t, m in zip(graph.inputs, mants)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from _rtl_testing import convert, with_options
+from _rtl_testing import convert, inputs_for, mismatches, with_options
 
 import fpgaq
 from fpgaq.cli import main
@@ -135,3 +135,51 @@ def test_design_write_rtl_and_cli(design, tmp_path: Path, capsys) -> None:
     assert main(["convert", str(model_path), "--backend", "rtl", "-o", str(target)]) == 2
     assert "pass force=True (--force on the command line)" in capsys.readouterr().err
     assert main(["convert", str(model_path), "--backend", "rtl", "-o", str(target), "--force"]) == 0
+
+
+def _two_by_two() -> keras.Model:
+    """Two inputs (4 and 3 elements), two outputs (a dense layer and a concatenation)."""
+    a_in, b_in = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    a = QActivation("quantized_bits(6,2,alpha=1)", name="qa")(a_in)
+    b = QActivation("quantized_bits(5,1,0,keep_negative=0,alpha=1)", name="qb")(b_in)
+    d = QDense(
+        2, kernel_quantizer="quantized_bits(4,0,alpha=1)", bias_quantizer="quantized_bits(4,0,alpha=1)", name="d"
+    )
+    y1 = d(a)
+    y2 = keras.layers.Concatenate(name="cat")([y1, b])
+    model = keras.Model([a_in, b_in], [y1, y2], name="two_by_two")
+    d.kernel.assign(np.array([[0.5, -0.25], [0.125, 0.75], [-0.5, 0.375], [0.25, 0.25]], dtype=np.float32))
+    return model
+
+
+def test_several_inputs_and_outputs(tmp_path: Path) -> None:
+    design = convert(_two_by_two())
+    assert mismatches(design, inputs_for(design, 500)) == []
+    out = write_rtl(design, tmp_path / "proj")
+    m = json.loads((out / "fpgaq_rtl.json").read_text())
+    assert [(t["tensor"], t["offset"], t["elements"], t["width"]) for t in m["inputs"]] == [
+        ("a", 0, 4, 6),
+        ("b", 24, 3, 5),
+    ]
+    widths = [t["width"] for t in m["outputs"]]
+    assert [t["offset"] for t in m["outputs"]] == [0, 2 * widths[0]]
+    assert m["data"]["inputs"] == ["data/inputs_int_0.npy", "data/inputs_int_1.npy"]
+    assert m["data"]["expected"] == ["data/expected_int_0.npy", "data/expected_int_1.npy"]
+    assert np.load(out / "data/inputs_int_1.npy").shape == (261, 3)
+    assert np.load(out / "data/expected_int_1.npy").shape == (261, 5)
+    top = (out / "rtl/two_by_two.v").read_text()
+    assert "input wire [38:0] in_data" in top  # 4 * 6 + 3 * 5 bits
+    from fpgaq.sim.verilator import lint
+
+    assert lint([out / f for f in m["files"]], m["top"]) == []
+
+
+def test_flat_partition_is_one_module(design, tmp_path: Path) -> None:
+    out = write_rtl(with_options(design, pipeline_every=1), tmp_path / "flat", partition="flat")
+    m = json.loads((out / "fpgaq_rtl.json").read_text())
+    assert m["files"] == ["rtl/tiny_net.v"] and m["options"]["partition"] == "flat"
+    from fpgaq.sim.verilator import lint
+
+    assert lint([out / "rtl/tiny_net.v"], "tiny_net") == []
+    with pytest.raises(ValueError, match="partition 'deep' is not supported; choose one of layer, flat"):
+        render_rtl(design, partition="deep")

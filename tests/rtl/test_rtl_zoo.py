@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 from _rtl_testing import digits_design, inputs_for, jet_design, mismatches, with_options
 
+import fpgaq.rtl.csd as csd
 import fpgaq.rtl.lower.linear as linear
 from fpgaq import datasets
 from fpgaq.rtl.build import lower
+from fpgaq.rtl.netlist import Netlist
 
 
 def test_jet_tagger_on_ten_thousand_samples() -> None:
@@ -26,18 +26,30 @@ def test_digits_cnn_on_real_and_saturating_images() -> None:
     assert mismatches(design, x) == []
 
 
-def _adders(design) -> int:
-    kinds = Counter(op.kind for op in lower(design.graph).net.live())
-    return kinds["add"] + kinds["neg"]
+def _adder_bits(design, share: bool | None, pairs: bool = True) -> int:
+    """Adder bits of the design's dense layers alone, each on fresh inputs."""
+    total = 0
+    for node in design.graph.nodes:
+        if node.op != "dense":
+            continue
+        net = Netlist()
+        tin = design.graph.tensors[node.inputs[0]]
+        xs = net.add_input("x", tin.type, tin.size)
+        taps = linear.linear_taps(node, design.graph, xs)
+        sums = linear.dot_products(net, taps, node.weights["kernel"].type.frac, "lut", share, pairs)
+        total += csd.adder_bits(net, sums)
+    return total
 
 
-def test_shared_odd_multiples_save_adders_on_the_jet_tagger(monkeypatch) -> None:
-    design = with_options(jet_design(), multiplier="lut")
-    shared = _adders(design)
-    original = linear.dot_products
-    monkeypatch.setattr(linear, "dot_products", lambda net, taps, kfrac, m: original(net, taps, kfrac, m, share=False))
-    digit_by_digit = _adders(design)
-    assert shared < 0.85 * digit_by_digit
+def test_sharing_saves_adder_bits_on_the_jet_tagger() -> None:
+    """Odd multiples beat digit by digit, shared pairs beat both; the default keeps the cheaper start per layer."""
+    design = jet_design()
+    digits = _adder_bits(design, False, pairs=False)
+    multiples = _adder_bits(design, True, pairs=False)
+    with_pairs = _adder_bits(design, True)
+    default = _adder_bits(design, None)
+    assert with_pairs < 0.92 * multiples and multiples < 0.92 * digits
+    assert default <= with_pairs and default < 0.85 * multiples
 
 
 def test_dsp_multipliers_replace_the_shift_add_products() -> None:

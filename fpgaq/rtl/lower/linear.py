@@ -24,7 +24,7 @@ import numpy as np
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.reference import _patches  # the reference's own window indexing: same taps, same padding
-from fpgaq.rtl.csd import MULTIPLIERS, layer_terms, signed_sum
+from fpgaq.rtl.csd import MULTIPLIERS, adder_bits, layer_terms, signed_sum
 from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
 from fpgaq.rtl.netlist import Netlist, Signal
 
@@ -120,10 +120,29 @@ def _multiplier(node: Node) -> str:
     return style
 
 
-def dot_products(net: Netlist, taps: list[list[Tap]], kfrac: int, multiplier: str, share: bool = True) -> list[Signal]:
-    """Fully parallel sums of ``x * w`` per output (binary point ``x.frac + kfrac`` or coarser)."""
-    pairs = [[(x, w) for x, w in row if x is not None and w != 0] for row in taps]
-    return [signed_sum(net, terms) for terms in layer_terms(net, pairs, kfrac, multiplier, share)]
+def dot_products(
+    net: Netlist, taps: list[list[Tap]], kfrac: int, multiplier: str, share: bool | None = None, pairs: bool = True
+) -> list[Signal]:
+    """Fully parallel sums of ``x * w`` per output (binary point ``x.frac + kfrac`` or coarser).
+
+    Products are CSD digits or shared odd multiples of each input, then two-term patterns common
+    to several outputs are shared (:func:`fpgaq.rtl.csd.layer_terms`).  Which of the two starting
+    points costs fewer adder bits depends on the weights (digits win on wide inputs, odd multiples
+    on narrow ones), so unless ``share`` forces one, both are built and the cheaper one is kept;
+    the other becomes dead logic that the netlist drops.  ``pairs=False`` turns pattern sharing off
+    (for measurements).
+    """
+    products = [[(x, w) for x, w in row if x is not None and w != 0] for row in taps]
+
+    def build(option: bool) -> list[Signal]:
+        return [signed_sum(net, t) for t in layer_terms(net, products, kfrac, multiplier, option, pairs)]
+
+    if share is not None:
+        return build(share)
+    mark = len(net.ops)
+    candidates = [build(False), build(True)]
+    costs = [adder_bits(net, sums, since=mark) for sums in candidates]
+    return candidates[costs.index(min(costs))]
 
 
 def _bias(node: Node, key: str, n_out: int) -> list[int] | None:
