@@ -145,8 +145,6 @@ def test_cli_convert_and_csim(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["csim", str(out), "--samples", "7"]) == 0
     assert "7 samples, bit-exact" in capsys.readouterr().out
-    assert main(["convert", str(model_path), "--backend", "rtl", "-o", str(tmp_path / "r")]) == 3
-    assert "--backend rtl is not available in this version of fpgaq; it is planned" in capsys.readouterr().err
     assert main(["csim", str(tmp_path)]) == 2
     assert "not an fpgaq HLS project" in capsys.readouterr().err
 
