@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ import jinja2
 import numpy as np
 
 from fpgaq.converters._hls_nodes import IO_TYPES, STREAM_KERNELS, HlsError, NodeSpec, node_spec, tensor_alias
+from fpgaq.converters._project_files import write_files
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph
 from fpgaq.reference import evaluate
@@ -480,42 +479,6 @@ def _manifest(ctx: dict[str, Any], layout: list[dict[str, Any]]) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
-def write_files(files: dict[str, str], directory: str | os.PathLike[str], force: bool = False) -> Path:
-    """Write ``files`` as a new directory, atomically: a temporary sibling renamed into place."""
-    target = Path(directory).resolve()
-    if target.exists() and not force:
-        raise FileExistsError(
-            f"{target} already exists; fpgaq does not overwrite a directory unless asked: pass force=True "
-            "(--force on the command line) or choose another directory"
-        )
-    if target.exists() and not target.is_dir():
-        raise FileExistsError(f"{target} exists and is not a directory; remove it or choose another path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        for rel, text in sorted(files.items()):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8", newline="\n")
-        tmp.chmod(0o755)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            old.rmdir()
-            target.rename(old)
-            try:
-                tmp.rename(target)
-            except OSError:
-                old.rename(target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
 def write_hls(
     design: Any,
     directory: str | os.PathLike[str],

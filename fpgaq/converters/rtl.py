@@ -26,14 +26,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import numpy as np
 
+from fpgaq.converters._project_files import write_files
 from fpgaq.ir.graph import Graph
 from fpgaq.rtl.build import check_supported, lower
 from fpgaq.rtl.lower.registry import RtlLoweringError
@@ -263,41 +262,7 @@ def render_rtl(
 
 # ----------------------------------------------------------------------------- writing
 def _write_atomic(files: dict[str, str | bytes], directory: str | os.PathLike[str], force: bool) -> Path:
-    target = Path(directory).resolve()
-    if target.exists() and not force:
-        raise FileExistsError(
-            f"{target} already exists; fpgaq does not overwrite a directory unless asked: pass force=True "
-            "(--force on the command line) or choose another directory"
-        )
-    if target.exists() and not target.is_dir():
-        raise FileExistsError(f"{target} exists and is not a directory; remove it or choose another path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        for rel, content in sorted(files.items()):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8", newline="\n")
-        tmp.chmod(0o755)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            old.rmdir()
-            target.rename(old)
-            try:
-                tmp.rename(target)
-            except OSError:
-                old.rename(target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+    return write_files(files, directory, force)
 
 
 def write_rtl(
