@@ -1,4 +1,9 @@
-"""Writing a generated project: complete or not at all, never over a user's directory unasked."""
+"""Spelling and writing a generated project.
+
+Templates render strictly (an undefined name is an error, never an empty
+string) and keep whitespace as written, so output is byte-stable; a project
+is written complete or not at all, never over a user's directory unasked.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,20 @@ import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_files"]
+import jinja2
+
+__all__ = ["template_environment", "write_files"]
+
+
+def template_environment(directory: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(directory)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
 
 
 def write_files(files: dict[str, str | bytes], directory: str | os.PathLike[str], force: bool = False) -> Path:

@@ -28,7 +28,7 @@ import jinja2
 import numpy as np
 
 from fpgaq.converters._hls_nodes import IO_TYPES, STREAM_KERNELS, HlsError, NodeSpec, node_spec, tensor_alias
-from fpgaq.converters._project_files import write_files
+from fpgaq.converters._project_files import template_environment, write_files
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph
 from fpgaq.reference import evaluate
@@ -230,14 +230,7 @@ def _test_vectors(graph: Graph, x: Any, samples: int, layout: list[dict[str, Any
 
 # ----------------------------------------------------------------------------- rendering
 def _environment(flavor: str) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    env = template_environment(TEMPLATE_DIR)
     env.filters["ctype"] = lambda t: _spell(t, flavor)
     env.filters["chunks"] = lambda values, n: [values[i : i + n] for i in range(0, len(values), n)]
     return env

@@ -29,7 +29,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from fpgaq.converters._project_files import write_files
@@ -37,7 +36,7 @@ from fpgaq.ir.graph import Graph
 from fpgaq.rtl.build import check_supported, lower
 from fpgaq.rtl.lower.registry import RtlLoweringError
 from fpgaq.rtl.pipeline import Pipelined, pipeline
-from fpgaq.rtl.verilog import PARTITIONS, TEMPLATE_DIR, emit_verilog, verilog_identifier
+from fpgaq.rtl.verilog import PARTITIONS, emit_verilog, environment, verilog_identifier
 
 __all__ = [
     "DEFAULT_SAMPLES",
@@ -226,17 +225,6 @@ def _counts(p: Pipelined) -> dict[str, int]:
     return counts
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-
-
 def render_rtl(
     design: Any, samples: int = DEFAULT_SAMPLES, seed: int = 0, partition: str = "layer", test_data: bool = True
 ) -> RtlProject:
@@ -256,7 +244,7 @@ def render_rtl(
     files[MANIFEST] = json.dumps(manifest, indent=1) + "\n"
     files["fpgaq.yaml"] = design.config.to_yaml()
     bits = {f"{kind}_bits": sum(t["width"] * t["elements"] for t in manifest[f"{kind}puts"]) for kind in ("in", "out")}
-    files["README.md"] = _environment().get_template("README.md.j2").render(m=manifest, name=graph.name, **bits)
+    files["README.md"] = environment().get_template("README.md.j2").render(m=manifest, name=graph.name, **bits)
     return RtlProject(files, p, manifest)
 
 

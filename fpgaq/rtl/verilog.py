@@ -31,6 +31,7 @@ puts everything into the top module instead.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 
 import jinja2
 
+from fpgaq.converters._project_files import template_environment
 from fpgaq.rtl.netlist import Op, Signal, bits_for_range
 from fpgaq.rtl.pipeline import Pipelined
 
@@ -464,15 +466,10 @@ class _Builder:
         }
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The RTL templates' environment, parsed once per process (templates are cached inside it)."""
+    return template_environment(TEMPLATE_DIR)
 
 
 def _range(width: int) -> str:
@@ -482,7 +479,7 @@ def _range(width: int) -> str:
 def emit_verilog(p: Pipelined, top: str, partition: str = "layer", header: Sequence[str] = ()) -> dict[str, str]:
     """``{"rtl/<module>.v": text}`` in compile order (layer modules first, the top last)."""
     modules = _Builder(p, top, partition).build()
-    env = _environment()
+    env = environment()
     env.filters["range"] = _range
     files: dict[str, str] = {}
     top_mod, layers = modules[0], modules[1:]

@@ -41,28 +41,12 @@ def _load_families() -> None:
                 raise
 
 
-def lower_graph(graph: Graph, net: Netlist | None = None) -> Netlist:
-    """The whole graph as one combinational netlist (pipelining comes after)."""
-    _load_families()
-    net = Netlist() if net is None else net
-    signals: dict[str, list[Signal]] = {}
-    for name in graph.inputs:
-        t = graph.tensors[name]
-        signals[name] = net.add_input(name, t.type, t.size)
-    for node in graph.nodes:
-        if node.op == "input":
-            continue
-        fn = LOWERINGS.get(node.op)
-        if fn is None:
-            raise RtlLoweringError(
-                f"node {node.name!r} (op {node.op!r}, from Keras layer {node.source!r}) has no RTL implementation; "
-                f"the RTL back end supports: {', '.join(sorted(LOWERINGS))}; use the HLS back end for this model"
-            )
-        out = fn(net, node, graph, [signals[t] for t in node.inputs])
-        expected = graph.tensors[node.output].size
-        if len(out) != expected:
-            raise AssertionError(f"lowering of {node.name!r} ({node.op}) gave {len(out)} signals, expected {expected}")
-        signals[node.output] = out
-    for name in graph.outputs:
-        net.add_output(name, signals[name], graph.tensors[name].type)
-    return net
+def lower_graph(graph: Graph) -> Netlist:
+    """The whole graph as one combinational netlist (pipelining comes after).
+
+    The same driver as the RTL generator's :func:`fpgaq.rtl.build.lower`, which
+    also records which node built each op; this is its netlist alone.
+    """
+    from fpgaq.rtl.build import lower  # build imports this module
+
+    return lower(graph).net
