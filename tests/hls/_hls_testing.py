@@ -31,6 +31,7 @@ from fpgaq.layers import (
     QSeparableConv1D,
     QSeparableConv2D,
 )
+from fpgaq.testing.inputs import edge_inputs
 
 WQ = "quantized_bits(4,0,alpha=1)"
 BQ = "quantized_bits(6,2,alpha=1)"
@@ -57,16 +58,7 @@ def randomize(model: keras.Model, seed: int, scale: float = 0.6) -> keras.Model:
 
 def inputs_for(design: fpgaq.Design, n: int, seed: int = 0) -> list[np.ndarray]:
     """Floats covering each input type's range, beyond it (saturation) and its exact half-way points."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for name in design.graph.inputs:
-        tensor = design.graph.tensors[name]
-        t = tensor.type
-        span = max(abs(t.min_value), abs(t.max_value))
-        x = rng.uniform(-1.3 * span, 1.3 * span, size=(n, *tensor.shape))
-        ties = (np.floor(x / t.lsb_value) + 0.5) * t.lsb_value
-        out.append(np.where(rng.random(x.shape) < 0.25, ties, x))
-    return out
+    return edge_inputs(design, n, seed)
 
 
 def _qin(x: Any, bits: int = 8, integer: int = 2) -> Any:

@@ -18,6 +18,7 @@ from fpgaq.rtl.build import Lowered, lower
 from fpgaq.rtl.pipeline import Pipelined, pipeline
 from fpgaq.rtl.verilog import emit_verilog
 from fpgaq.sim.verilator import lint
+from fpgaq.testing.inputs import edge_inputs
 from fpgaq.testing.random_models import build_model, random_inputs, random_spec
 from fpgaq.testing.rtl_check import netlist_mismatches
 
@@ -51,20 +52,8 @@ def with_options(design: fpgaq.Design, **options: Any) -> fpgaq.Design:
 
 
 def inputs_for(design: fpgaq.Design, n: int, seed: int = 0) -> list[np.ndarray]:
-    """Floats over each input type's range, 30% beyond it (saturation) and exact half-way points."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for name in design.graph.inputs:
-        tensor = design.graph.tensors[name]
-        t = tensor.type
-        span = max(abs(t.min_value), abs(t.max_value))
-        x = rng.uniform(-1.3 * span, 1.3 * span, size=(n, *tensor.shape))
-        ties = (np.floor(x / t.lsb_value) + 0.5) * t.lsb_value
-        x = np.where(rng.random(x.shape) < 0.25, ties, x)
-        for i, v in enumerate([t.min_value - 1, t.max_value + 1, 0.0, t.lsb_value / 2]):  # saturating, zero, a tie
-            x[i] = v
-        out.append(x)
-    return out
+    """Like the HLS tests' inputs, with saturating, zero and tie values in the first rows."""
+    return edge_inputs(design, n, seed, extremes=True)
 
 
 _LOWERED: dict[tuple, Lowered] = {}
