@@ -14,10 +14,6 @@ __all__ = ["main"]
 
 # Subcommands not built yet, and what will provide them.
 _PLANNED = {
-    "calibrate": "resource-model calibration against Yosys (resource model)",
-    "estimate": "resource and latency estimates (resource model)",
-    "sweep": "design-space sweeps (resource model)",
-    "qtools": "QTools data type map and energy estimate",
     "search": "automatic heterogeneous quantization search (AutoQ)",
     "report": "the HTML project report",
 }
@@ -50,11 +46,15 @@ def _cmd_qstats(args: argparse.Namespace) -> int:
 
 
 def _load_model(path: str, command: str):
+    """A .keras model, or a QKeras / Keras 2 HDF5 model (imported without QKeras)."""
     import keras
 
     import fpgaq.layers  # noqa: F401  (registers the layers for loading)
+    from fpgaq.qkeras_import import is_keras2_h5, load_qkeras
 
     try:
+        if is_keras2_h5(path):
+            return load_qkeras(path)
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as err:
         print(f"fpgaq {command}: cannot load {path!r}: {err}", file=sys.stderr)
@@ -276,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--idle", type=_probability, default=0.2, help="probability of an idle cycle before an input")
     co.add_argument("--backpressure", type=_probability, default=0.2, help="probability of out_ready low")
     co.set_defaults(func=_cmd_cosim)
+
+    from fpgaq import qtools_cli, sweep_cli
+    from fpgaq.resource_cli import add_parsers as add_resource_parsers
+
+    add_resource_parsers(sub)
+    sweep_cli.add_parser(sub)
+    qtools_cli.add_parser(sub)
 
     for name, what in _PLANNED.items():
         p = sub.add_parser(name, help=f"(planned) {what}", add_help=True)

@@ -126,6 +126,15 @@ class Design:
 
         return write_rtl(self, directory, force=force, **options)
 
+    # ------------------------------------------------------------------ resources and latency
+    def estimate(
+        self, device: Any = "xc7a100t", backend: str = "rtl", clock_mhz: float | None = None, use_dsp: bool = True
+    ) -> Any:
+        """LUT/FF/DSP/BRAM, latency and II per node and in total (see fpgaq.resource_model.estimate)."""
+        from fpgaq.resource_model import estimate
+
+        return estimate(self, device=device, backend=backend, clock_mhz=clock_mhz, use_dsp=use_dsp)
+
 
 def convert(model: keras.Model, config: Any = None, passes: Any = None) -> Design:
     """Trace ``model``, run the graph passes, infer every type, and wrap it in a Design."""

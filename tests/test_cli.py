@@ -44,7 +44,7 @@ def test_qstats_of_missing_file(tmp_path, capsys) -> None:
     assert "cannot load" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["calibrate", "sweep", "search", "report"])
+@pytest.mark.parametrize("command", ["search", "report"])
 def test_planned_commands_say_so(command: str, capsys) -> None:
     assert main([command, "model.keras"]) == 3
     assert "not available in this version of fpgaq; it is planned" in capsys.readouterr().err

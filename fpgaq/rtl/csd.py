@@ -228,11 +228,12 @@ class _PairSharing:
 
     def _count(self, j: int, tid: int, t: tuple[int, int, bool], delta: int) -> None:
         where, heap = self.where, self.heap
-        for other_id, u in self.terms[j].items():
+        t0, t1, t2 = t
+        for other_id, (u0, u1, u2) in self.terms[j].items():
             if other_id == tid:
                 continue
-            a, b = (t, u) if (t[0], t[1]) <= (u[0], u[1]) else (u, t)
-            key = (a[1], b[1], b[0] - a[0], a[2] != b[2])
+            # the pattern's key orders the two terms by (exponent, base), as a tuple compare would
+            key = (t1, u1, u0 - t0, t2 != u2) if t0 < u0 or (t0 == u0 and t1 <= u1) else (u1, t1, t0 - u0, t2 != u2)
             per = where.get(key)
             if per is None:
                 per = where[key] = {}

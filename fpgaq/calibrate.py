@@ -1,0 +1,394 @@
+"""Fit the resource model to Yosys: a corpus of generated layers, synthesized, and a least-squares fit.
+
+``fpgaq calibrate`` regenerates ``fpgaq/data/resource_model.json`` (the
+coefficients :mod:`fpgaq.resource_model` reads) and
+``fpgaq/data/calibration/<flow>.json`` (every synthesized design: its
+description, its features and Yosys' counts, so the fit can be redone or
+audited without synthesizing again).
+
+The corpus covers what changes the cost of a layer: fan-in and fan-out,
+input, weight and output bit widths, sparsity, power-of-two and ternary
+weights, activations (ReLU, tables), pooling, convolutions, ``PipelineEvery``,
+``ReuseFactor`` and the multiplier style.  Designs are small (tens to a few
+hundred products) so that Yosys takes seconds each; the model is additive
+over nodes, so what is learnt on layers carries to whole networks, which is
+what the held-out set (other seeds, and the example models in
+``benchmarks/resource_model.py``) checks.
+
+Fit: LUTs by non-negative least squares on the LUT features, relative to
+each design's size (so small and large designs weigh alike); FFs likewise
+on register bits, latency (valid bits) and a constant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CorpusItem", "corpus", "fit", "measure", "run_calibration"]
+
+FLOWS = ("xc7", "xcup", "generic-lut4")
+_DATA = Path(__file__).parent / "data"
+
+
+@dataclasses.dataclass
+class CorpusItem:
+    name: str
+    split: str  # "fit" or "holdout"
+    description: str
+    build: Callable[[], Any]  # -> Design
+
+
+# ----------------------------------------------------------------------------- the corpus
+def _q_bits(bits: int, integer: int) -> str:
+    return f"quantized_bits({bits},{integer},alpha=1)"
+
+
+def _dense_model(rng: np.random.Generator, name: str) -> tuple[Any, str]:
+    import keras
+
+    from fpgaq.layers import QActivation, QDense
+
+    n_in = int(rng.choice([4, 6, 8, 12, 16, 24, 32]))
+    n_out = int(rng.choice([2, 4, 6, 8, 12, 16]))
+    while n_in * n_out > 260:
+        n_out = max(2, n_out // 2)
+        n_in = max(4, n_in - 4)
+    in_bits = int(rng.choice([4, 6, 8, 10, 12, 16]))
+    kind = rng.choice(["bits", "bits", "bits", "bits", "po2", "ternary"])
+    w_bits = int(rng.integers(2, 9))
+    wq = {
+        "bits": _q_bits(w_bits, 0),
+        "po2": f"quantized_po2({min(w_bits, 5)},1)",
+        "ternary": "ternary(alpha=1)",
+    }[str(kind)]
+    act = rng.choice(["relu", "relu", "none", "sigmoid"])
+    out_bits = int(rng.integers(3, 9))
+    sparsity = float(rng.choice([0.0, 0.0, 0.3, 0.6, 0.8]))
+    inputs = keras.Input((n_in,), name="x")
+    x = QActivation(_q_bits(in_bits, max(1, in_bits // 3)), name="in_q")(inputs)
+    x = QDense(n_out, kernel_quantizer=wq, bias_quantizer=_q_bits(8, 2), name="fc")(x)
+    if act == "relu":
+        x = QActivation(f"quantized_relu({out_bits},1)", name="act")(x)
+    elif act == "sigmoid":
+        x = QActivation(f"quantized_sigmoid({out_bits})", name="act")(x)
+    model = keras.Model(inputs, x, name=name)
+    layer = model.get_layer("fc")
+    k, b = layer.get_weights()
+    k = rng.normal(0, 0.6, size=k.shape) * (rng.random(k.shape) >= sparsity)
+    layer.set_weights([k.astype("float32"), rng.normal(0, 0.5, size=b.shape).astype("float32")])
+    desc = f"dense {n_in}->{n_out} in {in_bits}b w {wq} sparsity {sparsity} act {act}({out_bits})"
+    return model, desc
+
+
+def _conv_model(rng: np.random.Generator, name: str) -> tuple[Any, str]:
+    import keras
+
+    from fpgaq.layers import QActivation, QConv2D
+
+    size = int(rng.choice([4, 5, 6]))
+    cin = int(rng.choice([1, 2, 3]))
+    filters = int(rng.choice([2, 3, 4]))
+    in_bits = int(rng.choice([4, 6, 8]))
+    w_bits = int(rng.integers(3, 7))
+    pool = rng.choice(["none", "max", "avg"])
+    inputs = keras.Input((size, size, cin), name="img")
+    x = QActivation(f"quantized_relu({in_bits},1)", name="in_q")(inputs)
+    x = QConv2D(
+        filters, 3, kernel_quantizer=_q_bits(w_bits, 0), bias_quantizer=_q_bits(8, 2), padding="same", name="conv"
+    )(x)
+    x = QActivation(f"quantized_relu({in_bits},1)", name="act")(x)
+    if pool == "max":
+        x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    elif pool == "avg":
+        x = keras.layers.AveragePooling2D(2, name="pool")(x)
+    model = keras.Model(inputs, x, name=name)
+    desc = f"conv2d {size}x{size}x{cin}->{filters} in {in_bits}b w {w_bits}b pool {pool}"
+    return model, desc
+
+
+def _big_dense_model(rng: np.random.Generator, name: str) -> tuple[Any, str]:
+    """A layer of the size real networks have (hundreds to thousands of products), so the fit
+    also sees the long carry chains and the deep sharing of large layers."""
+    import keras
+
+    from fpgaq.layers import QActivation, QDense
+
+    n_in = int(rng.choice([16, 32, 64]))
+    n_out = int(rng.choice([8, 16, 32]))
+    in_bits = int(rng.choice([6, 8, 12, 16]))
+    w_bits = int(rng.integers(3, 9))
+    out_bits = int(rng.integers(4, 9))
+    inputs = keras.Input((n_in,), name="x")
+    x = QActivation(_q_bits(in_bits, max(1, in_bits // 3)), name="in_q")(inputs)
+    x = QDense(n_out, kernel_quantizer=_q_bits(w_bits, 0), bias_quantizer=_q_bits(8, 2), name="fc")(x)
+    x = QActivation(f"quantized_relu({out_bits},1)", name="act")(x)
+    model = keras.Model(inputs, x, name=name)
+    layer = model.get_layer("fc")
+    k, b = layer.get_weights()
+    layer.set_weights(
+        [rng.normal(0, 0.6, size=k.shape).astype("float32"), rng.normal(0, 0.5, size=b.shape).astype("float32")]
+    )
+    return model, f"big dense {n_in}->{n_out} in {in_bits}b w {w_bits}b relu({out_bits})"
+
+
+def _options(rng: np.random.Generator, allow_fold: bool = True) -> dict[str, Any]:
+    every = int(rng.choice([0, 0, 1, 2, 3, 4]))
+    reuse = int(rng.choice([1, 1, 1, 2, 4])) if allow_fold else 1
+    multiplier = str(rng.choice(["lut", "lut", "lut", "auto", "dsp"]))
+    return {"pipeline_every": every, "reuse_factor": reuse, "multiplier": multiplier}
+
+
+def _with_options(design: Any, options: dict[str, Any]) -> Any:
+    from fpgaq.design import Design
+
+    graph = design.graph.copy()
+    for node in graph.nodes:
+        if node.op != "input":
+            node.options.update(options)
+    return Design(graph, design.config)
+
+
+def big_corpus(split: str = "fit", n: int = 8) -> list[CorpusItem]:
+    """Large single layers (``big_*``), fully parallel, as the example networks are built."""
+    base = 9000 if split == "fit" else 9500
+    items = []
+    for i in range(n):
+        name = f"big_{split}_{i:03d}"
+        options = {"pipeline_every": [0, 2, 3][i % 3], "reuse_factor": 1, "multiplier": "auto"}
+
+        def build(rng_seed: int = base + i, name: str = name, options: dict = options) -> Any:
+            import keras
+
+            from fpgaq.design import convert
+
+            keras.utils.set_random_seed(rng_seed)
+            model, _ = _big_dense_model(np.random.default_rng(rng_seed), name)
+            return _with_options(convert(model), options)
+
+        _, desc = _big_dense_model(np.random.default_rng(base + i), name)
+        items.append(CorpusItem(name, split, f"{desc}; {options}", build))
+    return items
+
+
+def corpus(split: str = "fit", n: int = 48, seed: int | None = None) -> list[CorpusItem]:
+    """``n`` generated designs; the held-out split uses other seeds than the fitting one."""
+    if split not in ("fit", "holdout"):
+        raise ValueError(f"corpus: split {split!r} is not supported; use 'fit' or 'holdout'")
+    base = (1000 if split == "fit" else 5000) if seed is None else seed
+    items = []
+    for i in range(n):
+        rng = np.random.default_rng(base + i)
+        kind = "conv" if i % 5 == 4 else "dense"
+        name = f"cal_{split}_{i:03d}"
+        options = _options(rng, allow_fold=True)
+
+        def build(rng_seed: int = base + i, kind: str = kind, name: str = name, options: dict = options) -> Any:
+            import keras
+
+            from fpgaq.design import convert
+
+            r = np.random.default_rng(rng_seed)
+            keras.utils.set_random_seed(rng_seed)
+            model, _ = (_conv_model if kind == "conv" else _dense_model)(r, name)
+            return _with_options(convert(model), options)
+
+        probe = np.random.default_rng(base + i)
+        _, desc = (_conv_model if kind == "conv" else _dense_model)(probe, name)
+        items.append(CorpusItem(name, split, f"{desc}; {options}", build))
+    return items
+
+
+# ----------------------------------------------------------------------------- measuring
+def design_features(design: Any) -> dict[str, Any]:
+    """The model's inputs for a whole design (summed over nodes), as stored with each record."""
+    from fpgaq.rtl.features import FEATURES, graph_features
+
+    nfs, latency, input_bits = graph_features(design.graph)
+    totals = dict.fromkeys(FEATURES, 0.0)
+    shapes: list[list[int]] = []
+    for nf in nfs:
+        for k, v in nf.features.counts.items():
+            totals[k] += v
+        shapes += [list(s) for s in nf.features.mul_shapes]
+    return {"features": totals, "mul_shapes": shapes, "latency": latency, "input_bits": input_bits}
+
+
+def measure(item: CorpusItem, flow: str, workdir: Path, dsp: bool = True) -> dict[str, Any]:
+    """Synthesize one corpus design and return its record (features, Yosys counts, latency)."""
+    from fpgaq.sim.synth import synthesize_project
+
+    design = item.build()
+    project = workdir / item.name
+    design.write_rtl(project, force=True, samples=0)
+    manifest = json.loads((project / "fpgaq_rtl.json").read_text())
+    start = time.perf_counter()
+    result, _ = synthesize_project(project, device=flow, dsp=dsp)
+    return {
+        "name": item.name,
+        "split": item.split,
+        "description": item.description,
+        **design_features(design),
+        "rtl_latency": manifest["latency"],
+        "synth": {
+            "lut": result.luts,
+            "ff": result.ffs,
+            "carry": result.carry,
+            "dsp": result.dsp,
+            "bram36": result.bram36,
+            "bram18": result.bram18,
+            "logic_depth": result.logic_depth,
+        },
+        "synth_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+# ----------------------------------------------------------------------------- fitting
+def _lut_matrix(records: Iterable[dict[str, Any]], flow: str) -> tuple[np.ndarray, np.ndarray]:
+    from fpgaq.resource_model import LUT_FEATURES, dsp_slices
+
+    rows, target = [], []
+    for r in records:
+        f = dict(r["features"])
+        lut_mul = sum(a * b for a, b in r["mul_shapes"] if not dsp_slices(a, b, flow))
+        f["mul_bits"] = lut_mul
+        rows.append([f[k] for k in LUT_FEATURES])
+        target.append(r["synth"]["lut"])
+    return np.array(rows, dtype=float), np.array(target, dtype=float)
+
+
+def _ff_matrix(records: Iterable[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    rows, target = [], []
+    for r in records:
+        f = r["features"]
+        dsp_regs = f.get("dsp_reg_bits", 0.0)
+        ff_bits = f["reg_bits"] - f.get("srl_bits", 0.0) - dsp_regs + r["input_bits"]
+        rows.append([ff_bits, dsp_regs, f.get("srl_cells", 0.0), r["latency"], 1.0])
+        target.append(r["synth"]["ff"])
+    return np.array(rows, dtype=float), np.array(target, dtype=float)
+
+
+def _nnls_relative(a: np.ndarray, y: np.ndarray, iterations: int = 30) -> np.ndarray:
+    """Non-negative coefficients minimizing the sum of absolute relative errors (iteratively
+    reweighted least squares): the median error is what users read, and a few designs that
+    synthesis shrinks for reasons the model does not see must not drag every estimate."""
+    from scipy.optimize import nnls
+
+    scale = 1.0 / np.maximum(y, 10.0)
+    weights = np.ones_like(y)
+    coef = np.zeros(a.shape[1])
+    for _ in range(iterations):
+        w = scale * np.sqrt(weights)
+        coef, _ = nnls(a * w[:, None], y * w)
+        rel = np.abs(a @ coef - y) * scale
+        weights = 1.0 / np.maximum(rel, 0.01)
+    return coef
+
+
+def fit(records: list[dict[str, Any]], flow: str) -> dict[str, Any]:
+    """Coefficients for one flow from its ``fit`` records, with errors on the held-out ones."""
+    from fpgaq.resource_model import FF_FEATURES, LUT_FEATURES
+
+    train = [r for r in records if r["split"] == "fit"]
+    if len(train) < len(LUT_FEATURES) + 2:
+        raise ValueError(f"calibrate: {len(train)} fitting designs for {flow} are too few to fit the model")
+    a, y = _lut_matrix(train, flow)
+    lut = dict(zip(LUT_FEATURES, (float(round(c, 4)) for c in _nnls_relative(a, y))))
+    a, y = _ff_matrix(train)
+    ff = dict(zip(FF_FEATURES, (float(round(c, 4)) for c in _nnls_relative(a, y))))
+    return {"lut": lut, "ff": ff, "designs": len(train)}
+
+
+def errors(records: list[dict[str, Any]], coef: dict[str, Any], flow: str) -> dict[str, Any]:
+    """Median and worst relative errors of LUT and FF predictions over ``records``."""
+    from fpgaq.resource_model import FF_FEATURES, LUT_FEATURES
+
+    if not records:
+        return {}
+    a, y = _lut_matrix(records, flow)
+    pred = a @ np.array([coef["lut"][k] for k in LUT_FEATURES])
+    lut_err = np.abs(pred - y) / np.maximum(y, 1)
+    a, y = _ff_matrix(records)
+    pred_ff = a @ np.array([coef["ff"][k] for k in FF_FEATURES])
+    ff_err = np.abs(pred_ff - y) / np.maximum(y, 1)
+    return {
+        "designs": len(records),
+        "lut_median_error": float(round(np.median(lut_err), 4)),
+        "lut_max_error": float(round(lut_err.max(), 4)),
+        "ff_median_error": float(round(np.median(ff_err), 4)),
+        "ff_max_error": float(round(ff_err.max(), 4)),
+    }
+
+
+# ----------------------------------------------------------------------------- the command
+def _records_path(flow: str, data_dir: Path) -> Path:
+    return data_dir / "calibration" / f"{flow}.json"
+
+
+def run_calibration(
+    flows: Iterable[str] = FLOWS,
+    n_fit: int = 48,
+    n_holdout: int = 24,
+    data_dir: str | os.PathLike[str] | None = None,
+    resynthesize: bool = True,
+    progress: bool = True,
+    recompute: bool = True,
+) -> dict[str, Any]:
+    """Synthesize the corpus for each flow (unless ``resynthesize`` is False: then refit the stored
+    records), fit, and write the records and ``resource_model.json`` into ``data_dir``."""
+    from fpgaq.sim.synth import find_yosys
+
+    out_dir = Path(data_dir) if data_dir is not None else _DATA
+    model_path = out_dir / "resource_model.json"
+    shipped = json.loads(model_path.read_text()) if model_path.is_file() else {"flows": {}}
+    yosys = find_yosys()
+    for flow in flows:
+        if flow not in FLOWS:
+            raise ValueError(f"calibrate: flow {flow!r} is not supported; choose from {', '.join(FLOWS)}")
+        path = _records_path(flow, out_dir)
+        if resynthesize:
+            items = corpus("fit", n_fit) + corpus("holdout", n_holdout)
+            records = []
+            with tempfile.TemporaryDirectory(prefix=f"fpgaq-calibrate-{flow}-") as tmp:
+                for k, item in enumerate(items):
+                    rec = measure(item, flow, Path(tmp))
+                    records.append(rec)
+                    if progress:
+                        print(
+                            f"[{flow} {k + 1}/{len(items)}] {item.name}: {rec['synth']['lut']} LUT "
+                            f"{rec['synth']['ff']} FF {rec['synth']['dsp']} DSP ({rec['synth_seconds']} s)",
+                            flush=True,
+                        )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"flow": flow, "yosys": yosys.version, "records": records}, indent=1) + "\n")
+        else:
+            records = json.loads(path.read_text())["records"]
+            if recompute:  # the same designs (the corpus is seeded), today's feature extraction
+                items = {it.name: it for it in corpus("fit", n_fit) + corpus("holdout", n_holdout)}
+                for r in records:
+                    if r["name"] in items:
+                        r.update(design_features(items[r["name"]].build()))
+                path.write_text(json.dumps({**json.loads(path.read_text()), "records": records}, indent=1) + "\n")
+        coef = fit(records, flow)
+        coef["holdout"] = errors([r for r in records if r["split"] == "holdout"], coef, flow)
+        coef["train"] = errors([r for r in records if r["split"] == "fit"], coef, flow)
+        shipped["flows"][flow] = coef
+        if progress:
+            print(f"{flow}: {json.dumps(coef)}", flush=True)
+    shipped["schema"] = "fpgaq-resource-model/1"
+    shipped["source"] = f"Yosys {yosys.version.split(' (')[0]} synth on a corpus of generated layers"
+    model_path.write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
+    return shipped
+
+
+def _median(xs: list[float]) -> float:
+    return float(np.median(xs)) if xs else math.nan

@@ -1,0 +1,349 @@
+"""LUT, FF, DSP, BRAM and latency of a design, in milliseconds, calibrated against Yosys.
+
+RTL estimate.  The counts come from :mod:`fpgaq.rtl.features`: the RTL back
+end's own decisions (CSD digits, shared odd multiples and pairs, adder
+widths, folding, pipeline registers), counted per node without generating
+the design.  Calibrated coefficients turn them into cells::
+
+    LUT = a_add * adder bits + a_cmp * compared bits + a_mux * mux bits
+        + a_cmux * constant-mux bits + a_rom * table LUTs + a_mul * LUT-multiplier bits
+    FF  = b_reg * register bits + b_valid * latency + b_0
+    DSP = sum over '*' operators of the DSP slices their operand widths need
+
+An adder of ``w`` carry-chain bits is ``w`` LUTs plus ``w / 4`` CARRY4 on
+7-series (a sum bit and its carry share one LUT6 half), so ``a_add`` sits
+near 1; comparisons ride the same carry chains; multiplexers pack two bits
+per LUT6 when the select is shared.  The coefficients per synthesis flow are
+fitted by :mod:`fpgaq.calibrate` (``fpgaq calibrate``) with non-negative
+least squares on synthesized layers and shipped in
+``fpgaq/data/resource_model.json`` with their held-out errors.
+
+Latency is exact, not fitted: it is the scheduler's stage count replayed on
+the same netlists.  Logic depth is in carry-chain levels (adders,
+comparisons, table look-ups) between registers.
+
+HLS estimate (``backend="hls"``).  No HLS tool runs here, so these numbers
+are a model of what Vitis HLS / Catapult do with fpgaq's kernels, NOT
+calibrated: every non-zero product is a multiplier (a DSP when both operands
+are wider than :data:`HLS_DSP_MIN_BITS` bits, else ``a * b / 2`` LUTs), products
+are shared over ``ReuseFactor`` cycles, the accumulation tree costs an adder
+of accumulator width per product, and a layer takes ``ceil(log2(fan-in)) + 2``
+cycles plus ``ReuseFactor - 1``.  They are labelled as such everywhere they
+are shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import os
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpgaq.devices import Device, get_device
+from fpgaq.ir.graph import Graph
+
+__all__ = [
+    "BACKENDS",
+    "HLS_DSP_MIN_BITS",
+    "Estimate",
+    "NodeEstimate",
+    "coefficients",
+    "dsp_slices",
+    "estimate",
+]
+
+BACKENDS = ("rtl", "hls")
+LUT_FEATURES = ("add_bits", "cmp_bits", "mux_bits", "cmux_bits", "rom_luts", "mul_bits", "srl_cells")
+#: FF = ff_bits * (other register bits) + dsp_reg_bits * (registers next to multipliers)
+#:      + srl_cells * (SRL cells) + latency * cycles + const
+FF_FEATURES = ("ff_bits", "dsp_reg_bits", "srl_cells", "latency", "const")
+#: Vitis HLS binds a product to a DSP only from about this operand width on (HLS model, uncalibrated).
+HLS_DSP_MIN_BITS = 5
+
+# DSP slice multiplier shapes (signed operand widths) of the Xilinx families Yosys maps to.
+_DSP_SHAPES = {"xc7": (25, 18), "xcup": (27, 18)}
+
+
+@dataclasses.dataclass
+class NodeEstimate:
+    name: str
+    op: str
+    lut: float = 0.0
+    ff: float = 0.0
+    dsp: int = 0
+    bram: float = 0.0
+    latency_cycles: int = 0
+    ii: int = 1
+    logic_depth: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Estimate:
+    """Per-node and total estimates for one design on one device and back end."""
+
+    design: str
+    device: Device
+    backend: str
+    clock_mhz: float
+    nodes: list[NodeEstimate]
+    total: NodeEstimate
+    calibration: str
+
+    @property
+    def latency_ns(self) -> float:
+        return self.total.latency_cycles * 1000.0 / self.clock_mhz
+
+    def utilization(self) -> dict[str, float | None]:
+        """Fraction of the device used per resource (None where the device sets no budget)."""
+        out: dict[str, float | None] = {}
+        for key, limit in self.device.budget().items():
+            used = getattr(self.total, key)
+            if limit is None:
+                out[key] = None
+            elif limit == 0:
+                out[key] = 0.0 if used == 0 else math.inf
+            else:
+                out[key] = used / limit
+        return out
+
+    def fits(self, budget: float = 1.0) -> bool:
+        return all(u is None or u <= budget for u in self.utilization().values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "fpgaq-estimate/1",
+            "design": self.design,
+            "device": self.device.name,
+            "backend": self.backend,
+            "label": self.label,
+            "clock_mhz": self.clock_mhz,
+            "latency_ns": self.latency_ns,
+            "total": self.total.to_dict(),
+            "utilization": self.utilization(),
+            "fits": self.fits(),
+            "nodes": [n.to_dict() for n in self.nodes],
+            "calibration": self.calibration,
+        }
+
+    @property
+    def label(self) -> str:
+        if self.backend == "hls":
+            return "HLS estimate (model of Vitis HLS / Catapult results; not calibrated against an HLS tool)"
+        return f"RTL estimate (calibrated against {self.calibration})"
+
+    def table(self) -> str:
+        rows = [("node", "op", "LUT", "FF", "DSP", "BRAM", "cycles", "II", "depth")]
+        for n in [*self.nodes, self.total]:
+            rows.append(
+                (
+                    n.name,
+                    n.op,
+                    f"{n.lut:,.0f}",
+                    f"{n.ff:,.0f}",
+                    str(n.dsp),
+                    f"{n.bram:g}",
+                    str(n.latency_cycles),
+                    str(n.ii),
+                    str(n.logic_depth),
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines = [f"{self.label}: {self.design} on {self.device.name} at {self.clock_mhz:g} MHz"]
+        for i, r in enumerate(rows):
+            if i == len(rows) - 1:
+                lines.append("  ".join("-" * w for w in widths))
+            lines.append(
+                "  ".join(c.rjust(w) if i and j > 1 else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths)))
+            )
+            if i == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        lines.append(f"latency {self.total.latency_cycles} cycles = {self.latency_ns:.1f} ns, II {self.total.ii}")
+        use = ", ".join(f"{k} {v:.1%}" for k, v in self.utilization().items() if v is not None)
+        if use:
+            lines.append(f"utilization: {use}" + ("" if self.fits() else "  (does NOT fit)"))
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- coefficients
+def _shipped() -> dict[str, Any]:
+    """The shipped calibration, or the file that ``$FPGAQ_RESOURCE_MODEL`` names (``fpgaq calibrate -o``)."""
+    return _load(os.environ.get("FPGAQ_RESOURCE_MODEL") or None)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return json.loads(resources.files("fpgaq").joinpath("data/resource_model.json").read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"FPGAQ_RESOURCE_MODEL={path!r} is not a readable resource_model.json ({err})") from None
+
+
+def coefficients(synth_device: str) -> dict[str, Any]:
+    """The fitted coefficients of one synthesis flow (``xc7``, ``xcup``, ``generic-lut4``)."""
+    data = _shipped()
+    fams = data["flows"]
+    if synth_device not in fams:
+        raise ValueError(
+            f"no resource-model calibration for synthesis flow {synth_device!r}; calibrated: {', '.join(fams)}; "
+            "run `fpgaq calibrate --device ...` to fit one"
+        )
+    return fams[synth_device]
+
+
+def dsp_slices(a: int, b: int, synth_device: str) -> int:
+    """DSP slices Yosys uses for an ``a`` x ``b`` bit signed multiplier (0: it stays in LUTs)."""
+    shape = _DSP_SHAPES.get(synth_device)
+    if shape is None:
+        return 0
+    big, small = max(a, b), min(a, b)
+    if small < 1 or a + b < 9:  # too small for a DSP (Yosys' mul2dsp minimum output width)
+        return 0
+    da, db = shape
+    return math.ceil((big - 1) / (da - 1)) * math.ceil((small - 1) / (db - 1))
+
+
+# ----------------------------------------------------------------------------- the RTL model
+def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool) -> NodeEstimate:
+    c = nf.features.counts
+    lut_c = coef["lut"]
+    dsp = 0
+    lut_mul_bits = 0.0
+    for (a, b), count in Counter(nf.features.mul_shapes).items():
+        n = dsp_slices(a, b, synth_device) if use_dsp else 0
+        if n:
+            dsp += n * count
+        else:
+            lut_mul_bits += a * b * count
+    lut = sum(lut_c.get(k, 0.0) * c[k] for k in LUT_FEATURES if k != "mul_bits")
+    lut += lut_c.get("mul_bits", 0.0) * lut_mul_bits
+    ff = (
+        coef["ff"].get("ff_bits", 1.0) * (c["reg_bits"] - c["srl_bits"])
+        + coef["ff"].get("srl_cells", 0.0) * c["srl_cells"]
+    )
+    return NodeEstimate(
+        nf.name,
+        nf.op,
+        lut=lut,
+        ff=ff,
+        dsp=dsp,
+        bram=0.0,
+        latency_cycles=nf.stages,
+        ii=nf.ii,
+        logic_depth=nf.depth,
+    )
+
+
+def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list[NodeEstimate], NodeEstimate]:
+    from fpgaq.rtl.features import graph_features
+
+    nfs, latency, input_bits = graph_features(graph, exact_timing=exact)
+    coef = coefficients(device.synth_device)
+    use_dsp = use_dsp and bool(device.dsps)
+    nodes = [_rtl_node(nf, coef, device.synth_device, use_dsp) for nf in nfs]
+    ffc = coef["ff"]
+    total = NodeEstimate(
+        "total",
+        "",
+        lut=sum(n.lut for n in nodes) + coef["lut"].get("const", 0.0),
+        ff=sum(n.ff for n in nodes)
+        + ffc.get("ff_bits", 1.0) * input_bits
+        + ffc.get("latency", 1.0) * latency
+        + ffc.get("const", 0.0),
+        dsp=sum(n.dsp for n in nodes),
+        bram=0.0,
+        latency_cycles=latency,
+        ii=max((n.ii for n in nodes), default=1),
+        logic_depth=max((n.logic_depth for n in nodes), default=0),
+    )
+    return nodes, total
+
+
+# ----------------------------------------------------------------------------- the HLS model
+_LINEAR = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d", "conv2d_transpose")
+
+
+def _hls(graph: Graph, device: Device) -> tuple[list[NodeEstimate], NodeEstimate]:
+    nodes = []
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        out = graph.tensors[node.output]
+        if node.op in _LINEAR:
+            kernel = node.weights["kernel"]
+            x_t = graph.tensors[node.inputs[0]].type
+            acc = node.types.get("accum") or out.type
+            rf = max(1, int(node.options.get("reuse_factor", 1) or 1))
+            w = np.asarray(kernel.mantissa)
+            positions = out.size // max(w.shape[-1], 1) if node.op in ("dense", "conv1d", "conv2d") else 1
+            nonzero = int(np.count_nonzero(w)) * max(positions, 1)
+            fan_in = max(int(np.prod(w.shape[:-1])), 1)
+            wbits = kernel.type.width
+            big = x_t.width >= HLS_DSP_MIN_BITS and wbits >= HLS_DSP_MIN_BITS and bool(device.dsps)
+            mults = math.ceil(nonzero / rf)
+            dsp = mults * (dsp_slices(x_t.width, wbits, device.synth_device) or 1) if big else 0
+            lut = (0 if big else mults * x_t.width * wbits / 2) + mults * acc.width + out.size * out.type.width
+            ff = mults * acc.width / 2 + out.size * out.type.width
+            cycles = math.ceil(math.log2(fan_in)) + 2 + (rf - 1)
+            nodes.append(NodeEstimate(node.name, node.op, lut, ff, dsp, 0.0, cycles, rf, 0))
+        else:
+            bits = out.size * (out.type.width if out.type else 16)
+            wiring = node.op in ("reshape", "flatten", "concatenate", "zeropad1d", "zeropad2d")
+            nodes.append(NodeEstimate(node.name, node.op, 0.0 if wiring else bits, bits, 0, 0.0, 0 if wiring else 1))
+    total = NodeEstimate(
+        "total",
+        "",
+        lut=sum(n.lut for n in nodes),
+        ff=sum(n.ff for n in nodes),
+        dsp=sum(n.dsp for n in nodes),
+        bram=0.0,
+        latency_cycles=sum(n.latency_cycles for n in nodes),
+        ii=max((n.ii for n in nodes), default=1),
+        logic_depth=0,
+    )
+    return nodes, total
+
+
+# ----------------------------------------------------------------------------- the API
+def estimate(
+    design: Any,
+    device: str | Device = "xc7a100t",
+    backend: str = "rtl",
+    clock_mhz: float | None = None,
+    use_dsp: bool = True,
+    exact: bool = True,
+) -> Estimate:
+    """Estimate a Design (or its Graph) on ``device`` for the ``rtl`` or ``hls`` back end.
+
+    ``use_dsp=False`` estimates a synthesis that forbids DSP slices (as
+    ``fpgaq synth --no-dsp`` does), so every ``*`` becomes LUT logic.
+    ``exact=False`` (what sweeps use) schedules each layer as if all its
+    inputs arrived with the latest one: the latency is then an upper bound
+    (by at most a cycle per pipelined layer) instead of exact, and thousands
+    of points cost seconds instead of minutes.
+    """
+    graph = design if isinstance(design, Graph) else design.graph
+    dev = get_device(device)
+    if backend not in BACKENDS:
+        raise ValueError(f"estimate: backend {backend!r} is not supported; choose one of {', '.join(BACKENDS)}")
+    clock = float(clock_mhz) if clock_mhz is not None else dev.clock_mhz
+    if clock <= 0:
+        raise ValueError(f"estimate: clock_mhz must be positive, got {clock_mhz!r}")
+    if backend == "rtl":
+        nodes, total = _rtl(graph, dev, use_dsp, exact)
+        calibration = _shipped().get("source", "Yosys")
+    else:
+        nodes, total = _hls(graph, dev)
+        calibration = "none (HLS model)"
+    return Estimate(graph.name, dev, backend, clock, nodes, total, calibration)

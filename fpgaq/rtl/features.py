@@ -1,0 +1,871 @@
+"""What a node's RTL is made of, counted without building the whole design: the resource model's input.
+
+The RTL back end decides everything that costs area: which products become
+shift-add networks, which adders are shared between outputs, how wide every
+adder is, where pipeline registers go.  Guessing those with formulas would
+throw away the one exact answer we have, so the features here come from the
+back end's own lowering (:mod:`fpgaq.rtl.lower`) and scheduling rule
+(:mod:`fpgaq.rtl.pipeline`), run on one node at a time:
+
+* **The dot-product core** of a linear node (its products, shared odd
+  multiples and two-term patterns, adder trees, folding multiplexers and
+  accumulators) depends on the integer weights, the multiplier style and the
+  reuse factor, and on the input type only through its width: every signal
+  of the core is a linear function of the inputs, so widening the input by
+  ``d`` bits widens every core signal by ``d`` bits.  The core is lowered
+  once per (weights, style, reuse, signedness) with the real lowering and
+  the real scheduler (cached), and reused at any input width by adding
+  ``d`` bits per signal.  That is what makes a sweep of thousands of
+  precisions cost milliseconds per point while keeping the exact structure.
+* **The rest** (bias, accumulator cast, rounding, saturation, activation;
+  and every non-linear node) is small, so it is lowered for real at the
+  node's actual types, from the exact ranges of the dot products (computed
+  from the weights' positive and negative sums).
+* **Registers** of the rest follow the scheduler's rule (a signal is
+  registered when its depth reaches ``PipelineEvery``; inputs of an op that
+  would exceed it are registered instead; ``PipelineEvery: 0`` registers the
+  layer outputs), replayed here on the small netlist.
+
+A :class:`Features` is a bag of named counts: effective adder bits (result
+width less the low bits that pass through), comparison and multiplexer bits,
+ROM size, multiplier operand widths, register bits, logic levels.  The
+calibrated coefficients in :mod:`fpgaq.resource_model` turn them into LUTs,
+FFs and DSPs per device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import types
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from fpgaq.ir.graph import Graph, Node
+from fpgaq.rtl.build import Lowered
+from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
+from fpgaq.rtl.lower.linear import FOLDABLE, dot_products, finish, linear_taps
+from fpgaq.rtl.lower.registry import LOWERINGS, _load_families
+from fpgaq.rtl.netlist import Netlist, Op, Signal, bits_for_range
+from fpgaq.rtl.pipeline import LEVELS, _Scheduler
+
+__all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_features"]
+
+#: The counted quantities (all additive over ops and nodes).
+FEATURES = (
+    "add_bits",  # carry-chain bits of adders and subtractors (result width less pass-through low bits)
+    "adders",  # number of adders
+    "cmp_bits",  # bits compared by max/min/clip (per bound)
+    "mux_bits",  # bits selected by a multiplexer between two signals
+    "cmux_bits",  # bits of a multiplexer between two constants (a LUT per differing bit at most)
+    "rom_bits",  # table entries x output bits
+    "rom_luts",  # LUT6s of the tables spelled as logic: output bits x ceil(entries / 64)
+    "mul_bits",  # operand width products of general multipliers (a x b)
+    "muls",  # general multipliers and multiplications by a constant spelled as '*'
+    "reg_bits",  # register bits (pipeline, delay, hold, accumulator)
+    "srl_bits",  # of those, bits in delay chains of SRL_MIN_LENGTH or more (Yosys maps them to SRLs)
+    "srl_cells",  # SRL16/SRLC32 cells those chains need: one per bit per 32 stages
+    "dsp_reg_bits",  # of the register bits, those at a multiplier's inputs or output (DSP pipeline registers)
+)
+
+#: Delay chains at least this long become shift-register LUTs in ``synth_xilinx`` (``shregmap``).
+SRL_MIN_LENGTH = 3
+
+
+@dataclasses.dataclass
+class Features:
+    """Additive counts; ``mul_shapes`` keeps each multiplier's operand widths for DSP packing."""
+
+    counts: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
+    mul_shapes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+
+    def add(self, other: Features, scale: float = 1.0) -> None:
+        for k, v in other.counts.items():
+            self.counts[k] += v * scale
+        self.mul_shapes.extend(other.mul_shapes)
+
+    def __getitem__(self, key: str) -> float:
+        return self.counts[key]
+
+
+@dataclasses.dataclass
+class NodeFeatures:
+    """A node's logic and timing: ``stages`` register stages it adds, ``depth`` the logic levels
+    of its longest register-to-register path, ``out_depth`` the levels its outputs leave with."""
+
+    name: str
+    op: str
+    features: Features
+    stages: int
+    depth: int
+    out_depth: int
+    ii: int = 1
+
+
+# ----------------------------------------------------------------------------- counting ops
+def _effective_add_bits(op: Op) -> int:
+    if op.kind == "neg":
+        return op.out.width
+    sa, sb, subtract = op.param
+    through = 0 if (subtract and sa > 0) else max(sa, sb)
+    return max(op.out.width - through, 1)
+
+
+def op_features(ops: Iterable[Op]) -> Features:
+    """Counts of the given ops (inputs, constants and wiring cost nothing)."""
+    f = Features()
+    c = f.counts
+    for op in ops:
+        k = op.kind
+        if k in ("add", "neg"):
+            c["add_bits"] += _effective_add_bits(op)
+            c["adders"] += 1
+        elif k in ("max", "min"):
+            c["cmp_bits"] += max(a.width for a in op.args)
+            c["mux_bits"] += op.out.width
+        elif k == "clip":
+            bounds = sum(x is not None for x in op.param[:2]) if isinstance(op.param, tuple) else 2
+            c["cmp_bits"] += op.args[0].width * max(bounds, 1)
+            c["mux_bits"] += op.out.width
+        elif k == "mux":
+            if all(a.is_const for a in op.args[1:]):
+                c["cmux_bits"] += op.out.width
+            else:
+                c["mux_bits"] += op.out.width
+        elif k == "rom":
+            entries = len(op.param[0])
+            c["rom_bits"] += entries * op.out.width
+            c["rom_luts"] += op.out.width * -(-entries // 64)
+        elif k in ("mul", "mulc"):
+            a = op.args[0].width
+            if k == "mul":
+                b = op.args[1].width
+            else:  # synthesis shifts out the constant's trailing zeros; a power of two is wiring (b = 0)
+                odd = abs(int(op.param))
+                odd //= odd & -odd
+                b = 0 if odd == 1 else odd.bit_length() + 1
+            c["mul_bits"] += a * b
+            c["muls"] += 1
+            f.mul_shapes.append((a, b))
+        elif k == "accum":
+            c["add_bits"] += op.out.width
+            c["adders"] += 1
+            c["reg_bits"] += op.out.width
+        elif k in ("reg", "hold"):
+            c["reg_bits"] += op.out.width
+    return f
+
+
+def _live_from(net: Netlist, sigs: Iterable[Signal]) -> list[Op]:
+    needed: set[int] = set()
+    stack = [s.id for s in sigs]
+    while stack:
+        sid = stack.pop()
+        if sid in needed:
+            continue
+        needed.add(sid)
+        stack.extend(a.id for a in net.ops[sid].args)
+    return [op for op in net.ops if op.out.id in needed]
+
+
+# ----------------------------------------------------------------------------- the scheduling rule
+_OP, _HOLD = 0, 1
+_MUL_LEVELS = LEVELS["mul"]  # only multipliers take two levels
+
+
+@dataclasses.dataclass
+class _Program:
+    """Ops reduced to what scheduling reads, once per netlist (widths are costly to recompute)."""
+
+    steps: list[tuple[int, int, int, tuple[int, ...], int, int]]  # id, kind, levels, args, width, extra
+    hold_inputs: dict[int, list[int]]
+    widths: dict[int, int]
+
+
+def _loaded_bits(ops: Sequence[Op], keep: set[int]) -> dict[int, int]:
+    """Bits of each signal that some op reads: a register's other bits drive nothing and
+    synthesis removes them (the low bits a rounding shift drops, the high bits a wrap drops).
+    Signals in ``keep`` leave the netlist and count whole."""
+    spans: dict[int, tuple[int, int]] = {}
+    for op in ops:
+        for a in op.args:
+            w = a.width
+            if op.kind == "shr":
+                lo, hi = min(op.param, w), w
+            elif op.kind == "wrap":
+                lo, hi = 0, min(op.param[0] if isinstance(op.param, tuple) else op.param, w)
+            elif op.kind == "bit":
+                lo, hi = op.param, op.param + 1
+            else:
+                lo, hi = 0, w
+            old = spans.get(a.id)
+            spans[a.id] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+    return {sid: max(hi - lo, 1) for sid, (lo, hi) in spans.items() if sid not in keep}
+
+
+def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable[Signal] = ()) -> _Program:
+    steps = []
+    hold_inputs: dict[int, list[int]] = {}
+    loaded = _loaded_bits(ops, {s.id for s in outputs})
+    for op in ops:
+        if op.kind in ("input", "const") or op.out.is_const:
+            continue
+        args = tuple(a.id for a in op.args if not a.is_const)
+        width = loaded.get(op.out.id, op.out.width)
+        if op.kind == "hold":
+            hold_inputs.setdefault(op.param[0], []).append(op.args[0].id)
+            steps.append((op.out.id, _HOLD, 0, args, width, op.param[0]))
+        else:
+            extra = op.param[1] - 1 if op.kind == "accum" else 0
+            steps.append((op.out.id, _OP, LEVELS.get(op.kind, 0), args, width, extra))
+    return _Program(steps, hold_inputs, {s.id: loaded.get(s.id, s.width) for s in inputs})
+
+
+class _Replay:
+    """The scheduler's rule (:mod:`fpgaq.rtl.pipeline`) replayed on a small netlist whose inputs
+    arrive at given (stage, depth): counts the register bits it adds and where outputs leave."""
+
+    def __init__(self, every: int, boundary: set[int]) -> None:
+        self.every = every
+        self.boundary = boundary
+        self.at: dict[int, tuple[int, int]] = {}
+        self.delays: dict[int, int] = {}
+        self.width: dict[int, int] = {}
+        self.reg_bits = 0
+        self.regs = 0
+        self.dsp_reg_bits = 0  # registers at a multiplier's inputs or output (a DSP slice absorbs them)
+        self.max_depth = 0
+
+    def _delay(self, sid: int, stage: int, target: int) -> int:
+        need = target - stage
+        added = 0
+        if need > self.delays.get(sid, 0):
+            added = (need - self.delays.get(sid, 0)) * self.width[sid]
+            self.reg_bits += added
+            self.regs += need - self.delays.get(sid, 0)
+            self.delays[sid] = need
+        return added
+
+    def run(self, program: _Program, inputs: Sequence[Signal], arrive: Sequence[tuple[int, int]]) -> None:
+        """Folded layers follow :mod:`fpgaq.rtl.pipeline` too: signals of phases and constants only
+        are rebuilt next to each reader (no registers), a fold group's ``hold`` registers load one
+        stage after its latest input, and an ``accum`` delivers ``phases - 1`` stages later."""
+        n = self.every
+        at, width, boundary = self.at, self.width, self.boundary
+        for sig, when in zip(inputs, arrive):
+            at[sig.id] = when
+            width[sig.id] = program.widths.get(sig.id) or sig.width
+        hold_stage: dict[int, int] = {}
+        for sid, kind, cost, arg_ids, w, extra in program.steps:
+            if sid in at:
+                continue
+            width[sid] = w
+            args = [i for i in arg_ids if i in at]
+            if not args:  # constants and phases only: rebuilt where read
+                continue
+            if kind == _HOLD:
+                if extra not in hold_stage:
+                    hold_stage[extra] = max(at[i][0] for i in program.hold_inputs[extra] if i in at) + 1
+                s_a = at[args[0]][0]
+                if s_a < hold_stage[extra] - 1:
+                    self._delay(args[0], s_a, hold_stage[extra] - 1)
+                at[sid] = (hold_stage[extra], 0)
+                continue
+            if len(args) == 1:
+                stage, deepest = at[args[0]]
+            else:
+                stage = max(at[i][0] for i in args)
+                deepest = max(at[i][1] for i in args if at[i][0] == stage)
+            if n > 0 and cost > 0 and deepest > 0 and deepest + cost > n:
+                stage += 1
+            depth = 0
+            for i in args:
+                s_a, d_a = at[i]
+                if s_a < stage:
+                    added = self._delay(i, s_a, stage)
+                    if cost == _MUL_LEVELS:
+                        self.dsp_reg_bits += added
+                elif d_a > depth:
+                    depth = d_a
+            depth += cost
+            if depth > self.max_depth:
+                self.max_depth = depth
+            stage += extra  # an accumulator's phases
+            if (n > 0 and cost > 0 and depth >= n) or (depth > 0 and sid in boundary):
+                self.reg_bits += w
+                self.regs += 1
+                if cost == _MUL_LEVELS:
+                    self.dsp_reg_bits += w
+                stage, depth = stage + 1, 0
+            at[sid] = (stage, depth)
+
+    def chains(self, grows: Callable[[int], bool] = lambda sid: True) -> tuple[float, float, float, float]:
+        """(bits, cells, bits per input-width bit, cells per input-width bit) of the delay chains
+        long enough to become SRLs."""
+        bits = cells = bits_grow = cells_grow = 0.0
+        for sid, length in self.delays.items():
+            if length >= SRL_MIN_LENGTH:
+                n_cells = -(-length // 32)
+                bits += length * self.width[sid]
+                cells += n_cells * self.width[sid]
+                if grows(sid):
+                    bits_grow += length
+                    cells_grow += n_cells
+        return bits, cells, bits_grow, cells_grow
+
+    def leave(self, outputs: Sequence[Signal], register_inputs: bool) -> list[tuple[int, int]]:
+        """(stage, depth) of every output; with ``register_inputs`` (PipelineEvery 0 on a layer
+        whose outputs were computed before this netlist) outputs still in logic are registered."""
+        out = []
+        for s in outputs:
+            if s.is_const or s.id not in self.at:
+                out.append((0, 0))
+                continue
+            stage, depth = self.at[s.id]
+            if register_inputs and self.boundary and depth > 0:
+                self.reg_bits += self.width[s.id]
+                stage, depth = stage + 1, 0
+                self.at[s.id] = (stage, depth)
+            out.append((stage, depth))
+        return out
+
+
+# ----------------------------------------------------------------------------- element ranges
+#: Per tensor: the exact (lo, hi) mantissa range of every element and their binary point, as the
+#: netlist knows them (constants fold, ranges narrower than the type shrink the logic after them).
+Ranges = tuple[np.ndarray, np.ndarray, int]
+
+
+def full_ranges(t: Any, size: int) -> Ranges:
+    return np.full(size, t.min_int, dtype=object), np.full(size, t.max_int, dtype=object), t.frac
+
+
+def _ranges_of(sigs: Sequence[Signal]) -> Ranges:
+    frac = max((s.frac for s in sigs if not s.is_const), default=sigs[0].frac if sigs else 0)
+    lo = np.array([s.lo << (frac - s.frac) if frac >= s.frac else s.lo >> (s.frac - frac) for s in sigs], dtype=object)
+    hi = np.array([s.hi << (frac - s.frac) if frac >= s.frac else s.hi >> (s.frac - frac) for s in sigs], dtype=object)
+    return lo, hi, frac
+
+
+def _ranges_digest(r: Ranges) -> str:
+    lo, hi, frac = r
+    text = ",".join(map(str, lo)) + "|" + ",".join(map(str, hi)) + f"|{frac}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _signals(net: Netlist, index: int, r: Ranges) -> list[Signal]:
+    lo, hi, frac = r
+    return [net._new("input", int(a), int(b), frac, (), (index, i)) for i, (a, b) in enumerate(zip(lo, hi))]
+
+
+# ----------------------------------------------------------------------------- the dot-product core
+@dataclasses.dataclass
+class _Core:
+    """A linear node's core lowered at input width ``width``; ``grow`` counts the signals whose
+    width follows the input's (for rescaling), per feature."""
+
+    width: int
+    frac_drop: int  # the sums' binary point is this many bits coarser than x.frac + kernel frac
+    features: Features
+    grow: dict[str, float]
+    mul_grow: list[bool]  # per multiplier: does operand a follow the input width
+    rows: np.ndarray  # the taps as a sparse matrix: output index, input index, weight
+    cols: np.ndarray
+    weights: np.ndarray
+    n_out: int
+    timing: dict[tuple[int, str], _CoreTiming]  # (every, arrival digest) -> timing
+    net: Netlist
+    sums: list[Signal]
+    program: _Program
+    follows: dict[int, bool]
+    name: str
+    ii: int
+
+
+_CORES: dict[tuple[Any, ...], _Core] = {}
+#: Schedule cores with the replayed rule (milliseconds) rather than the real scheduler (tens of
+#: milliseconds); tests check that both agree.
+_REPLAY_CORES = True
+_REST: dict[tuple[Any, ...], tuple[Features, int, int, int, Ranges]] = {}
+_CACHE_LIMIT = 4096
+
+
+def clear_cache() -> None:
+    """Forget probed cores and nodes (the caches are bounded; this is for measurements)."""
+    _CORES.clear()
+    _REST.clear()
+    _LOWERED_REST.clear()
+
+
+def _digest(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a)
+    return hashlib.blake2b(a.tobytes() + str(a.shape).encode(), digest_size=16).hexdigest()
+
+
+def _weight_digest(w: Any) -> str:
+    """A weight's mantissa digest, kept on the Weight (sweeps share weights between points)."""
+    cached = w.__dict__.get("_fpgaq_digest")
+    if cached is None or cached[0] is not w.values or cached[1] != w.type:
+        cached = (w.values, w.type, _digest(w.mantissa))
+        w.__dict__["_fpgaq_digest"] = cached
+    return cached[2]
+
+
+def _multiplier(node: Node) -> str:
+    return str(node.options.get("multiplier", "auto")).lower()
+
+
+def _reuse(node: Node) -> int:
+    return max(1, int(node.options.get("reuse_factor", 1) or 1))
+
+
+def _every(node: Node) -> int:
+    return int(node.options.get("pipeline_every", 0) or 0)
+
+
+def _constants(r: Ranges) -> tuple[tuple[int, int], ...]:
+    lo, hi, _ = r
+    return tuple((i, int(a)) for i, (a, b) in enumerate(zip(lo, hi)) if a == b)
+
+
+def _core_key(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -> tuple[Any, ...]:
+    kernel = node.weights["kernel"]
+    xt = graph.tensors[node.inputs[0]]
+    structural = tuple(sorted((k, _spelled(v)) for k, v in node.attrs.items() if k != "activation"))
+    return (
+        node.op,
+        _weight_digest(kernel),
+        xt.shape,
+        xt.type.signed,
+        structural,
+        _structural_multiplier(node),
+        _reuse(node),
+        consts,
+    )
+
+
+def _structural_multiplier(node: Node) -> str:
+    """``auto`` builds exactly what ``lut`` builds when no weight has more than
+    :data:`~fpgaq.rtl.csd.AUTO_DSP_DIGITS` CSD digits (every weight of 8 bits or fewer)."""
+    style = _multiplier(node)
+    if style != "auto":
+        return style
+    values = np.unique(np.asarray(node.weights["kernel"].mantissa))
+    if all(len(csd(int(v))) <= AUTO_DSP_DIGITS for v in values):
+        return "lut"
+    return style
+
+
+def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -> _Core:
+    xt = graph.tensors[node.inputs[0]]
+    t = xt.type
+    net = Netlist()
+    xs = net.add_input("x", t, xt.size)
+    for i, v in consts:
+        xs[i] = net.const(v, t.frac)
+    taps = linear_taps(node, graph, xs)
+    kfrac = node.weights["kernel"].type.frac
+    reuse = _reuse(node)
+    if reuse > 1:
+        from fpgaq.rtl.fold import folded_dot_products
+
+        sums = folded_dot_products(net, taps, kfrac, _multiplier(node), reuse)
+    else:
+        sums = dot_products(net, taps, kfrac, _multiplier(node))
+    ops = [op for op in _live_from(net, sums) if op.kind not in ("input", "const")]
+    features = op_features(ops)
+    x_ids = {s.id for s in xs if not s.is_const}
+    follows = _follows_input(ops, x_ids)
+    grow = dict.fromkeys(FEATURES, 0.0)
+    mul_grow = []
+    for op in ops:
+        k = op.kind
+        if k in ("mul", "mulc"):
+            mul_grow.append(follows.get(op.args[0].id, False))
+        if not follows.get(op.out.id, False):
+            continue
+        if k in ("add", "neg"):
+            grow["add_bits"] += 1
+        elif k == "accum":
+            grow["add_bits"] += 1
+            grow["reg_bits"] += 1
+        elif k in ("reg", "hold"):
+            grow["reg_bits"] += 1
+        elif k == "mux":
+            grow["mux_bits"] += 1
+    index = {s.id: i for i, s in enumerate(net.inputs[0][1])}
+    rows, cols, ws = [], [], []
+    for j, row in enumerate(taps):
+        for x, w in row:
+            if x is not None and w:
+                rows.append(j)
+                cols.append(index[x.id] if x.id in index else next(i for i, v in consts if net.const(v, t.frac) is x))
+                ws.append(int(w))
+    live_sums = [s for s in sums if not s.is_const]
+    frac_drop = (t.frac + kfrac) - (live_sums[0].frac if live_sums else t.frac + kfrac)
+    return _Core(
+        width=t.width,
+        frac_drop=frac_drop,
+        features=features,
+        grow=grow,
+        mul_grow=mul_grow,
+        rows=np.array(rows, dtype=np.int64),
+        cols=np.array(cols, dtype=np.int64),
+        weights=np.array(ws, dtype=object),
+        n_out=len(taps),
+        timing={},
+        net=net,
+        sums=list(sums),
+        program=_program(ops, xs, sums),
+        follows=follows,
+        name=node.name,
+        ii=reuse,
+    )
+
+
+def _follows_input(ops: Sequence[Op], x_ids: set[int]) -> dict[int, bool]:
+    follows = dict.fromkeys(x_ids, True)
+    for op in ops:
+        if op.kind in ("phase", "const"):
+            follows[op.out.id] = False
+        else:
+            follows[op.out.id] = any(follows.get(a.id, False) for a in op.args)
+    return follows
+
+
+Arrival = list[tuple[int, int]]  # per element: (stage, logic depth) at which it is available
+
+
+@dataclasses.dataclass
+class _CoreTiming:
+    sums: Arrival  # per dot product, relative to the inputs' earliest stage
+    deepest: int
+    reg_bits: float
+    regs: float  # registers whose width follows the input width
+    srl: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # see _Replay.chains
+    dsp_reg_bits: float = 0.0
+
+
+class _ArrivingInputs(_Scheduler):
+    """The real scheduler, with each input element arriving at its own (stage, depth) after its
+    input register, as it does when it comes from an earlier layer of the design."""
+
+    arrive: Arrival = []
+
+    def _own(self, s: Signal, owner: str | None, stage: int, depth: int) -> Signal:
+        if owner is None and stage == 1 and depth == 0 and self.arrive:
+            op = self.out.producer(s)
+            if op.kind == "reg" and op.args:
+                src = self.out.producer(op.args[0])
+                if src.kind == "input":
+                    offset, d = self.arrive[src.param[1]]
+                    stage, depth = 1 + offset, d
+        return super()._own(s, owner, stage, depth)
+
+    def _finish(self) -> Any:
+        self.mark = len(self.out.ops)  # registers from here on only align the outputs
+        return super()._finish()
+
+
+def _relative(arrive: Arrival) -> tuple[int, Arrival]:
+    base = min((st for st, _ in arrive), default=0)
+    return base, [(st - base, d) for st, d in arrive]
+
+
+def _core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
+    """The scheduler on the core alone, inputs arriving as given (relative stages): the rule
+    replayed for unfolded cores, the real scheduler for folded ones (hold and accumulator stages)."""
+    key = (every, hashlib.blake2b(repr(arrive).encode(), digest_size=12).hexdigest())
+    if key in core.timing:
+        return core.timing[key]
+    if _REPLAY_CORES:
+        core.timing[key] = _replayed_core_timing(core, every, arrive)
+        return core.timing[key]
+    net, name = core.net, core.name
+    net.outputs = [("sums", list(core.sums), None)]  # type: ignore[list-item]
+    owner = {op.out.id: name for op in net.ops if op.kind != "input"}
+    fake_graph = types.SimpleNamespace(nodes=[types.SimpleNamespace(name=name, options={"pipeline_every": every})])
+    scheduler = _ArrivingInputs(Lowered(fake_graph, net, owner, {}, {}))  # type: ignore[arg-type]
+    scheduler.arrive = list(arrive)
+    p = scheduler.run()
+    net.outputs = []
+    live = p.net.live()
+    producer = {op.out.id: op for op in live}
+    regs = [
+        op
+        for op in live
+        if op.kind == "reg"
+        and not (op.args and producer.get(op.args[0].id) and producer[op.args[0].id].kind == "input")
+    ]
+    # the scheduler delays every output to the last stage; a layer's sums are not aligned in the
+    # design, so read each sum where it was computed (before that alignment)
+    sums = []
+    for s in core.sums:
+        if s.is_const:
+            sums.append((0, 0))
+            continue
+        st, d = p.stage[scheduler.m[s.id].id]
+        sums.append((st - 1, d))
+    align = [op for op in regs if op.out.id >= scheduler.mark]
+    bits = float(sum(op.out.width for op in regs)) - float(sum(op.out.width for op in align))
+    deepest = max((d for _, d in p.stage.values()), default=0)
+    timing = _CoreTiming(sums, deepest, bits, float(len(regs) - len(align)))
+    core.timing[key] = timing
+    return timing
+
+
+def _replayed_core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
+    inputs = [sig for sig in core.net.inputs[0][1] if not sig.is_const]
+    when = [arrive[i] for i, sig in enumerate(core.net.inputs[0][1]) if not sig.is_const]
+    replay = _Replay(every, set())
+    replay.run(core.program, inputs, when)
+    sums = [(0, 0) if s.is_const else replay.at.get(s.id, (0, 0)) for s in core.sums]
+    srl = replay.chains(lambda sid: core.follows.get(sid, False))
+    return _CoreTiming(sums, replay.max_depth, float(replay.reg_bits), float(replay.regs), srl, replay.dsp_reg_bits)
+
+
+def _core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -> _Core:
+    key = _core_key(node, graph, consts)
+    core = _CORES.get(key)
+    if core is None:
+        if len(_CORES) >= _CACHE_LIMIT:
+            _CORES.clear()
+        core = _CORES[key] = _probe_core(node, graph, consts)
+    return core
+
+
+def _rescaled(core: _Core, delta: int) -> Features:
+    f = Features(dict(core.features.counts), [])
+    for k, g in core.grow.items():
+        f.counts[k] += g * delta
+    shapes = []
+    for (a, b), grows in zip(core.features.mul_shapes, core.mul_grow):
+        shapes.append((a + delta if grows else a, b))
+    f.counts["mul_bits"] = float(sum(a * b for a, b in shapes))
+    f.mul_shapes = shapes
+    return f
+
+
+# ----------------------------------------------------------------------------- the rest of a node
+def _sum_ranges(core: _Core, x: Ranges, node: Node) -> Ranges:
+    """Exact ranges of the dot products from the inputs' element ranges (interval sums)."""
+    lo_x, hi_x, xfrac = x
+    w = core.weights
+    pick_lo = np.where(w > 0, lo_x[core.cols], hi_x[core.cols]) if len(w) else w
+    pick_hi = np.where(w > 0, hi_x[core.cols], lo_x[core.cols]) if len(w) else w
+    lo = np.zeros(core.n_out, dtype=object)
+    hi = np.zeros(core.n_out, dtype=object)
+    np.add.at(lo, core.rows, w * pick_lo)
+    np.add.at(hi, core.rows, w * pick_hi)
+    drop = core.frac_drop
+    frac = xfrac + node.weights["kernel"].type.frac - drop
+    if drop:
+        lo = np.array([int(v) >> drop for v in lo], dtype=object)
+        hi = np.array([int(v) >> drop for v in hi], dtype=object)
+    return lo, hi, frac
+
+
+def _bias(node: Node, n_out: int) -> list[int] | None:
+    b = node.weights.get("bias")
+    if b is None:
+        return None
+    m = np.asarray(b.mantissa).reshape(-1)
+    return [int(m[i % len(m)]) for i in range(n_out)]
+
+
+def _spelled(value: Any) -> str:
+    """A cache-key spelling of an attribute: arrays by digest (their repr is slow and elided)."""
+    if isinstance(value, np.ndarray):
+        return _digest(value)
+    if isinstance(value, dict):
+        return repr(sorted((k, _spelled(v)) for k, v in value.items()))
+    return repr(value)
+
+
+def _node_key(node: Node, graph: Graph) -> tuple[Any, ...]:
+    weights = tuple((k, _weight_digest(w), w.type.frac) for k, w in sorted(node.weights.items()))
+    return (
+        node.op,
+        tuple(sorted((k, _spelled(v)) for k, v in node.attrs.items())),
+        tuple((graph.tensors[t].shape, repr(graph.tensors[t].type)) for t in node.inputs),
+        repr(graph.tensors[node.output].type),
+        tuple(sorted((k, repr(v)) for k, v in node.types.items())),
+        node.options.get("multiplier") == "dsp",  # all that the rest of a node reads from its options
+        weights,
+    )
+
+
+_LOWERED_REST: dict[tuple[Any, ...], tuple[list[list[Signal]], list[Signal], _Program, Features, Ranges]] = {}
+
+
+def _lowered_rest(
+    node: Node, graph: Graph, ins: list[Ranges], core: _Core | None
+) -> tuple[list[list[Signal]], list[Signal], _Program, Features, Ranges]:
+    key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), core is None)
+    hit = _LOWERED_REST.get(key)
+    if hit is not None:
+        return hit
+    if len(_LOWERED_REST) >= _CACHE_LIMIT:
+        _LOWERED_REST.clear()
+    net = Netlist()
+    groups = [_signals(net, k, r) for k, r in enumerate(ins)]
+    if core is not None:
+        bias = node.weights.get("bias")
+        out_t = graph.tensors[node.output].type
+        outs = finish(net, node, groups[0], _bias(node, len(groups[0])), bias.type.frac if bias else 0, out_t)
+    else:
+        outs = LOWERINGS[node.op](net, node, graph, groups)
+    ops = [op for op in _live_from(net, outs) if op.kind not in ("input", "const")]
+    inputs = [sig for g in groups for sig in g]
+    result = (groups, list(outs), _program(ops, inputs, outs), op_features(ops), _ranges_of(outs))
+    _LOWERED_REST[key] = result
+    return result
+
+
+def _rest(
+    node: Node, graph: Graph, ins: list[Ranges], arrive: list[Arrival], core: _Core | None
+) -> tuple[Features, int, Arrival, Ranges]:
+    """(features, deepest path, output arrivals, output ranges) of everything but the core;
+    arrivals are relative to the earliest input's stage."""
+    every = _every(node)
+    key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), repr(arrive), every, core is None)
+    hit = _REST.get(key)
+    if hit is not None:
+        return hit
+    if len(_REST) >= _CACHE_LIMIT:
+        _REST.clear()
+    groups, outs, program, lowered_features, out_ranges = _lowered_rest(node, graph, ins, core)
+    inputs, when = [], []
+    for g, arr in zip(groups, arrive):
+        for sig, a in zip(g, arr):
+            if not sig.is_const:
+                inputs.append(sig)
+                when.append(a)
+    replay = _Replay(every, {s.id for s in outs} if every == 0 else set())
+    replay.run(program, inputs, when)
+    leave = replay.leave(outs, register_inputs=core is not None)
+    features = Features(dict(lowered_features.counts), list(lowered_features.mul_shapes))
+    features.counts["reg_bits"] += replay.reg_bits
+    srl_bits, srl_cells, _, _ = replay.chains()
+    features.counts["srl_bits"] += srl_bits
+    features.counts["srl_cells"] += srl_cells
+    features.counts["dsp_reg_bits"] += replay.dsp_reg_bits
+    result = (features, replay.max_depth, leave, out_ranges)
+    _REST[key] = result
+    return result
+
+
+# ----------------------------------------------------------------------------- whole graphs
+def _aligned(arrive: list[Arrival]) -> list[Arrival]:
+    """Every element as late as the latest one (the fast timing mode)."""
+    flat = [a for arr in arrive for a in arr]
+    last = max((st for st, _ in flat), default=0)
+    depth = max((d for st, d in flat if st == last), default=0)
+    return [[(last, depth)] * len(arr) for arr in arrive]
+
+
+def node_features(
+    node: Node, graph: Graph, ins: list[Ranges], arrive: list[Arrival], exact_timing: bool = True
+) -> tuple[NodeFeatures, Ranges, Arrival]:
+    """One node's features, its output ranges and when its outputs are ready, given its inputs'
+    ranges and the (stage, depth) at which each input element arrives.
+
+    ``exact_timing=False`` treats every input element as arriving with the
+    latest one: the scheduler then runs once per (layer, PipelineEvery,
+    depth) instead of once per arrival pattern, which is what makes sweeps
+    fast; latencies can then exceed the exact ones by up to a cycle per layer
+    (never fall short), and register counts move by a few percent.
+    """
+    _load_families()
+    if not exact_timing:
+        arrive = _aligned(arrive)
+    flat = [a for arr in arrive for a in arr]
+    base, _ = _relative(flat)
+    rel = [[(st - base, d) for st, d in arr] for arr in arrive]
+    if node.op in FOLDABLE:
+        x = ins[0]
+        core = _core(node, graph, _constants(x))
+        timing = _core_timing(core, _every(node), rel[0])
+        delta = graph.tensors[node.inputs[0]].type.width - core.width
+        features = _rescaled(core, delta)
+        features.counts["reg_bits"] += timing.reg_bits + timing.regs * delta
+        srl_bits, srl_cells, srl_bits_grow, srl_cells_grow = timing.srl
+        features.counts["srl_bits"] += srl_bits + srl_bits_grow * delta
+        features.counts["srl_cells"] += srl_cells + srl_cells_grow * delta
+        features.counts["dsp_reg_bits"] += timing.dsp_reg_bits
+        rest, deepest_r, leave, out = _rest(node, graph, [_sum_ranges(core, x, node)], [timing.sums], core)
+        features.add(rest)
+        depth = max(timing.deepest, deepest_r)
+        ii = core.ii
+    else:
+        rest, depth, leave, out = _rest(node, graph, ins, rel, None)
+        features = Features(dict(rest.counts), list(rest.mul_shapes))
+        ii = 1
+    absolute = [(st + base, d) for st, d in leave]
+    last_in = max((st for st, _ in flat), default=base)
+    last_out = max((st for st, _ in absolute), default=last_in)
+    stages = max(last_out - last_in, 0)
+    out_depth = max((d for st, d in absolute if st == last_out), default=0)
+    nf = NodeFeatures(node.name, node.op, features, stages=stages, depth=depth, out_depth=out_depth, ii=ii)
+    return nf, out, absolute
+
+
+def _used_inputs(graph: Graph, name: str, size: int) -> int:
+    """Elements of a design input that some node reads: the registers of the others have no
+    load, and synthesis removes them (pruned first layers leave many)."""
+    used = np.zeros(size, dtype=bool)
+    for node in graph.nodes:
+        if name not in node.inputs:
+            continue
+        if node.op in FOLDABLE and node.inputs[0] == name and node.op in ("dense",):
+            w = np.asarray(node.weights["kernel"].mantissa)
+            n_in = w.shape[0]
+            rows = np.any(w.reshape(n_in, -1) != 0, axis=1)
+            used |= np.resize(rows, size)
+        else:
+            return size
+    return int(used.sum())
+
+
+def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFeatures], int, int]:
+    """Per-node features in graph order, the design's latency in cycles and its input register bits.
+
+    Every element of every tensor carries the (stage, depth) at which it is
+    ready, as in the scheduler: a layer starts on the elements of the previous
+    one as they come, and only the design's outputs are aligned, to the last
+    one's stage, which is the latency.  ``exact_timing=False``: see
+    :func:`node_features`.
+    """
+    _load_families()
+    ranges: dict[str, Ranges] = {}
+    ready: dict[str, Arrival] = {}
+    input_bits = 0
+    for name in graph.inputs:
+        t = graph.tensors[name]
+        ranges[name] = full_ranges(t.type, t.size)
+        ready[name] = [(1, 0)] * t.size
+        input_bits += t.type.width * _used_inputs(graph, name, t.size)
+    result = []
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        ins = [ranges[t] for t in node.inputs]
+        nf, out, when = node_features(node, graph, ins, [ready[t] for t in node.inputs], exact_timing)
+        ranges[node.output] = out
+        ready[node.output] = when
+        result.append(nf)
+    finals = [(st, ranges[t][0][i] != ranges[t][1][i]) for t in graph.outputs for i, (st, _) in enumerate(ready[t])]
+    latency = max((st for st, live in finals if live), default=1)
+    for t in graph.outputs:  # outputs that are ready early wait in delay registers
+        lo, hi, _ = ranges[t]
+        for i, (st, _) in enumerate(ready[t]):
+            if lo[i] != hi[i] and st < latency and result:
+                width, wait = bits_for_range(int(lo[i]), int(hi[i]))[0], latency - st
+                counts = result[-1].features.counts
+                counts["reg_bits"] += wait * width
+                if wait >= SRL_MIN_LENGTH:
+                    counts["srl_bits"] += wait * width
+                    counts["srl_cells"] += -(-wait // 32) * width
+    return result, latency, input_bits
