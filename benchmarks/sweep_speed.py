@@ -48,10 +48,10 @@ def _best_of(fn, repeats: int) -> float:
     return best
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=("rtl", "hls"), default="rtl")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     grid = load_grid({**GRID, "backend": args.backend})
     assert len(grid) == 1000, len(grid)
     model = zoo.jet_tagger()

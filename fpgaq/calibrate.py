@@ -261,6 +261,8 @@ def _lut_matrix(records: Iterable[dict[str, Any]], flow: str) -> tuple[np.ndarra
         f = dict(r["features"])
         lut_mul = sum(a * b for a, b in r["mul_shapes"] if not dsp_slices(a, b, flow))
         f["mul_bits"] = lut_mul
+        f["lut_add_bits"] = f["add_bits"] - f.get("dsp_add_bits", 0.0)
+        f.setdefault("dsp_add_bits", 0.0)
         rows.append([f[k] for k in LUT_FEATURES])
         target.append(r["synth"]["lut"])
     return np.array(rows, dtype=float), np.array(target, dtype=float)

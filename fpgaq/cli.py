@@ -14,7 +14,6 @@ __all__ = ["main"]
 
 # Subcommands not built yet, and what will provide them.
 _PLANNED = {
-    "search": "automatic heterogeneous quantization search (AutoQ)",
     "report": "the HTML project report",
 }
 
@@ -277,12 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--backpressure", type=_probability, default=0.2, help="probability of out_ready low")
     co.set_defaults(func=_cmd_cosim)
 
-    from fpgaq import qtools_cli, sweep_cli
+    from fpgaq import qtools_cli, search_cli, sweep_cli
     from fpgaq.resource_cli import add_parsers as add_resource_parsers
 
     add_resource_parsers(sub)
     sweep_cli.add_parser(sub)
     qtools_cli.add_parser(sub)
+    search_cli.add_parser(sub)
 
     for name, what in _PLANNED.items():
         p = sub.add_parser(name, help=f"(planned) {what}", add_help=True)

@@ -60,7 +60,16 @@ __all__ = [
 ]
 
 BACKENDS = ("rtl", "hls")
-LUT_FEATURES = ("add_bits", "cmp_bits", "mux_bits", "cmux_bits", "rom_luts", "mul_bits", "srl_cells")
+LUT_FEATURES = (
+    "lut_add_bits",
+    "dsp_add_bits",
+    "cmp_bits",
+    "mux_bits",
+    "cmux_bits",
+    "rom_luts",
+    "mul_bits",
+    "srl_cells",
+)
 #: FF = ff_bits * (other register bits) + dsp_reg_bits * (registers next to multipliers)
 #:      + srl_cells * (SRL cells) + latency * cycles + const
 FF_FEATURES = ("ff_bits", "dsp_reg_bits", "srl_cells", "latency", "const")
@@ -226,7 +235,8 @@ def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool) -
             dsp += n * count
         else:
             lut_mul_bits += a * b * count
-    lut = sum(lut_c.get(k, 0.0) * c[k] for k in LUT_FEATURES if k != "mul_bits")
+    counts = {**c, "lut_add_bits": c["add_bits"] - c["dsp_add_bits"]}
+    lut = sum(lut_c.get(k, 0.0) * counts[k] for k in LUT_FEATURES if k != "mul_bits")
     lut += lut_c.get("mul_bits", 0.0) * lut_mul_bits
     ff = (
         coef["ff"].get("ff_bits", 1.0) * (c["reg_bits"] - c["srl_bits"])

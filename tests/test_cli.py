@@ -10,18 +10,7 @@ import pytest
 from fpgaq import zoo
 from fpgaq.cli import main
 
-
-def test_demo_trains_and_prints_the_report(tmp_path, capsys) -> None:
-    assert main(["demo", "--quick", "--epochs", "1", "-o", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "float     model: test accuracy" in out and "quantized model: test accuracy" in out
-    assert "ac_fixed<6, 1, true, AC_RND_CONV, AC_SAT>" in out  # the 6-bit weights' hardware type
-    assert "smult_6_16" in out
-    assert "reference == Keras (logits, 3000 test samples): True" in out
-    assert "HLS C-simulation == reference (incl. softmax tables): True" in out
-    assert (tmp_path / "hls_project" / "firmware").is_dir()
-    assert (tmp_path / "jet_tagger.keras").is_file()
-    assert (tmp_path / "quantization_report.txt").read_text().startswith("Quantization report")
+# The demo's full run (training, HLS, RTL, simulation, synthesis, report) is tested in tests/test_report.py.
 
 
 def test_demo_refuses_a_non_empty_directory(tmp_path, capsys) -> None:
@@ -44,7 +33,7 @@ def test_qstats_of_missing_file(tmp_path, capsys) -> None:
     assert "cannot load" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["search", "report"])
+@pytest.mark.parametrize("command", ["report"])
 def test_planned_commands_say_so(command: str, capsys) -> None:
     assert main([command, "model.keras"]) == 3
     assert "not available in this version of fpgaq; it is planned" in capsys.readouterr().err

@@ -56,6 +56,7 @@ __all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_feature
 #: The counted quantities (all additive over ops and nodes).
 FEATURES = (
     "add_bits",  # carry-chain bits of adders and subtractors (result width less pass-through low bits)
+    "dsp_add_bits",  # of those, adders fed by a product (a DSP slice's post-adder can take them)
     "adders",  # number of adders
     "cmp_bits",  # bits compared by max/min/clip (per bound)
     "mux_bits",  # bits selected by a multiplexer between two signals
@@ -117,11 +118,17 @@ def op_features(ops: Iterable[Op]) -> Features:
     """Counts of the given ops (inputs, constants and wiring cost nothing)."""
     f = Features()
     c = f.counts
+    products: set[int] = set()  # signals that are a multiplier's product, or wiring of one
     for op in ops:
         k = op.kind
+        if k in ("mul", "mulc") or (k in ("shl", "shr", "wrap") and op.args[0].id in products):
+            products.add(op.out.id)
         if k in ("add", "neg"):
-            c["add_bits"] += _effective_add_bits(op)
+            bits = _effective_add_bits(op)
+            c["add_bits"] += bits
             c["adders"] += 1
+            if any(a.id in products for a in op.args):
+                c["dsp_add_bits"] += bits
         elif k in ("max", "min"):
             c["cmp_bits"] += max(a.width for a in op.args)
             c["mux_bits"] += op.out.width

@@ -1,0 +1,158 @@
+"""How far to trust the resource model: estimate vs Yosys on designs NOT used for fitting, and speed.
+
+1. The held-out generated layers of every calibrated flow (``fpgaq/data/calibration``):
+   each design is rebuilt from its seed and estimated with today's code, and
+   compared with the Yosys counts stored when it was synthesized (pass
+   ``--resynthesize`` to synthesize them again).
+2. The two example models, trained briefly with QAT as ``projects/`` does, and
+   synthesized now with Yosys ``synth_xilinx`` (xc7, DSPs allowed).
+3. The speed of a 1,000-point sweep of the jet tagger (``benchmarks/sweep_speed.py``).
+
+Targets (issue: resource model): median absolute LUT error <= 15 %, FF and DSP
+within 10 %; 1,000 sweep points in under 10 s.  Run:
+``python benchmarks/resource_model.py [--quick] [--resynthesize]`` (``--quick``
+skips the example models' synthesis, which takes minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from importlib import resources
+from pathlib import Path
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+LUT_TARGET, FF_TARGET, DSP_TARGET = 0.15, 0.10, 0.10
+FLOW_DEVICE = {"xc7": "xc7a100t", "xcup": "xcvu9p", "generic-lut4": "generic-lut4"}
+
+
+def _err(est: float, real: float) -> float:
+    if real == 0:
+        return 0.0 if est == 0 else 1.0
+    return abs(est - real) / real
+
+
+def _row(name: str, est, real: dict) -> dict:
+    return {
+        "design": name,
+        "lut": (est.total.lut, real["lut"]),
+        "ff": (est.total.ff, real["ff"]),
+        "dsp": (est.total.dsp, real["dsp"]),
+        "lut_err": _err(est.total.lut, real["lut"]),
+        "ff_err": _err(est.total.ff, real["ff"]),
+        "dsp_err": _err(est.total.dsp, real["dsp"]),
+    }
+
+
+def held_out(flow: str, resynthesize: bool) -> list[dict]:
+    from fpgaq.calibrate import big_corpus, corpus, measure
+
+    data = json.loads(resources.files("fpgaq").joinpath(f"data/calibration/{flow}.json").read_text())
+    records = {r["name"]: r for r in data["records"] if r["split"] == "holdout"}
+    items = {it.name: it for it in corpus("holdout", 24) + big_corpus("holdout", 4)}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, rec in sorted(records.items()):
+            if name not in items:
+                continue
+            design = items[name].build()
+            real = rec["synth"]
+            if resynthesize:
+                real = measure(items[name], flow, Path(tmp))["synth"]
+            rows.append(_row(name, design.estimate(device=FLOW_DEVICE[flow]), real))
+    return rows
+
+
+def example_models(epochs: int) -> list[dict]:
+    import keras
+
+    import fpgaq
+    from fpgaq import datasets, zoo
+    from fpgaq.sim.synth import synthesize_project
+    from fpgaq.train import train_classifier
+
+    rows = []
+    x, y = datasets.jet_like(6000, seed=0)
+    xd, yd = datasets.digits()
+    for name, build, (xs, ys) in (("jet_tagger", zoo.jet_tagger, (x, y)), ("digits_cnn", zoo.digits_cnn, (xd, yd))):
+        keras.utils.set_random_seed(0)
+        model = build()
+        train_classifier(model, xs, ys, epochs=epochs)
+        design = fpgaq.convert(model)
+        with tempfile.TemporaryDirectory() as tmp:
+            design.write_rtl(Path(tmp) / "p", samples=0)
+            t = time.perf_counter()
+            result, _ = synthesize_project(Path(tmp) / "p", device="xc7")
+            seconds = time.perf_counter() - t
+        real = {"lut": result.luts, "ff": result.ffs, "dsp": result.dsp}
+        t = time.perf_counter()
+        est = design.estimate(device="xc7a100t")
+        est_ms = (time.perf_counter() - t) * 1000
+        row = _row(name, est, real)
+        row["note"] = f"Yosys {seconds:.0f} s, estimate {est_ms:.0f} ms (first call, cold cache)"
+        rows.append(row)
+    return rows
+
+
+def _table(title: str, rows: list[dict]) -> None:
+    print(f"\n{title}")
+    print(
+        f"  {'design':18s} {'LUT est':>9s} {'LUT syn':>9s} {'err':>6s}  {'FF est':>8s} {'FF syn':>8s} {'err':>6s}"
+        f"  {'DSP est':>7s} {'DSP syn':>7s}"
+    )
+    for r in rows:
+        print(
+            f"  {r['design']:18s} {r['lut'][0]:9.0f} {r['lut'][1]:9d} {r['lut_err']:6.1%}  {r['ff'][0]:8.0f} "
+            f"{r['ff'][1]:8d} {r['ff_err']:6.1%}  {r['dsp'][0]:7d} {r['dsp'][1]:7d}"
+            + (f"  {r['note']}" if "note" in r else "")
+        )
+
+
+def _summary(label: str, rows: list[dict]) -> bool:
+    lut = statistics.median(r["lut_err"] for r in rows)
+    ff = statistics.median(r["ff_err"] for r in rows)
+    dsp_rows = [r for r in rows if r["dsp"][0] or r["dsp"][1]]
+    dsp = statistics.median(r["dsp_err"] for r in dsp_rows) if dsp_rows else 0.0
+    ok = lut <= LUT_TARGET and ff <= FF_TARGET and dsp <= DSP_TARGET
+    print(
+        f"  {label}: median |error| LUT {lut:.1%} (target {LUT_TARGET:.0%}), FF {ff:.1%} ({FF_TARGET:.0%}), "
+        f"DSP {dsp:.1%} over {len(dsp_rows)} designs with DSPs ({DSP_TARGET:.0%}): {'PASS' if ok else 'MISS'}"
+    )
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the example models' synthesis and the sweep")
+    parser.add_argument("--resynthesize", action="store_true", help="synthesize the held-out layers again")
+    parser.add_argument("--epochs", type=int, default=5, help="QAT epochs of the example models")
+    args = parser.parse_args()
+
+    all_rows = []
+    for flow in ("xc7", "xcup", "generic-lut4"):
+        rows = held_out(flow, args.resynthesize)
+        _table(f"held-out generated layers, {flow} ({FLOW_DEVICE[flow]})", rows)
+        _summary(flow, rows)
+        if flow == "xc7":
+            all_rows += rows
+    if not args.quick:
+        examples = example_models(args.epochs)
+        _table("example models, xc7 (Yosys synth_xilinx), trained with QAT", examples)
+        all_rows += examples
+    print()
+    _summary("xc7 held-out layers + example models" if not args.quick else "xc7 held-out layers", all_rows)
+    if not args.quick:
+        from sweep_speed import main as sweep_main
+
+        print()
+        sweep_main([])
+
+
+if __name__ == "__main__":
+    main()
