@@ -30,31 +30,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_qstats(args: argparse.Namespace) -> int:
-    import keras
-
-    import fpgaq.layers  # noqa: F401  (registers the layers for loading)
     from fpgaq.qreport import quantization_report
 
-    try:
-        model = keras.models.load_model(args.model, compile=False)
-    except (OSError, ValueError) as err:
-        print(f"fpgaq qstats: cannot load {args.model!r}: {err}", file=sys.stderr)
+    model = _load_model(args.model, "qstats")
+    if model is None:
         return 2
     print(quantization_report(model))
     return 0
 
 
 def _load_model(path: str, command: str):
-    """A .keras model, or a QKeras / Keras 2 HDF5 model (imported without QKeras)."""
-    import keras
-
-    import fpgaq.layers  # noqa: F401  (registers the layers for loading)
-    from fpgaq.qkeras_import import is_keras2_h5, load_qkeras
+    """A .keras model, or a QKeras / Keras 2 HDF5 model (imported without QKeras); None after an error."""
+    from fpgaq.model_io import load_model
 
     try:
-        if is_keras2_h5(path):
-            return load_qkeras(path)
-        return keras.models.load_model(path, compile=False)
+        return load_model(path)
     except (OSError, ValueError) as err:
         print(f"fpgaq {command}: cannot load {path!r}: {err}", file=sys.stderr)
         return None

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fpgaq.model_io import load_model
+
 __all__ = ["add_parser", "run"]
 
 
@@ -67,7 +69,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``fpgaq qtools``: 0 on success, 2 for a model or option it cannot handle."""
-    import keras
 
     import fpgaq.layers  # noqa: F401  (registers the layers for loading)
     from fpgaq.qtools import QTools, QToolsError, format_energy_table, reference_qtools
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"fpgaq qtools: {out} exists; pass --force to overwrite it", file=sys.stderr)
         return 2
     try:
-        model = keras.models.load_model(args.model, compile=False)
+        model = load_model(args.model)
     except (OSError, ValueError) as err:
         print(f"fpgaq qtools: cannot load {args.model!r}: {err}", file=sys.stderr)
         return 2

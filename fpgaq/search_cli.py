@@ -34,6 +34,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fpgaq.model_io import load_model
+
 __all__ = ["CONFIG_KEYS", "QUICK", "add_parser", "load_search_config", "run"]
 
 #: Keys of the search file and what each takes (used in error messages).
@@ -161,12 +163,10 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         fit_kwargs["epochs"] = args.epochs
 
-    import keras
-
     import fpgaq.layers  # noqa: F401  (registers the layers for loading)
 
     try:
-        model = keras.models.load_model(args.model, compile=False)
+        model = load_model(args.model)
     except (OSError, ValueError) as err:
         return _fail(f"cannot load {args.model!r}: {err}")
     try:

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fpgaq.model_io import load_model
+
 __all__ = ["add_parser", "run"]
 
 
@@ -80,12 +82,10 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as err:
             return _fail(f"--data: {err}")
 
-    import keras
-
     import fpgaq.layers  # noqa: F401  (registers the layers for loading)
 
     try:
-        model = keras.models.load_model(args.model, compile=False)
+        model = load_model(args.model)
     except (OSError, ValueError) as err:
         return _fail(f"cannot load {args.model!r}: {err}")
     try:

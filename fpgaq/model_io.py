@@ -1,0 +1,24 @@
+"""Loading a saved model for any command: Keras 3 files, and QKeras / Keras 2 HDF5 files."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["load_model"]
+
+
+def load_model(path: str | os.PathLike[str]) -> Any:
+    """A ``.keras`` model (fpgaq layers registered), or a QKeras model saved by Keras 2 as HDF5,
+    imported with :func:`fpgaq.load_qkeras` without QKeras installed.
+
+    Raises OSError or ValueError with Keras' or the importer's message.
+    """
+    import keras
+
+    import fpgaq.layers  # noqa: F401  (registers the layers for loading)
+    from fpgaq.qkeras_import import is_keras2_h5, load_qkeras
+
+    if is_keras2_h5(path):
+        return load_qkeras(path)
+    return keras.models.load_model(path, compile=False)
