@@ -1,7 +1,7 @@
-"""The ``fpgaq`` command.
+"""The ``fpgaq`` command: one subcommand per step of the flow (see ``fpgaq --help``).
 
-Subcommands that a later milestone delivers are listed, and say which
-capability they are waiting for, instead of pretending to work.
+Subcommands of larger features live in their own ``*_cli`` modules and are
+registered here; all of them load models through :mod:`fpgaq.model_io`.
 """
 
 from __future__ import annotations
@@ -12,21 +12,17 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
+
 # Subcommands not built yet, and what will provide them.
-_PLANNED = {
-    "report": "the HTML project report",
-}
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from fpgaq.demo import run_demo
 
     try:
-        run_demo(quick=args.quick, epochs=args.epochs, seed=args.seed, out=args.out, force=args.force)
+        results = run_demo(quick=args.quick, epochs=args.epochs, seed=args.seed, out=args.out, force=args.force)
     except FileExistsError as err:
         print(err, file=sys.stderr)
         return 2
-    return 0
+    return 0 if results.get("all_exact", False) else 1
 
 
 def _cmd_qstats(args: argparse.Namespace) -> int:
@@ -189,17 +185,6 @@ def _cmd_cosim(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
-def _planned(name: str):
-    def run(args: argparse.Namespace) -> int:
-        print(
-            f"fpgaq {name}: not available in this version of fpgaq; it is planned as part of {_PLANNED[name]}.",
-            file=sys.stderr,
-        )
-        return 3
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     from fpgaq import __version__
 
@@ -209,11 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fpgaq {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="train the jet-tagging MLP with QAT and print its quantization report")
-    demo.add_argument("--quick", action="store_true", help="small data and few epochs (about a minute)")
+    demo = sub.add_parser(
+        "demo",
+        help="the whole flow on the jet tagger: QAT, HLS + C-sim, RTL + co-sim, estimate, Yosys, QTools, sweep, report",
+    )
+    demo.add_argument("--quick", action="store_true", help="a smaller model, few epochs and samples (1-3 minutes)")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 30, or 6 with --quick)")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("-o", "--out", default=None, help="directory to save the trained models (.keras) and report")
+    demo.add_argument("-o", "--out", default=None, help="project directory to write (default ./fpgaq-demo)")
     demo.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
     demo.set_defaults(func=_cmd_demo)
 
@@ -266,18 +254,15 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--backpressure", type=_probability, default=0.2, help="probability of out_ready low")
     co.set_defaults(func=_cmd_cosim)
 
-    from fpgaq import qtools_cli, search_cli, sweep_cli
+    from fpgaq import qtools_cli, report_cli, search_cli, sweep_cli
     from fpgaq.resource_cli import add_parsers as add_resource_parsers
 
     add_resource_parsers(sub)
     sweep_cli.add_parser(sub)
     qtools_cli.add_parser(sub)
     search_cli.add_parser(sub)
+    report_cli.add_parser(sub)
 
-    for name, what in _PLANNED.items():
-        p = sub.add_parser(name, help=f"(planned) {what}", add_help=True)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_planned(name))
     return parser
 
 

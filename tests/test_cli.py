@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from fpgaq import zoo
 from fpgaq.cli import main
 
@@ -31,12 +29,6 @@ def test_qstats_of_saved_model(tmp_path, capsys) -> None:
 def test_qstats_of_missing_file(tmp_path, capsys) -> None:
     assert main(["qstats", str(tmp_path / "nope.keras")]) == 2
     assert "cannot load" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("command", ["report"])
-def test_planned_commands_say_so(command: str, capsys) -> None:
-    assert main([command, "model.keras"]) == 3
-    assert "not available in this version of fpgaq; it is planned" in capsys.readouterr().err
 
 
 def test_entry_point_runs() -> None:
