@@ -25,6 +25,46 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if results.get("all_exact", False) else 1
 
 
+def _cmd_project(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from fpgaq.project import build_project
+
+    model = _load_model(args.model, "project")
+    if model is None:
+        return 2
+    x = y = None
+    if args.data:
+        try:
+            with np.load(args.data) as data:
+                if "x" not in data.files:
+                    print(f"fpgaq project: {args.data} has no array 'x'; save it with np.savez(path, x=..., y=...)",
+                          file=sys.stderr)  # fmt: skip
+                    return 2
+                x = data["x"]
+                y = data["y"] if "y" in data.files else None
+        except (OSError, ValueError) as err:
+            print(f"fpgaq project: cannot read {args.data!r}: {err}", file=sys.stderr)
+            return 2
+    try:
+        results = build_project(
+            model,
+            args.out,
+            x,
+            y,
+            device=args.device,
+            samples=args.samples,
+            grid=args.grid,
+            sweep=not args.no_sweep,
+            seed=args.seed,
+            force=args.force,
+        )
+    except (FileExistsError, ValueError) as err:
+        print(f"fpgaq project: {err}", file=sys.stderr)
+        return 2
+    return 0 if results.get("all_exact") else 1
+
+
 def _cmd_qstats(args: argparse.Namespace) -> int:
     from fpgaq.qreport import quantization_report
 
@@ -204,6 +244,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--out", default=None, help="project directory to write (default ./fpgaq-demo)")
     demo.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
     demo.set_defaults(func=_cmd_demo)
+
+    pj = sub.add_parser(
+        "project",
+        help="your model's project: HLS + C-sim, RTL + co-sim, estimate, Yosys, QTools, sweep and report.html",
+    )
+    pj.add_argument("model", help="a .keras model (or a QKeras .h5)")
+    pj.add_argument("-o", "--out", required=True, help="project directory to create")
+    pj.add_argument("--data", default=None, help="NPZ with inputs x (and labels y) to verify with and score accuracy")
+    pj.add_argument("--device", default="xc7a100t", help="device preset for the estimate and Yosys (default xc7a100t)")
+    pj.add_argument("-n", "--samples", type=int, default=300, help="samples through C-sim and co-sim (default 300)")
+    pj.add_argument("--grid", default=None, help="sweep grid (YAML; default a small one)")
+    pj.add_argument("--no-sweep", action="store_true", help="skip the sweep")
+    pj.add_argument("--seed", type=int, default=0)
+    pj.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
+    pj.set_defaults(func=_cmd_project)
 
     qs = sub.add_parser("qstats", help="print the per-layer quantization report of a saved .keras model")
     qs.add_argument("model", help="path to a model saved with model.save('m.keras')")

@@ -170,30 +170,32 @@ def test_dsp_packing_rule() -> None:
 
 
 def test_fit_recovers_known_coefficients() -> None:
+    """Records made from known coefficients (with the features calibration stores) are fitted back."""
     rng = np.random.default_rng(0)
-    truth_lut = dict(zip(LUT_FEATURES, [0.9, 0.3, 0.5, 0.2, 1.1, 0.7, 0.4]))
+    truth_lut = dict(zip(LUT_FEATURES, [0.9, 0.45, 0.3, 0.5, 0.2, 1.1, 0.7, 0.4]))
     truth_ff = dict(zip(FF_FEATURES, [1.0, 0.2, 0.6, 1.0, 4.0]))
+    assert len(truth_lut) == len(LUT_FEATURES) and len(truth_ff) == len(FF_FEATURES)
     records = []
     for i in range(40):
-        feats = {k: float(rng.integers(0, 3000)) for k in LUT_FEATURES if k != "mul_bits"}
-        feats.update(reg_bits=float(rng.integers(50, 3000)), srl_bits=0.0, dsp_reg_bits=float(rng.integers(0, 50)))
-        shapes = [[3, 2]] * int(rng.integers(0, 20))  # small: stay in LUTs
+        f = {k: float(rng.integers(0, 3000)) for k in ("cmp_bits", "mux_bits", "cmux_bits", "rom_luts", "srl_cells")}
+        f["dsp_add_bits"] = float(rng.integers(0, 500))
+        f["add_bits"] = f["dsp_add_bits"] + float(rng.integers(0, 5000))
+        f.update(reg_bits=float(rng.integers(500, 3000)), srl_bits=0.0, dsp_reg_bits=float(rng.integers(0, 50)))
+        shapes = [[3, 2]] * int(rng.integers(0, 20))  # too small for a DSP: LUT multipliers
         latency = int(rng.integers(1, 20))
-        lut = sum(truth_lut[k] * feats[k] for k in LUT_FEATURES if k != "mul_bits") + truth_lut["mul_bits"] * 6 * len(
-            shapes
-        )
-        ff_bits = feats["reg_bits"] - feats["dsp_reg_bits"] + 16
+        parts = {**f, "lut_add_bits": f["add_bits"] - f["dsp_add_bits"], "mul_bits": 6.0 * len(shapes)}
+        lut = sum(truth_lut[k] * parts[k] for k in LUT_FEATURES)
         ff = (
-            ff_bits
-            + truth_ff["dsp_reg_bits"] * feats["dsp_reg_bits"]
-            + truth_ff["srl_cells"] * feats["srl_cells"]
+            truth_ff["ff_bits"] * (f["reg_bits"] - f["dsp_reg_bits"] + 16)
+            + truth_ff["dsp_reg_bits"] * f["dsp_reg_bits"]
+            + truth_ff["srl_cells"] * f["srl_cells"]
             + truth_ff["latency"] * latency
             + truth_ff["const"]
         )
         records.append(
             {
                 "split": "fit" if i < 30 else "holdout",
-                "features": feats,
+                "features": f,
                 "mul_shapes": shapes,
                 "latency": latency,
                 "input_bits": 16,
@@ -202,10 +204,10 @@ def test_fit_recovers_known_coefficients() -> None:
         )
     coef = fit(records, "xc7")
     for k, v in truth_lut.items():
-        assert coef["lut"][k] == pytest.approx(v, rel=0.02, abs=0.01), k
-    assert coef["ff"]["ff_bits"] == pytest.approx(1.0, rel=0.02)
+        assert coef["lut"][k] == pytest.approx(v, rel=0.03, abs=0.02), k
+    assert coef["ff"]["ff_bits"] == pytest.approx(1.0, rel=0.03)
     err = errors([r for r in records if r["split"] == "holdout"], coef, "xc7")
-    assert err["lut_median_error"] < 0.01 and err["ff_median_error"] < 0.01
+    assert err["lut_median_error"] < 0.01 and err["ff_median_error"] < 0.02
 
 
 def test_fit_needs_enough_designs() -> None:
