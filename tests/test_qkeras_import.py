@@ -8,6 +8,7 @@ Keras' and the bit-exact reference's predictions equal.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -875,3 +876,17 @@ def test_file_layout_is_keras_2(tmp_path: Path) -> None:
         names = [n.decode() for n in f["model_weights/convbn"].attrs["weight_names"]]
         assert names[:2] == ["convbn/kernel:0", "convbn/bias:0"]
         assert f["model_weights/convbn/convbn/batch_normalization/gamma:0"].shape == (3,)
+
+
+def test_commands_take_a_qkeras_h5_directly(tmp_path: Path, capsys) -> None:
+    """`fpgaq convert model.h5` (and every command that loads a model) imports QKeras files."""
+    from fpgaq.cli import main
+
+    entries, saved, *_ = case_qdense()
+    path = write_model_h5(tmp_path / "m.h5", sequential(entries, name="qk_cli"), saved)
+    assert main(["summary", str(path)]) == 0
+    assert "qk_cli" in capsys.readouterr().out
+    assert main(["convert", str(path), "--backend", "rtl", "-o", str(tmp_path / "rtl")]) == 0
+    manifest = json.loads((tmp_path / "rtl" / "fpgaq_rtl.json").read_text())
+    assert manifest["top"] == "qk_cli"
+    assert main(["estimate", str(path)]) == 0
