@@ -344,9 +344,16 @@ def run_calibration(
     resynthesize: bool = True,
     progress: bool = True,
     recompute: bool = True,
+    n_big: int = 8,
 ) -> dict[str, Any]:
     """Synthesize the corpus for each flow (unless ``resynthesize`` is False: then refit the stored
-    records), fit, and write the records and ``resource_model.json`` into ``data_dir``."""
+    records, recomputing their features with today's code when ``recompute``), fit, and write the
+    records and ``resource_model.json`` into ``data_dir``.  The corpus: ``n_fit`` + ``n_holdout``
+    small generated layers and ``n_big`` + ``n_big // 2`` large dense layers.
+
+    The shipped data was made with ``fpgaq calibrate -o fpgaq/data --flow xc7 --force`` (48 + 24 + 8 + 4
+    designs) and ``--flow xcup --flow generic-lut4 --fit 32 --holdout 16`` (generic-lut4 holds 3 of the
+    large layers: ``abc -lut 4`` on the 64x32 ones takes very long)."""
     from fpgaq.sim.synth import find_yosys
 
     out_dir = Path(data_dir) if data_dir is not None else _DATA
@@ -359,6 +366,7 @@ def run_calibration(
         path = _records_path(flow, out_dir)
         if resynthesize:
             items = corpus("fit", n_fit) + corpus("holdout", n_holdout)
+            items += big_corpus("fit", n_big) + big_corpus("holdout", n_big // 2)
             records = []
             with tempfile.TemporaryDirectory(prefix=f"fpgaq-calibrate-{flow}-") as tmp:
                 for k, item in enumerate(items):
@@ -376,6 +384,7 @@ def run_calibration(
             records = json.loads(path.read_text())["records"]
             if recompute:  # the same designs (the corpus is seeded), today's feature extraction
                 items = {it.name: it for it in corpus("fit", n_fit) + corpus("holdout", n_holdout)}
+                items |= {it.name: it for it in big_corpus("fit", n_big) + big_corpus("holdout", n_big // 2)}
                 for r in records:
                     if r["name"] in items:
                         r.update(design_features(items[r["name"]].build()))

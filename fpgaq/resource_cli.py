@@ -46,6 +46,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             flows=args.flow or ["xc7"],
             n_fit=args.fit,
             n_holdout=args.holdout,
+            n_big=args.big,
             data_dir=out,
             resynthesize=not args.refit,
         )
@@ -76,6 +77,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ca.add_argument("--flow", action="append", choices=("xc7", "xcup", "generic-lut4"), help="repeatable (default xc7)")
     ca.add_argument("--fit", type=int, default=48, help="designs to fit on (default 48)")
     ca.add_argument("--holdout", type=int, default=24, help="held-out designs to report errors on (default 24)")
+    ca.add_argument("--big", type=int, default=8, help="large dense layers to fit on (default 8; half held out)")
     ca.add_argument("-o", "--output", default="fpgaq-calibration", help="directory for resource_model.json and data")
     ca.add_argument("--refit", action="store_true", help="refit the records already in -o without synthesizing")
     ca.add_argument("--force", action="store_true", help="update a non-empty output directory")
