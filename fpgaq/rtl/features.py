@@ -396,7 +396,7 @@ _CORES: dict[tuple[Any, ...], _Core] = {}
 #: milliseconds); tests check that both agree.
 _REPLAY_CORES = True
 _REST: dict[tuple[Any, ...], tuple[Features, int, int, int, Ranges]] = {}
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 512  # probed cores keep their netlists: bound the memory of long sweeps
 
 
 def clear_cache() -> None:
