@@ -355,7 +355,7 @@ def _synthesize_layers(rtl_dir: Path, device: str, node_names: list[str]) -> dic
     itself (input registers, glue) are counted under ``layers_unassigned``.
     The record goes where ``fpgaq synth`` puts its own: ``rtl/synth/<device>.json``.
     """
-    from fpgaq.sim.synth import SynthError, YosysNotFound, _tally, synthesize
+    from fpgaq.sim.synth import SynthError, YosysNotFound, synthesize, tally_cells
 
     manifest = json.loads((rtl_dir / "fpgaq_rtl.json").read_text())
     workdir = rtl_dir / "synth" / device
@@ -380,7 +380,7 @@ def _synthesize_layers(rtl_dir: Path, device: str, node_names: list[str]) -> dic
     keys = ("luts", "ffs", "carry", "dsp", "bram18", "bram36", "lutram", "srl")
     layers = {}
     for layer, group in groups.items():
-        tally = _tally(group, generic)
+        tally = tally_cells(group, generic)
         layers[layer] = {k: tally[k] for k in keys} | {"cells": sum(Counter(tally["cells"]).values())}
     record = result.to_dict()
     record["hierarchy"] = "kept (flatten=False); cells counted per layer instance"

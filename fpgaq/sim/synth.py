@@ -74,6 +74,7 @@ __all__ = [
     "find_yosys",
     "synthesize",
     "synthesize_project",
+    "tally_cells",
 ]
 
 DEVICES = ("xc7", "xcup", "generic-lut4", "generic-lut6")
@@ -338,7 +339,7 @@ def _param_int(value: Any) -> int:
     return value if isinstance(value, int) else int(str(value), 2)
 
 
-def _tally(cells: dict[str, Any], generic: bool) -> dict[str, Any]:
+def tally_cells(cells: dict[str, Any], generic: bool) -> dict[str, Any]:
     """Classify the netlist's cells into the resource fields of :class:`SynthResult`."""
     counts = collections.Counter(c["type"] for c in cells.values() if c["type"] != "$scopeinfo")
     sizes = {f"LUT{k}": 0 for k in range(1, 7)}
@@ -608,7 +609,7 @@ def synthesize(
         device=device,
         use_dsp=dsp and not generic,
         flatten=flatten,
-        **_tally(module["cells"], generic),
+        **tally_cells(module["cells"], generic),
         logic_depth=depth,
         carry_depth=carry_depth,
         yosys=tool.banner,

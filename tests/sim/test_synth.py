@@ -125,7 +125,7 @@ def test_tally_classifies_every_kind() -> None:
     kinds = ["LUT6", "LUT6", "LUT3", "INV", "FDRE", "FDCE", "CARRY4", "CARRY8", "DSP48E2", "RAMB36E1", "RAMB18E1"]
     kinds += ["RAM64M", "SRLC32E", "MUXF7", "MUXF8", "MUXF8", "BUFG", "$scopeinfo"]
     cells = {f"c{i}": {"type": k, "parameters": {}} for i, k in enumerate(kinds)}
-    t = synth._tally(cells, generic=False)
+    t = synth.tally_cells(cells, generic=False)
     assert t["luts"] == 4 and t["lut_sizes"] == {"LUT1": 1, "LUT2": 0, "LUT3": 1, "LUT4": 0, "LUT5": 0, "LUT6": 2}
     assert (t["ffs"], t["carry"], t["dsp"], t["bram36"], t["bram18"]) == (2, 2, 1, 1, 1)
     assert (t["lutram"], t["srl"], t["muxf7"], t["muxf8"]) == (1, 1, 1, 2)
@@ -139,7 +139,7 @@ def test_tally_generic_luts_by_width() -> None:
         "c": {"type": "$_SDFF_PP0_", "parameters": {}},
         "d": {"type": "$_DFF_P_", "parameters": {}},
     }
-    t = synth._tally(cells, generic=True)
+    t = synth.tally_cells(cells, generic=True)
     assert t["luts"] == 2 and t["lut_sizes"]["LUT4"] == 1 and t["lut_sizes"]["LUT2"] == 1 and t["ffs"] == 2
 
 
