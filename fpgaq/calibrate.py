@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import tempfile
 import time
@@ -254,27 +253,23 @@ def measure(item: CorpusItem, flow: str, workdir: Path, dsp: bool = True) -> dic
 
 # ----------------------------------------------------------------------------- fitting
 def _lut_matrix(records: Iterable[dict[str, Any]], flow: str) -> tuple[np.ndarray, np.ndarray]:
-    from fpgaq.resource_model import LUT_FEATURES, dsp_slices
+    from fpgaq.resource_model import LUT_FEATURES, lut_terms
 
     rows, target = [], []
     for r in records:
-        f = dict(r["features"])
-        lut_mul = sum(a * b for a, b in r["mul_shapes"] if not dsp_slices(a, b, flow))
-        f["mul_bits"] = lut_mul
-        f["lut_add_bits"] = f["add_bits"] - f.get("dsp_add_bits", 0.0)
-        f.setdefault("dsp_add_bits", 0.0)
-        rows.append([f[k] for k in LUT_FEATURES])
+        terms, _ = lut_terms(r["features"], r["mul_shapes"], flow)
+        rows.append([terms[k] for k in LUT_FEATURES])
         target.append(r["synth"]["lut"])
     return np.array(rows, dtype=float), np.array(target, dtype=float)
 
 
 def _ff_matrix(records: Iterable[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    from fpgaq.resource_model import FF_FEATURES, ff_terms
+
     rows, target = [], []
     for r in records:
-        f = r["features"]
-        dsp_regs = f.get("dsp_reg_bits", 0.0)
-        ff_bits = f["reg_bits"] - f.get("srl_bits", 0.0) - dsp_regs + r["input_bits"]
-        rows.append([ff_bits, dsp_regs, f.get("srl_cells", 0.0), r["latency"], 1.0])
+        terms = ff_terms(r["features"], r["input_bits"], r["latency"], const=1.0)
+        rows.append([terms[k] for k in FF_FEATURES])
         target.append(r["synth"]["ff"])
     return np.array(rows, dtype=float), np.array(target, dtype=float)
 
@@ -399,7 +394,3 @@ def run_calibration(
     shipped["source"] = f"Yosys {yosys.version.split(' (')[0]} synth on a corpus of generated layers"
     model_path.write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
     return shipped
-
-
-def _median(xs: list[float]) -> float:
-    return float(np.median(xs)) if xs else math.nan

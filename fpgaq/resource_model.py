@@ -40,6 +40,7 @@ import json
 import math
 import os
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ __all__ = [
     "coefficients",
     "dsp_slices",
     "estimate",
+    "ff_terms",
+    "lut_terms",
 ]
 
 BACKENDS = ("rtl", "hls")
@@ -206,7 +209,7 @@ def coefficients(synth_device: str) -> dict[str, Any]:
     if synth_device not in fams:
         raise ValueError(
             f"no resource-model calibration for synthesis flow {synth_device!r}; calibrated: {', '.join(fams)}; "
-            "run `fpgaq calibrate --device ...` to fit one"
+            "run `fpgaq calibrate --flow ...` to fit one"
         )
     return fams[synth_device]
 
@@ -224,29 +227,51 @@ def dsp_slices(a: int, b: int, synth_device: str) -> int:
 
 
 # ----------------------------------------------------------------------------- the RTL model
-def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool) -> NodeEstimate:
-    c = nf.features.counts
-    lut_c = coef["lut"]
+def lut_terms(
+    counts: Mapping[str, float], mul_shapes: Iterable[Sequence[int]], synth_device: str, use_dsp: bool = True
+) -> tuple[dict[str, float], int]:
+    """The LUT model's inputs (:data:`LUT_FEATURES`) from feature counts, and the DSP slices the
+    multipliers take: the one place both the estimate and the calibration fit read them from."""
     dsp = 0
     lut_mul_bits = 0.0
-    for (a, b), count in Counter(nf.features.mul_shapes).items():
-        n = dsp_slices(a, b, synth_device) if use_dsp else 0
-        if n:
-            dsp += n * count
+    for (a, b), count in Counter(tuple(s) for s in mul_shapes).items():
+        slices = dsp_slices(a, b, synth_device) if use_dsp else 0
+        if slices:
+            dsp += slices * count
         else:
             lut_mul_bits += a * b * count
-    counts = {**c, "lut_add_bits": c["add_bits"] - c["dsp_add_bits"]}
-    lut = sum(lut_c.get(k, 0.0) * counts[k] for k in LUT_FEATURES if k != "mul_bits")
-    lut += lut_c.get("mul_bits", 0.0) * lut_mul_bits
-    ff = (
-        coef["ff"].get("ff_bits", 1.0) * (c["reg_bits"] - c["srl_bits"])
-        + coef["ff"].get("srl_cells", 0.0) * c["srl_cells"]
-    )
+    terms = {k: float(counts.get(k, 0.0)) for k in LUT_FEATURES}
+    terms["lut_add_bits"] = counts["add_bits"] - counts.get("dsp_add_bits", 0.0)
+    terms["mul_bits"] = lut_mul_bits
+    return terms, dsp
+
+
+def ff_terms(
+    counts: Mapping[str, float], input_bits: float = 0.0, latency: float = 0.0, const: float = 0.0
+) -> dict[str, float]:
+    """The FF model's inputs (:data:`FF_FEATURES`): a node's registers, or a whole design's with
+    its input registers, valid bits (``latency``) and constant (``const=1``)."""
+    dsp_regs = counts.get("dsp_reg_bits", 0.0)
+    return {
+        "ff_bits": counts["reg_bits"] - counts.get("srl_bits", 0.0) - dsp_regs + input_bits,
+        "dsp_reg_bits": dsp_regs,
+        "srl_cells": counts.get("srl_cells", 0.0),
+        "latency": latency,
+        "const": const,
+    }
+
+
+def _apply(coef: Mapping[str, float], terms: Mapping[str, float]) -> float:
+    return sum(coef.get(k, 0.0) * v for k, v in terms.items())
+
+
+def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool) -> NodeEstimate:
+    luts, dsp = lut_terms(nf.features.counts, nf.features.mul_shapes, synth_device, use_dsp)
     return NodeEstimate(
         nf.name,
         nf.op,
-        lut=lut,
-        ff=ff,
+        lut=_apply(coef["lut"], luts),
+        ff=_apply(coef["ff"], ff_terms(nf.features.counts)),
         dsp=dsp,
         bram=0.0,
         latency_cycles=nf.stages,
@@ -262,15 +287,12 @@ def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list
     coef = coefficients(device.synth_device)
     use_dsp = use_dsp and bool(device.dsps)
     nodes = [_rtl_node(nf, coef, device.synth_device, use_dsp) for nf in nfs]
-    ffc = coef["ff"]
+    top = {"reg_bits": 0.0}  # the top level's registers: inputs and valid bits
     total = NodeEstimate(
         "total",
         "",
-        lut=sum(n.lut for n in nodes) + coef["lut"].get("const", 0.0),
-        ff=sum(n.ff for n in nodes)
-        + ffc.get("ff_bits", 1.0) * input_bits
-        + ffc.get("latency", 1.0) * latency
-        + ffc.get("const", 0.0),
+        lut=sum(n.lut for n in nodes),
+        ff=sum(n.ff for n in nodes) + _apply(coef["ff"], ff_terms(top, input_bits, latency, const=1.0)),
         dsp=sum(n.dsp for n in nodes),
         bram=0.0,
         latency_cycles=latency,
