@@ -21,10 +21,11 @@ back end's own lowering (:mod:`fpgaq.rtl.lower`) and scheduling rule
   and every non-linear node) is small, so it is lowered for real at the
   node's actual types, from the exact ranges of the dot products (computed
   from the weights' positive and negative sums).
-* **Registers** of the rest follow the scheduler's rule (a signal is
-  registered when its depth reaches ``PipelineEvery``; inputs of an op that
-  would exceed it are registered instead; ``PipelineEvery: 0`` registers the
-  layer outputs), replayed here on the small netlist.
+* **Registers** follow the scheduler's rule (a signal is registered when
+  its depth reaches ``PipelineEvery``; inputs of an op that would exceed it
+  are registered instead; ``PipelineEvery: 0`` registers the layer outputs),
+  replayed here per element on the core and on the rest (:class:`_Replay`),
+  so latencies are the generated RTL's.
 
 A :class:`Features` is a bag of named counts: effective adder bits (result
 width less the low bits that pass through), comparison and multiplexer bits,
@@ -75,6 +76,11 @@ FEATURES = (
 SRL_MIN_LENGTH = 3
 
 
+def _srl_cells(length: int) -> int:
+    """SRLC32 cells per bit of a delay chain of ``length`` stages."""
+    return -(-length // 32)
+
+
 @dataclasses.dataclass
 class Features:
     """Additive counts; ``mul_shapes`` keeps each multiplier's operand widths for DSP packing."""
@@ -82,9 +88,9 @@ class Features:
     counts: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
     mul_shapes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
 
-    def add(self, other: Features, scale: float = 1.0) -> None:
+    def add(self, other: Features) -> None:
         for k, v in other.counts.items():
-            self.counts[k] += v * scale
+            self.counts[k] += v
         self.mul_shapes.extend(other.mul_shapes)
 
     def __getitem__(self, key: str) -> float:
@@ -163,18 +169,6 @@ def op_features(ops: Iterable[Op]) -> Features:
         elif k in ("reg", "hold"):
             c["reg_bits"] += op.out.width
     return f
-
-
-def _live_from(net: Netlist, sigs: Iterable[Signal]) -> list[Op]:
-    needed: set[int] = set()
-    stack = [s.id for s in sigs]
-    while stack:
-        sid = stack.pop()
-        if sid in needed:
-            continue
-        needed.add(sid)
-        stack.extend(a.id for a in net.ops[sid].args)
-    return [op for op in net.ops if op.out.id in needed]
 
 
 # ----------------------------------------------------------------------------- the scheduling rule
@@ -314,7 +308,7 @@ class _Replay:
         bits = cells = bits_grow = cells_grow = 0.0
         for sid, length in self.delays.items():
             if length >= SRL_MIN_LENGTH:
-                n_cells = -(-length // 32)
+                n_cells = _srl_cells(length)
                 bits += length * self.width[sid]
                 cells += n_cells * self.width[sid]
                 if grows(sid):
@@ -395,7 +389,7 @@ _CORES: dict[tuple[Any, ...], _Core] = {}
 #: Schedule cores with the replayed rule (milliseconds) rather than the real scheduler (tens of
 #: milliseconds); tests check that both agree.
 _REPLAY_CORES = True
-_REST: dict[tuple[Any, ...], tuple[Features, int, int, int, Ranges]] = {}
+_REST: dict[tuple[Any, ...], tuple[Features, int, Arrival, Ranges]] = {}
 _CACHE_LIMIT = 512  # probed cores keep their netlists: bound the memory of long sweeps
 
 
@@ -481,7 +475,7 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
         sums = folded_dot_products(net, taps, kfrac, _multiplier(node), reuse)
     else:
         sums = dot_products(net, taps, kfrac, _multiplier(node))
-    ops = [op for op in _live_from(net, sums) if op.kind not in ("input", "const")]
+    ops = [op for op in net.live(sums) if op.kind not in ("input", "const")]
     features = op_features(ops)
     x_ids = {s.id for s in xs if not s.is_const}
     follows = _follows_input(ops, x_ids)
@@ -502,13 +496,14 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
             grow["reg_bits"] += 1
         elif k == "mux":
             grow["mux_bits"] += 1
-    index = {s.id: i for i, s in enumerate(net.inputs[0][1])}
+    # constants of equal value share one signal; any of their indices has the same range
+    index = {s.id: i for i, s in enumerate(xs)}
     rows, cols, ws = [], [], []
     for j, row in enumerate(taps):
         for x, w in row:
             if x is not None and w:
                 rows.append(j)
-                cols.append(index[x.id] if x.id in index else next(i for i, v in consts if net.const(v, t.frac) is x))
+                cols.append(index[x.id])
                 ws.append(int(w))
     live_sums = [s for s in sums if not s.is_const]
     frac_drop = (t.frac + kfrac) - (live_sums[0].frac if live_sums else t.frac + kfrac)
@@ -576,14 +571,10 @@ class _ArrivingInputs(_Scheduler):
         return super()._finish()
 
 
-def _relative(arrive: Arrival) -> tuple[int, Arrival]:
-    base = min((st for st, _ in arrive), default=0)
-    return base, [(st - base, d) for st, d in arrive]
-
-
 def _core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
     """The scheduler on the core alone, inputs arriving as given (relative stages): the rule
-    replayed for unfolded cores, the real scheduler for folded ones (hold and accumulator stages)."""
+    replayed (:class:`_Replay`), or with ``_REPLAY_CORES`` off the real scheduler, which the tests
+    use to check the replay."""
     key = (every, hashlib.blake2b(repr(arrive).encode(), digest_size=12).hexdigest())
     if key in core.timing:
         return core.timing[key]
@@ -724,7 +715,7 @@ def _lowered_rest(
         outs = finish(net, node, groups[0], _bias(node, len(groups[0])), bias.type.frac if bias else 0, out_t)
     else:
         outs = LOWERINGS[node.op](net, node, graph, groups)
-    ops = [op for op in _live_from(net, outs) if op.kind not in ("input", "const")]
+    ops = [op for op in net.live(outs) if op.kind not in ("input", "const")]
     inputs = [sig for g in groups for sig in g]
     result = (groups, list(outs), _program(ops, inputs, outs), op_features(ops), _ranges_of(outs))
     _LOWERED_REST[key] = result
@@ -789,7 +780,7 @@ def node_features(
     if not exact_timing:
         arrive = _aligned(arrive)
     flat = [a for arr in arrive for a in arr]
-    base, _ = _relative(flat)
+    base = min((st for st, _ in flat), default=0)
     rel = [[(st - base, d) for st, d in arr] for arr in arrive]
     if node.op in FOLDABLE:
         x = ins[0]
@@ -826,7 +817,7 @@ def _used_inputs(graph: Graph, name: str, size: int) -> int:
     for node in graph.nodes:
         if name not in node.inputs:
             continue
-        if node.op in FOLDABLE and node.inputs[0] == name and node.op in ("dense",):
+        if node.op == "dense":
             w = np.asarray(node.weights["kernel"].mantissa)
             n_in = w.shape[0]
             rows = np.any(w.reshape(n_in, -1) != 0, axis=1)
@@ -874,5 +865,5 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
                 counts["reg_bits"] += wait * width
                 if wait >= SRL_MIN_LENGTH:
                     counts["srl_bits"] += wait * width
-                    counts["srl_cells"] += -(-wait // 32) * width
+                    counts["srl_cells"] += _srl_cells(wait) * width
     return result, latency, input_bits

@@ -437,10 +437,10 @@ class Netlist:
     def add_output(self, name: str, sigs: list[Signal], t: FixedType) -> None:
         self.outputs.append((name, list(sigs), t))
 
-    def live(self) -> list[Op]:
-        """Ops that some output depends on, in order (dead code removed)."""
+    def live(self, roots: Iterable[Signal] | None = None) -> list[Op]:
+        """Ops that some output (or one of ``roots``) depends on, in order (dead code removed)."""
         needed: set[int] = set()
-        stack = [s.id for _, sigs, _ in self.outputs for s in sigs]
+        stack = [s.id for _, sigs, _ in self.outputs for s in sigs] if roots is None else [s.id for s in roots]
         while stack:
             sid = stack.pop()
             if sid in needed:
