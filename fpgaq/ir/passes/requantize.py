@@ -27,6 +27,7 @@ from typing import Any
 
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.ir.graph import Graph, Node, Weight
+from fpgaq.ir.passes.merge_quantizer import _AVERAGE_POOLS, _EXACT_THEN_CAST
 from fpgaq.ir.passes.prune_zero_weights import sparsity_annotations
 from fpgaq.ir.precision import infer_precision
 
@@ -60,27 +61,7 @@ _REQUANTIZABLE_FUNCTIONS = ("relu", "linear")
 
 # Ops whose declared output type is a quantized_bits merged into them (fpgaq.ir.passes.merge_quantizer)
 # or a config Precision.result: both are the tensor's activation precision.
-_CAST_OPS = (
-    "dense",
-    "conv1d",
-    "conv2d",
-    "depthwise1d",
-    "depthwise2d",
-    "maxpool1d",
-    "maxpool2d",
-    "global_maxpool1d",
-    "global_maxpool2d",
-    "avgpool1d",
-    "avgpool2d",
-    "global_avgpool1d",
-    "global_avgpool2d",
-    "add",
-    "concatenate",
-    "reshape",
-    "identity",
-    "zeropad1d",
-    "zeropad2d",
-)
+_CAST_OPS = (*_EXACT_THEN_CAST, *_AVERAGE_POOLS)
 
 
 # ------------------------------------------------------------------------------ reopening
