@@ -10,6 +10,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.hwtypes import BinaryType, LevelsType, Po2Type, ScaledType, TernaryType
+from fpgaq.larq_import import load_larq
 from fpgaq.qkeras_import import load_qkeras
 from fpgaq.quantizers import BaseQuantizer, get_quantizer, register_quantizer
 
@@ -45,6 +46,7 @@ __all__ = [
     "convert",
     "get_quantizer",
     "load_config",
+    "load_larq",
     "load_qkeras",
     "register_quantizer",
 ]

@@ -35,8 +35,8 @@ from fpgaq.qkeras_import import (
     _LayerSpec,
     _load_weights,
     _read_model,
-    _structure,
     _Structure,
+    _structure,
     _text,
 )
 

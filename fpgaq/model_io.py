@@ -17,8 +17,11 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     import keras
 
     import fpgaq.layers  # noqa: F401  (registers the layers for loading)
+    from fpgaq.larq_import import is_larq_h5, load_larq
     from fpgaq.qkeras_import import is_keras2_h5, load_qkeras
 
+    if is_larq_h5(path):  # a Keras 2 HDF5 with Larq layers: read without Larq
+        return load_larq(path)
     if is_keras2_h5(path):
         return load_qkeras(path)
     return keras.models.load_model(path, compile=False)

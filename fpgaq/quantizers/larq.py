@@ -34,8 +34,8 @@ from fpgaq.quantizers.base import BaseQuantizer, register_quantizer
 
 __all__ = [
     "approx_sign",
-    "dorefa_quantizer",
     "dorefa_levels",
+    "dorefa_quantizer",
     "magnitude_aware_sign",
     "ste_heaviside",
     "ste_sign",

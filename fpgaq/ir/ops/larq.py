@@ -98,8 +98,7 @@ def _dorefa(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
 def _magnitude_aware(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
     raise unsupported(
         layer,
-        f"activation quantizer {q} scales by the mean magnitude of every new input, so the hardware has no "
-        "fixed scale",
+        f"activation quantizer {q} scales by the mean magnitude of every new input, so the hardware has no fixed scale",
         "use magnitude_aware_sign for kernels only, and ste_sign (or approx_sign, swish_sign) for activations",
     )
 
