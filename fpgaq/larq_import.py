@@ -202,7 +202,7 @@ def _rewrite(spec: _LayerSpec) -> list[_LayerSpec]:
     out: list[_LayerSpec] = []
     if input_quantizer is not None:
         qname = f"{spec.name}_input_quantizer"
-        out.append(_LayerSpec(qname, "QActivation", {"activation": input_quantizer}, spec.inbound))
+        out.append(_LayerSpec(qname, "QActivation", {"name": qname, "activation": input_quantizer}, spec.inbound))
         inbound = [[(qname, i, 0)] for i in range(len(spec.inbound))]
     out.append(_LayerSpec(spec.name, target, config, inbound))
     return out

@@ -15,8 +15,9 @@ Larq 0.14 that matter in hardware:
 * ``magnitude_aware_sign`` scales each output channel (last axis) by the
   float32 mean of its magnitudes: a data-dependent scale, fine for weights
   (exact float32 constants) but not for activations;
-* ``dorefa_quantizer`` outputs ``round(x (2**k - 1)) / (2**k - 1)`` in float32
-  (ties to even): levels that are not on a power-of-two grid.  In hardware
+* ``dorefa_quantizer`` outputs ``round(x n) / n``, ``n = 2**k - 1``, in float32
+  (ties to even; the division is a multiplication by ``float32(1/n)`` in
+  Larq's compiled graph): levels that are not on a power-of-two grid.  In hardware
   they are a step function of the input with exact thresholds, whose levels
   are those float32 constants (see :mod:`fpgaq.ir.ops.larq`).
 """
@@ -225,12 +226,19 @@ class ste_heaviside(_LarqQuantizer):
 
 
 def dorefa_levels(k_bit: int, mode: str) -> tuple[float, ...]:
-    """The float32 values DoReFa outputs: ``j / n`` (activations) or ``2 (j / n) - 1`` (weights), ``n = 2**k - 1``."""
-    n = np.float32(2**k_bit - 1)
-    levels = np.arange(2**k_bit, dtype=np.float32) / n
+    """The float32 values DoReFa outputs: ``j (1/n)`` (activations) or ``2 j (1/n) - 1`` (weights), ``n = 2**k - 1``."""
+    levels = np.arange(2**k_bit, dtype=np.float32) * _reciprocal(k_bit)
     if mode == "weights":
         levels = np.float32(2.0) * levels - np.float32(1.0)
     return tuple(float(v) for v in levels)
+
+
+def _reciprocal(k_bit: int) -> np.float32:
+    """``float32(1 / n)``: Larq writes ``round(x n) / n``, and TensorFlow's graph optimizer turns the division by
+    the constant into a multiplication by its float32 reciprocal, so that is what ``model.predict`` computes
+    (``3 / 7`` comes out one ulp above the correctly rounded quotient).  fpgaq multiplies explicitly, the same in
+    eager and graph mode."""
+    return np.float32(1.0) / np.float32(2**k_bit - 1)
 
 
 @register_quantizer
@@ -239,7 +247,8 @@ class dorefa_quantizer(_LarqQuantizer):
 
     ``mode="activations"``: ``round(clip(x, 0, 1) n) / n``.  ``mode="weights"``:
     ``w = tanh(x) / (2 max|tanh(x)|) + 1/2`` (0 where the max is 0), then
-    ``2 round(w n) / n - 1``.  ``n = 2**k_bit - 1``; rounding is half to even.
+    ``2 round(w n) / n - 1``.  ``n = 2**k_bit - 1``; rounding is half to even; ``/ n`` is a multiplication
+    by ``float32(1/n)`` as in Larq's compiled graph (see :func:`_reciprocal`).
     """
 
     name = "dorefa_quantizer"
@@ -266,7 +275,7 @@ class dorefa_quantizer(_LarqQuantizer):
             peak = 2.0 * ops.stop_gradient(ops.max(ops.abs(limited)))
             y = ops.where(peak == 0, 0.0, limited / ops.where(peak == 0, 1.0, peak)) + 0.5
         n = float(2**self.k_bit - 1)
-        q = _with_gradient(ops.round(y * n) / n, y)
+        q = _with_gradient(ops.round(y * n) * float(_reciprocal(self.k_bit)), y)
         return 2.0 * q - 1.0 if self.mode == "weights" else q
 
     def hardware(self, x: Any = None) -> LevelsType:

@@ -10,7 +10,7 @@ Each is a step function of its input, so it becomes the ``step`` op of
   ``x + t`` and ``x - t``; a float32 difference is zero only when the
   operands are equal and otherwise has the exact difference's sign, so these
   cuts are exact for every float32 input.
-* ``dorefa_quantizer`` (activations): level ``j`` is the float32 ``j / n``,
+* ``dorefa_quantizer`` (activations): level ``j`` is the float32 ``j * float32(1/n)``,
   ``n = 2**k - 1``.  The input moves from level ``j`` to ``j + 1`` where
   ``round(float32(x * n))`` does; float32 rounds the product to nearest, ties
   to even, and ``round`` takes ties to even, so the cut on ``x`` is an exact
@@ -32,6 +32,7 @@ import numpy as np
 from fpgaq.ir.ops._common import unsupported
 from fpgaq.ir.ops.quantized_activations import StepCuts, _emit, _f32
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS
+from fpgaq.quantizers.larq import dorefa_levels
 
 __all__ = ["dorefa_cuts"]
 
@@ -81,7 +82,7 @@ def dorefa_cuts(k_bit: int) -> StepCuts:
         # round(v) >= j + 1: v >= j + 0.5 when j + 1 is even (the tie goes up), else v > j + 0.5
         target = half if (j + 1) % 2 == 0 else np.nextafter(half, np.float32(np.inf))
         cuts.append(_product_at_least(target, n))
-    levels = tuple(Fraction(float(np.float32(j) / np.float32(n))) for j in range(n + 1))
+    levels = tuple(Fraction(v) for v in dorefa_levels(k_bit, "activations"))
     return StepCuts(tuple(cuts), levels)
 
 
