@@ -23,6 +23,10 @@ def __getattr__(name: str):
         from fpgaq import design
 
         return getattr(design, name)
+    if name == "load_model":  # the loader of every fpgaq command (Keras 3, QKeras HDF5, qkeras-v3)
+        from fpgaq.model_io import load_model
+
+        return load_model
     if name in ("load_config", "config_from_model"):
         from fpgaq import config
 
@@ -47,6 +51,7 @@ __all__ = [
     "get_quantizer",
     "load_config",
     "load_larq",
+    "load_model",
     "load_qkeras",
     "register_quantizer",
 ]

@@ -1,4 +1,4 @@
-"""Loading a saved model for any command: Keras 3 files, and QKeras / Keras 2 HDF5 files."""
+"""Loading a saved model for any command: Keras 3 files, QKeras / Keras 2 HDF5 files and qkeras-v3 files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ __all__ = ["load_model"]
 
 def load_model(path: str | os.PathLike[str]) -> Any:
     """A ``.keras`` model (fpgaq layers registered), or a QKeras model saved by Keras 2 as HDF5,
-    imported with :func:`fpgaq.load_qkeras` without QKeras installed.
+    imported with :func:`fpgaq.load_qkeras` without QKeras installed, or a ``.keras`` saved by qkeras-v3
+    (imported with :func:`fpgaq.qkeras_v3_import.load_qkeras_v3` without qkeras-v3).
 
     Raises OSError or ValueError with Keras' or the importer's message.
     """
@@ -24,4 +25,8 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         return load_larq(path)
     if is_keras2_h5(path):
         return load_qkeras(path)
+    from fpgaq.qkeras_v3_import import is_qkeras_v3_file, load_qkeras_v3
+
+    if is_qkeras_v3_file(path):  # a .keras saved by qkeras-v3: its classes are read without it
+        return load_qkeras_v3(path)
     return keras.models.load_model(path, compile=False)

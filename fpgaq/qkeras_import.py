@@ -600,7 +600,11 @@ def _fold_depthwise(layer: keras.layers.Layer, fold: _Fold, w: dict[str, np.ndar
 
 
 def _load_weights(model: keras.Model, folds: dict[str, _Fold], group: h5py.Group) -> None:
-    saved = _saved_weights(group)
+    _set_weights(model, folds, _saved_weights(group))
+
+
+def _set_weights(model: keras.Model, folds: dict[str, _Fold], saved: dict[str, dict[str, np.ndarray]]) -> None:
+    """Assign ``{layer name: {weight name: value}}`` to the imported model (also used for qkeras-v3 files)."""
     by_name = {layer.name: layer for layer in model.layers}
     for layer_name, weights in saved.items():
         if weights and layer_name not in by_name:
