@@ -105,7 +105,7 @@ _ARGUMENTS: dict[str, dict[str, str]] = {
     "dorefa_quantizer": {"k_bit": "k_bit", "mode": "mode"},
 }
 
-#: Keras layer settings every Larq quantizer config carries, which change nothing at inference.
+#: Keras layer settings every Larq quantizer config carries, and its training metrics: nothing computed depends on them.
 _QUANTIZER_LAYER_KEYS = frozenset({"name", "trainable", "dtype", "metrics", "precision"})
 
 
@@ -150,8 +150,6 @@ def _quantizer(spec: _LayerSpec, key: str, value: Any) -> dict[str, Any] | None:
                 f"{_owner(spec)}: {key} {larq_name} has setting {k}={v!r}, which fpgaq's {name} does not take; "
                 f"supported: {', '.join(sorted(arguments)) or 'none'}"
             )
-    if config.get("metrics"):
-        pass  # training metrics (flip_ratio) change nothing the model computes
     return {"class_name": name, "config": out}
 
 
@@ -190,6 +188,7 @@ def _rewrite(spec: _LayerSpec) -> list[_LayerSpec]:
         return [_LayerSpec(spec.name, spec.class_name, config, spec.inbound)]
     target, keys = _LAYERS[spec.class_name]
     config = dict(spec.config)
+    config.pop("metrics", None)  # Larq's training metrics (flip_ratio) change nothing the model computes
     converted = _LayerSpec(spec.name, spec.class_name, config)
     if spec.class_name != "QuantDense":
         _pad_values(converted)
