@@ -8,10 +8,14 @@ arithmetic does not.
 from fpgaq.quantizers import activations as _activations  # noqa: F401
 from fpgaq.quantizers import binary as _binary  # noqa: F401  (registers quantizers)
 from fpgaq.quantizers import bits as _bits  # noqa: F401
+from fpgaq.quantizers import hswish as _hswish  # noqa: F401
+from fpgaq.quantizers import larq as _larq  # noqa: F401
+from fpgaq.quantizers import linear as _linear  # noqa: F401
 from fpgaq.quantizers import nonlinear as _nonlinear  # noqa: F401
 from fpgaq.quantizers import po2 as _po2  # noqa: F401
 from fpgaq.quantizers import relu as _relu  # noqa: F401
 from fpgaq.quantizers import ternary as _ternary  # noqa: F401
+from fpgaq.quantizers.activations import internal_sigmoid_mode, set_internal_sigmoid
 from fpgaq.quantizers.base import (
     QUANTIZERS,
     BaseQuantizer,
@@ -26,9 +30,11 @@ __all__ = [
     "QUANTIZERS",
     "BaseQuantizer",
     "get_quantizer",
+    "internal_sigmoid_mode",
     "parse_quantizer_string",
     "register_quantizer",
     "serialize_quantizer",
+    "set_internal_sigmoid",
     "straight_through",
 ]
 

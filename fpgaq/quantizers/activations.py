@@ -31,7 +31,7 @@ import numpy as np
 from keras import ops
 
 from fpgaq.hwtypes import HardwareType
-from fpgaq.quantizers.base import BaseQuantizer, register_quantizer
+from fpgaq.quantizers.base import BaseQuantizer, FunctionForm, register_quantizer
 
 __all__ = [
     "NONLINEARITIES",
@@ -39,6 +39,9 @@ __all__ = [
     "float_smooth_sigmoid",
     "hard_sigmoid",
     "hard_tanh",
+    "internal_sigmoid",
+    "internal_sigmoid_mode",
+    "set_internal_sigmoid",
     "smooth_sigmoid",
     "smooth_tanh",
 ]
@@ -55,6 +58,35 @@ def float_hard_sigmoid(x: Any) -> Any:
 def float_smooth_sigmoid(x: Any) -> Any:
     """QKeras' smooth sigmoid on Keras tensors, in the input's float precision."""
     return ops.clip(SMOOTH_SLOPE * x + 0.5, 0.0, 1.0)
+
+
+_SIGMOID_MODES = ("hard", "smooth", "real")
+_internal_sigmoid = ["hard"]
+
+
+def set_internal_sigmoid(mode: str) -> None:
+    """QKeras' global choice of the sigmoid inside ``quantized_relu(use_sigmoid=1)``, ``quantized_ulaw``
+    and the stochastic quantizers: ``'hard'`` (QKeras' default), ``'smooth'`` or ``'real'``.
+
+    Only ``'hard'`` maps to hardware: the others make those quantizers' ``hardware()`` refuse.
+    """
+    if mode not in _SIGMOID_MODES:
+        raise ValueError(f"set_internal_sigmoid: mode={mode!r} is not supported; use 'hard', 'smooth' or 'real'")
+    _internal_sigmoid[0] = mode
+
+
+def internal_sigmoid_mode() -> str:
+    return _internal_sigmoid[0]
+
+
+def internal_sigmoid(x: Any) -> Any:
+    """The sigmoid chosen by :func:`set_internal_sigmoid`, in the input's float precision."""
+    mode = _internal_sigmoid[0]
+    if mode == "hard":
+        return float_hard_sigmoid(x)
+    if mode == "smooth":
+        return float_smooth_sigmoid(x)
+    return ops.sigmoid(x)
 
 
 def _np_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -80,7 +112,7 @@ NONLINEARITIES: dict[str, Callable[[Any], np.ndarray]] = {
 }
 
 
-class _FloatActivation(BaseQuantizer):
+class _FloatActivation(FunctionForm, BaseQuantizer):
     """An unquantized activation: no parameters, no output grid."""
 
     #: What to use instead when a fixed-point output is needed (ends error messages).

@@ -20,6 +20,7 @@ from fpgaq.hwtypes import HardwareType
 __all__ = [
     "QUANTIZERS",
     "BaseQuantizer",
+    "FunctionForm",
     "get_quantizer",
     "parse_quantizer_string",
     "register_quantizer",
@@ -84,6 +85,24 @@ class BaseQuantizer:
 
     def __hash__(self) -> int:
         return hash((type(self), str(self)))
+
+
+class FunctionForm:
+    """For quantizers QKeras defines as plain functions (``hard_sigmoid``, ``binary_tanh``, ...).
+
+    QKeras users call them on tensors, ``hard_sigmoid(x)``; models name them as
+    activations, ``"hard_sigmoid"``.  Called with a tensor the class returns the
+    values; called without arguments it is the quantizer object that layers
+    keep and that answers ``hardware()``.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super().__new__(cls)
+        if not args and not kwargs:
+            return self
+        if len(args) != 1 or kwargs:
+            raise TypeError(f"{cls.__name__}(x) takes one tensor, as in QKeras; got {len(args)} positional arguments")
+        return self(args[0])
 
 
 def register_quantizer(cls: type[BaseQuantizer]) -> type[BaseQuantizer]:

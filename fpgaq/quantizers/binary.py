@@ -17,9 +17,9 @@ from keras import ops
 
 from fpgaq.hwtypes import BinaryType
 from fpgaq.quantizers import _common as c
-from fpgaq.quantizers.base import BaseQuantizer, register_quantizer, straight_through
+from fpgaq.quantizers.base import BaseQuantizer, FunctionForm, register_quantizer, straight_through
 
-__all__ = ["bernoulli", "binary", "binary_tanh", "stochastic_binary"]
+__all__ = ["bernoulli", "binary", "binary_sigmoid", "binary_tanh", "stochastic_binary"]
 
 
 class _ScaledBinary(c.RebuildFromConfig, BaseQuantizer):
@@ -269,7 +269,7 @@ class bernoulli(_ScaledBinary):
 
 
 @register_quantizer
-class binary_tanh(BaseQuantizer):
+class binary_tanh(FunctionForm, BaseQuantizer):
     """QKeras' ``binary_tanh`` activation: ``2 round(hard_sigmoid(x)) - 1``.
 
     ``hard_sigmoid(0) = 0.5`` rounds (half to even) to 0, so 0 gives -1:
@@ -303,3 +303,33 @@ class binary_tanh(BaseQuantizer):
 
     def min(self) -> float:
         return -1.0
+
+
+@register_quantizer
+class binary_sigmoid(FunctionForm, BaseQuantizer):
+    """QKeras' ``binary_sigmoid``: ``round(hard_sigmoid(x))`` (half to even), so 0 for ``x <= 0``, 1 above.
+
+    The gradient is that of the hard sigmoid (straight through the rounding).
+    """
+
+    name = "binary_sigmoid"
+    bits = 1
+
+    def __call__(self, x: Any, training: bool | None = None) -> Any:
+        p = c.hard_sigmoid(c.as_float(x))
+        return straight_through(p, ops.round(p))
+
+    def hardware(self, x: Any = None) -> BinaryType:
+        return BinaryType(scale=1.0, use_01=True)
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    def __str__(self) -> str:
+        return self.name
+
+    def max(self) -> float:
+        return 1.0
+
+    def min(self) -> float:
+        return 0.0

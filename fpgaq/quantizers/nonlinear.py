@@ -38,7 +38,6 @@ inclusive clip masks) where the rounded value lies inside ``[lo, hi]``
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 from typing import Any
 
@@ -49,7 +48,7 @@ from keras import ops
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.hwtypes import HardwareType, LevelsType
 from fpgaq.quantizers._common import in_training, seed_generator, stochastic_round
-from fpgaq.quantizers.activations import float_hard_sigmoid
+from fpgaq.quantizers.activations import float_hard_sigmoid, internal_sigmoid, internal_sigmoid_mode
 from fpgaq.quantizers.base import BaseQuantizer, register_quantizer
 
 __all__ = ["quantized_sigmoid", "quantized_tanh", "quantized_ulaw"]
@@ -246,18 +245,22 @@ class quantized_sigmoid(BaseQuantizer):
 def _ulaw_table(bits: int, integer: int, symmetric: bool, u: float) -> np.ndarray:
     """Output for each rounded code ``k = 0 .. 2**(bits-1)``, as float32.
 
-    QKeras evaluates the u-law curve with TensorFlow's float32 log, whose
-    result depends on the element's position in the tensor (vectorised and
-    scalar code paths differ by an ulp), so its levels are not one fixed set.
-    Computing them once in float64 and rounding once gives fixed levels, at
-    most one float32 ulp from QKeras' in every case we compared.
+    Computed with QKeras' own float32 expression (see :func:`_ulaw_curve`), so
+    the levels are the values QKeras outputs.
     """
     m = 2 ** (bits - 1)
-    r = 2.0 * np.arange(m + 1, dtype=np.float64) / m - 1.0
-    curve = np.sign(r) * np.log1p(u * np.abs(r)) / math.log1p(u)
-    lo = -1.0 + (1.0 / m if symmetric else 0.0)
-    hi = 1.0 - 1.0 / m
-    return (np.clip(curve, lo, hi) * 2.0**integer).astype(np.float32)
+    k = ops.convert_to_tensor(np.arange(m + 1, dtype=np.float32))
+    return np.asarray(ops.convert_to_numpy(_ulaw_curve(k, bits, integer, symmetric, u)), dtype=np.float32)
+
+
+def _ulaw_curve(k: Any, bits: int, integer: int, symmetric: Any, u: float) -> Any:
+    """QKeras' float32 u-law of the rounded code ``k``, operation for operation."""
+    m = 2 ** (bits - 1)
+    r = 2.0 * (k / float(m)) - 1.0
+    log_1pu = ops.log(ops.convert_to_tensor(1.0 + u, dtype=k.dtype))
+    curve = ops.sign(r) * ops.log(1.0 + u * ops.abs(r)) / log_1pu
+    lo = -1.0 + (1.0 * bool(symmetric)) / m
+    return float(2**integer) * ops.clip(curve, lo, 1.0 - 1.0 / m)
 
 
 @register_quantizer
@@ -288,22 +291,21 @@ class quantized_ulaw(BaseQuantizer):
         return _ulaw_table(self.bits, self.integer, bool(self.symmetric), self.u)
 
     def __call__(self, x: Any) -> Any:
+        # QKeras' float32 expression, operation for operation: TensorFlow's float32 log can differ by an ulp
+        # between elements of one tensor (vector and scalar code paths), so a table cannot reproduce it.
         x = _float_input(x)
         m = 2 ** (self.bits - 1)
-        scale = 2.0**self.integer
-        p = float_hard_sigmoid(x / scale) * float(m)
-        k = ops.round(p)
-        q = ops.take(self._table(), ops.clip(ops.cast(k, "int32"), 0, m))
-        # QKeras' float32 expression, only for its gradient (straight through the rounding).
-        k_st = ops.stop_gradient(k) + (p - ops.stop_gradient(p))
-        r = 2.0 * (k_st / float(m)) - 1.0
-        log_1pu = ops.log(ops.convert_to_tensor(1.0 + self.u, dtype=x.dtype))
-        curve = ops.sign(r) * ops.log(1.0 + self.u * ops.abs(r)) / log_1pu
-        lo = -1.0 + (1.0 / m if self.symmetric else 0.0)
-        g = scale * ops.clip(curve, lo, 1.0 - 1.0 / m)
-        return ops.stop_gradient(ops.cast(q, x.dtype)) + (g - ops.stop_gradient(g))
+        p = internal_sigmoid(x / float(2**self.integer)) * float(m)
+        k = ops.stop_gradient(ops.round(p)) + (p - ops.stop_gradient(p))
+        return _ulaw_curve(k, self.bits, self.integer, self.symmetric, self.u)
 
     def hardware(self, x: Any = None) -> HardwareType:
+        """The levels computed once in float64 (Keras' float32 output can differ from them by an ulp)."""
+        if internal_sigmoid_mode() != "hard":
+            raise ValueError(
+                f"{self}: set_internal_sigmoid({internal_sigmoid_mode()!r}) is in effect; only QKeras' default "
+                "'hard' sigmoid maps to hardware; call set_internal_sigmoid('hard')"
+            )
         levels = sorted({float(v) for v in self._table()})
         return LevelsType(self.bits, tuple(levels))
 

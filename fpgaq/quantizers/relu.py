@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from fpgaq.fixed import FixedType, Overflow, Rounding
+from fpgaq.quantizers.activations import internal_sigmoid
 from fpgaq.quantizers.base import BaseQuantizer, register_quantizer
 from fpgaq.quantizers.bits import FixedPointMixin, as_float32, blend, round_to_integer
 
@@ -172,10 +173,10 @@ class quantized_relu(FixedPointMixin, BaseQuantizer):  # QKeras' name
         return xq
 
     def _sigmoid_quantize(self, x: Any, generator: Any) -> Any:
-        """QKeras' ``use_sigmoid`` arithmetic, step for step in float32 (hard sigmoid)."""
+        """QKeras' ``use_sigmoid`` arithmetic, step for step in float32 (its internal sigmoid, hard by default)."""
         m = np.float32(2.0**self._value_bits)
         m_i = np.float32(2.0**self.integer)
-        p = ops.clip((x / m_i) * np.float32(0.5) + np.float32(0.5), 0.0, 1.0) * m
+        p = internal_sigmoid(x / m_i) * m
         r = round_to_integer(p, generator, 0.5)
         xq = ops.clip(2.0 * (r / m) - 1.0, 0.0, 1.0 - 1.0 / m) * m_i
         ns = self.negative_slope
