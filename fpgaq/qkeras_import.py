@@ -32,6 +32,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,12 +90,16 @@ _QKERAS_LAYERS: dict[str, type] = {name: getattr(qlayers, name) for name in qlay
 #: QKeras layers imported as another fpgaq layer (see the module docstring).
 _FOLDED_DEPTHWISE = "QDepthwiseConv2DBatchnorm"
 
+#: QKeras' recurrent layers, saved in the corpus but not importable until fpgaq has recurrent layers (issue 17).
+_RECURRENT = frozenset({"QSimpleRNN", "QLSTM", "QGRU", "QBidirectional", "SimpleRNN", "LSTM", "GRU"})
+
 #: Layers whose call takes a list of tensors, even when the list has one entry.
 _MERGE_LAYERS = frozenset({"Add", "Concatenate"})
 
 #: Keras 2 settings that Keras 3 lacks, with the values at which they change nothing.
 _INERT: dict[str, tuple[Any, ...]] = {
     "groups": (1,),
+    "mask": (None,),  # QKeras 0.9 writes mask=None on QConv2D and QConv2DBatchnorm
     "fused": (None, True, False),
     "renorm": (False,),
     "renorm_clipping": (None,),
@@ -233,6 +238,7 @@ class _Structure:
     layers: list[_LayerSpec]
     inputs: list[tuple[str, int, int]]
     outputs: list[tuple[str, int, int]]
+    kind: str = "Functional"
 
 
 def _sequential(config: Any) -> _Structure:
@@ -272,7 +278,7 @@ def _sequential(config: Any) -> _Structure:
         previous = spec.name
     if first is None or previous is None:
         raise QKerasImportError(f"Sequential model {name!r} has no layers")
-    return _Structure(str(name), specs, [(first, 0, 0)], [(previous, 0, 0)])
+    return _Structure(str(name), specs, [(first, 0, 0)], [(previous, 0, 0)], "Sequential")
 
 
 def _functional(config: dict[str, Any]) -> _Structure:
@@ -401,7 +407,10 @@ def _translate(spec: _LayerSpec, target: type) -> dict[str, Any]:
             "model and save again"
         )
     if spec.config.get("renorm"):
-        raise QKerasImportError(f"{_owner(spec)}: renorm=True is not supported; train without batch renormalization")
+        raise QKerasImportError(
+            f"{_owner(spec)}: renorm={spec.config['renorm']!r} is not supported; only renorm=False (the default) "
+            "is; train without batch renormalization and save again"
+        )
     return out
 
 
@@ -466,6 +475,12 @@ def _folded_depthwise(spec: _LayerSpec) -> tuple[keras.layers.Layer, _Fold]:
 
 # ----------------------------------------------------------------------------------- building
 def _make_layer(spec: _LayerSpec) -> tuple[keras.layers.Layer, _Fold | None]:
+    if spec.class_name in _RECURRENT:
+        raise QKerasImportError(
+            f"{_owner(spec)}: class {spec.class_name!r} is not yet supported: fpgaq has no recurrent layers "
+            "(QSimpleRNN, QLSTM, QGRU) until issue 17 lands; keep the recurrent part outside the FPGA model, or "
+            "replace it with QConv1D/QDense layers"
+        )
     if spec.class_name == _FOLDED_DEPTHWISE:
         return _folded_depthwise(spec)
     target = _QKERAS_LAYERS.get(spec.class_name) or _KERAS_LAYERS.get(spec.class_name)
@@ -561,6 +576,70 @@ def _saved_weights(group: h5py.Group) -> dict[str, dict[str, np.ndarray]]:
                 )
             weights[short] = np.asarray(g[weight_name])
         saved[layer_name] = weights
+    return saved
+
+
+# Keras 2.13+ (tf_keras) writes ``save_weights("w.weights.h5")`` in the layout of Keras 3's saving library:
+# ``layers/<snake_case class>[_<k>]/vars/<i>``, numbered per class in model order, weights by position.
+def _is_layered_weights(f: h5py.File) -> bool:
+    return "layer_names" not in f.attrs and "model_weights" not in f and isinstance(f.get("layers"), h5py.Group)
+
+
+def _snake(class_name: str) -> str:
+    """Keras 2's ``to_snake_case``, which names a layer's entry in a ``.weights.h5`` file."""
+    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)).lower()
+    return name if name[0] != "_" else "private" + name
+
+
+def _weight_order(spec: _LayerSpec) -> tuple[list[str], list[str]]:
+    """Names of the layer's own weights and of its inner ``batchnorm`` layer's, in Keras 2's saving order
+    (trainable weights first, each group in creation order)."""
+    c = spec.config
+    bias = ["bias"] if c.get("use_bias", True) else []
+    batchnorm = ["gamma"] * bool(c.get("scale", True)) + ["beta"] * bool(c.get("center", True))
+    batchnorm += ["moving_mean", "moving_variance"]
+    name = spec.class_name
+    if name.endswith("BatchNormalization"):
+        return batchnorm, []
+    if name == "QConv2DBatchnorm":
+        return ["kernel", *bias, "iteration"], batchnorm
+    if name == _FOLDED_DEPTHWISE:
+        return ["depthwise_kernel", *bias, "iteration"], batchnorm
+    if name.startswith(("Separable", "QSeparable")):
+        return ["depthwise_kernel", "pointwise_kernel", *bias], []
+    if name.startswith(("DepthwiseConv", "QDepthwiseConv")):
+        return ["depthwise_kernel", *bias], []
+    return ["kernel", *bias], []
+
+
+def _vars(group: h5py.Group | None) -> list[np.ndarray]:
+    if group is None or "vars" not in group:
+        return []
+    variables = group["vars"]
+    return [np.asarray(variables[str(i)]) for i in range(len(variables))]
+
+
+def _layered_weights(f: h5py.File, structure: _Structure) -> dict[str, dict[str, np.ndarray]]:
+    counts: dict[str, int] = {}
+    saved: dict[str, dict[str, np.ndarray]] = {}
+    for spec in structure.layers:
+        if spec.class_name == "InputLayer" and structure.kind == "Sequential":
+            continue  # a Sequential model's layers exclude its input
+        snake = _snake(spec.class_name)
+        key = snake if snake not in counts else f"{snake}_{counts[snake]}"
+        counts[snake] = counts.get(snake, 0) + 1
+        entry = f["layers"].get(key)
+        own, inner = _weight_order(spec)
+        values = _vars(entry)
+        inner_values = _vars(entry.get("batchnorm") if entry is not None else None)
+        if not values and not inner_values:
+            continue
+        if len(values) != len(own) or len(inner_values) != (len(inner) if inner_values else 0):
+            raise QKerasImportError(
+                f"{_owner(spec)}: the weights file holds {len(values)} weights under layers/{key} (expected "
+                f"{len(own)}: {', '.join(own)}); the model config and the weights file do not match"
+            )
+        saved[spec.name] = dict(zip(own, values)) | dict(zip(inner, inner_values))
     return saved
 
 
@@ -660,8 +739,12 @@ def load_qkeras(path: str | os.PathLike[str], weights_path: str | os.PathLike[st
     """
     path, weights_file = os.fspath(path), None if weights_path is None else os.fspath(weights_path)
     model_config, weights_file, group_path = _read_model(path, weights_file)
-    model, folds = _build(_structure(model_config))
+    structure = _structure(model_config)
+    model, folds = _build(structure)
     with h5py.File(weights_file, "r") as f:
+        if group_path is None and _is_layered_weights(f):
+            _set_weights(model, folds, _layered_weights(f, structure))
+            return model
         group = f[group_path] if group_path else f
         if group_path is None and "model_weights" in f and "layer_names" not in f.attrs:
             group = f["model_weights"]  # a full-model file given as weights_path

@@ -22,6 +22,7 @@ __all__ = [
     "auto_range_constraint",
     "layer_label",
     "register_layer",
+    "ungrouped",
     "warn_range_ignored",
 ]
 
@@ -166,6 +167,20 @@ def warn_range_ignored(layer: str, **ranges: Any) -> None:
                 UserWarning,
                 stacklevel=3,
             )
+
+
+def ungrouped(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` without Keras 2's ``groups``, which QKeras writes (as 1) on layers whose Keras 3 base has no
+    grouped form: the default loads silently, any other value is refused rather than ignored."""
+    groups = kwargs.pop("groups", 1)
+    if groups != 1:
+        name = kwargs.get("name")
+        label = f"{cls.__name__} {name!r}" if isinstance(name, str) else cls.__name__
+        raise ValueError(
+            f"{label}: groups={groups!r} is not supported; {cls.__name__} takes only groups=1 (its Keras 3 base "
+            "has no grouped form); use QConv1D/QConv2D(groups=...) for a grouped convolution, or drop the setting"
+        )
+    return kwargs
 
 
 class QuantizedLayerMixin:

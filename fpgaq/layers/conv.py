@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import QuantizedLayerMixin, apply_quantizer, register_layer
+from fpgaq.layers._common import QuantizedLayerMixin, apply_quantizer, register_layer, ungrouped
 
 __all__ = ["QConv1D", "QConv2D", "QConv2DTranspose", "add_bias_and_activate"]
 
@@ -219,7 +219,7 @@ class QConv2DTranspose(_QConv, keras.layers.Conv2DTranspose):
             activity_regularizer=activity_regularizer,
             kernel_constraint=kernel_constraint,
             bias_constraint=bias_constraint,
-            **kwargs,
+            **ungrouped(type(self), kwargs),
         )
         self._init_weight_quantization(activation, kernel_quantizer=kernel_quantizer, bias_quantizer=bias_quantizer)
 

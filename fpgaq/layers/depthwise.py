@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import QuantizedLayerMixin, register_layer
+from fpgaq.layers._common import QuantizedLayerMixin, register_layer, ungrouped
 from fpgaq.layers.conv import add_bias_and_activate
 
 __all__ = ["QDepthwiseConv2D"]
@@ -67,7 +67,7 @@ class QDepthwiseConv2D(QuantizedLayerMixin, keras.layers.DepthwiseConv2D):
             activity_regularizer=activity_regularizer,
             depthwise_constraint=depthwise_constraint,
             bias_constraint=bias_constraint,
-            **kwargs,
+            **ungrouped(type(self), kwargs),
         )
         self._init_weight_quantization(
             activation,

@@ -7,10 +7,14 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import QuantizedLayerMixin, register_layer
+from fpgaq.layers._common import QuantizedLayerMixin, register_layer, ungrouped
 from fpgaq.layers.conv import add_bias_and_activate
 
 __all__ = ["QSeparableConv1D", "QSeparableConv2D"]
+
+#: Keras 2's separable layers inherit these from its ``Conv`` base and write them into every config (QKeras'
+#: too) but never use them, having depthwise and pointwise kernels instead; so any value is dropped here too.
+_UNUSED_KERNEL_ARGS = frozenset({"kernel_initializer", "kernel_regularizer", "kernel_constraint"})
 
 
 class _QSeparable(QuantizedLayerMixin):
@@ -69,7 +73,7 @@ class _QSeparable(QuantizedLayerMixin):
             depthwise_constraint=depthwise_constraint,
             pointwise_constraint=pointwise_constraint,
             bias_constraint=bias_constraint,
-            **kwargs,
+            **ungrouped(type(self), {k: v for k, v in kwargs.items() if k not in _UNUSED_KERNEL_ARGS}),
         )
         self._init_weight_quantization(
             activation,

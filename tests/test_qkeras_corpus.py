@@ -1,0 +1,282 @@
+"""``fpgaq.load_qkeras`` on the corpus that real QKeras 0.9.0 wrote (``tests/fixtures/qkeras/models``).
+
+Every file QKeras saved (full-model ``.h5``, ``to_json`` + ``save_weights``)
+must import; the imported Keras 3 model must predict what QKeras predicted on
+the stored inputs (ordinary, saturating and rounding-midpoint values); and
+``fpgaq.convert`` must reproduce the imported model bit for bit.  The
+expected outputs are QKeras' own, never fpgaq's.
+
+Tolerance rule for QKeras' outputs: exact equality, except for models using
+a quantizer listed in ``FLOAT32_INEXACT``, whose QKeras output is itself the
+result of inexact float32 transcendental arithmetic; those are compared with
+``rtol=2**-22`` (two float32 ulps) and no absolute slack.  Batch
+normalization and ``alpha='auto'`` scales are float32 too, but every corpus
+model using them matches exactly, so they get no allowance.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import fpgaq
+from fpgaq import layers as L
+from fpgaq.qkeras_import import QKerasImportError
+
+CORPUS = Path(__file__).parent / "fixtures" / "qkeras" / "models"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+MODELS: dict[str, dict] = MANIFEST["models"]
+
+RECURRENT_CLASSES = {"QSimpleRNN", "QLSTM", "QGRU"}
+RECURRENT = sorted(name for name, entry in MODELS.items() if RECURRENT_CLASSES & set(entry["layers"]))
+FEEDFORWARD = sorted(set(MODELS) - set(RECURRENT))
+
+#: Quantizers whose QKeras output comes from inexact float32 arithmetic (see the module docstring).
+FLOAT32_INEXACT = {
+    "quantized_ulaw": "QKeras computes the u-law curve with float32 log/exp; the last bit depends on the op order",
+}
+
+#: Models that fpgaq.convert refuses because the IR has no exact fixed-point form for them: the error it gives.
+CONVERT_REFUSED = {
+    "activation_ulaw": (
+        r"activation quantizer quantized_ulaw\(8\) is not supported: its u-law levels are logarithms that no "
+        r"fixed-point grid holds exactly"
+    ),
+}
+
+#: Every QKeras layer class issue 11 names, except those the qkeras 0.9.0 release lacks.
+REQUIRED_CLASSES = {
+    "QDense",
+    "QConv1D",
+    "QConv2D",
+    "QConv2DTranspose",
+    "QDepthwiseConv2D",
+    "QSeparableConv1D",
+    "QSeparableConv2D",
+    "QActivation",
+    "QBatchNormalization",
+    "QConv2DBatchnorm",
+    "QDepthwiseConv2DBatchnorm",
+    "QAveragePooling2D",
+    "QGlobalAveragePooling2D",
+    "QSimpleRNN",
+    "QLSTM",
+    "QGRU",
+}
+
+
+def _forms(names: list[str]) -> list[tuple[str, str]]:
+    return [(name, form) for name in names for form in MODELS[name]["forms"]]
+
+
+def _load(name: str, form: str) -> keras.Model:
+    if form == "h5":
+        return fpgaq.load_qkeras(CORPUS / f"{name}.h5")
+    weights = {"json+weights": "weights", "json+legacy_weights": "legacy_weights"}[form]
+    return fpgaq.load_qkeras(CORPUS / f"{name}.json", CORPUS / f"{name}.{weights}.h5")
+
+
+@functools.cache
+def imported(name: str, form: str) -> keras.Model:
+    """Each corpus file is imported once for the whole module."""
+    return _load(name, form)
+
+
+@functools.cache
+def stored(name: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """QKeras' inputs and outputs for ``name``."""
+    data = np.load(CORPUS / f"{name}.npz")
+    outputs = MODELS[name]["outputs"]
+    return data["x"], [data["y"]] if outputs == 1 else [data[f"y{i}"] for i in range(outputs)]
+
+
+def _as_list(y: object) -> list[np.ndarray]:
+    return [np.asarray(v) for v in (y if isinstance(y, list) else [y])]
+
+
+# ----------------------------------------------------------------------------------- the corpus itself
+def test_corpus_was_written_by_qkeras_and_covers_every_layer_class() -> None:
+    assert MANIFEST["versions"]["qkeras"] == "0.9.0"
+    assert MANIFEST["versions"]["tf_keras"].startswith("2.")
+    assert len(MODELS) >= 40
+    assert {"Sequential", "Functional"} <= {entry["kind"] for entry in MODELS.values()}
+    classes = {c for entry in MODELS.values() for c in entry["layers"]}
+    assert classes >= REQUIRED_CLASSES, REQUIRED_CLASSES - classes
+    quantizers = {q for entry in MODELS.values() for q in entry["quantizers"]}
+    for family in ("quantized_bits", "quantized_relu", "quantized_po2", "quantized_relu_po2", "quantized_tanh"):
+        assert family in quantizers
+    for family in ("quantized_sigmoid", "binary", "ternary", "stochastic_binary", "stochastic_ternary"):
+        assert family in quantizers
+    assert {"quantized_hswish", "quantized_ulaw"} <= quantizers
+    for name, entry in MODELS.items():
+        assert (CORPUS / f"{name}.npz").exists()
+        assert (CORPUS / f"{name}.h5").exists() and (CORPUS / f"{name}.json").exists()
+        assert (CORPUS / f"{name}.weights.h5").exists()
+        assert entry["forms"][:2] == ["h5", "json+weights"]
+    assert sum(p.stat().st_size for p in CORPUS.iterdir()) < 3_000_000
+
+
+# ----------------------------------------------------------------------------------- import and predict
+@pytest.mark.parametrize(("name", "form"), _forms(FEEDFORWARD))
+def test_imported_model_predicts_what_qkeras_predicted(name: str, form: str) -> None:
+    x, want = stored(name)
+    got = _as_list(imported(name, form).predict(x, verbose=0))
+    assert len(got) == len(want)
+    inexact = sorted(set(MODELS[name]["quantizers"]) & set(FLOAT32_INEXACT))
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32 and g.shape == w.shape
+        if inexact:
+            np.testing.assert_allclose(g, w, rtol=2**-22, atol=0, err_msg=f"{name} ({form}): {inexact}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"{name} ({form})")
+
+
+@pytest.mark.parametrize(("name", "form"), [(n, f) for n, f in _forms(FEEDFORWARD) if f != "h5"])
+def test_every_form_holds_the_same_weights(name: str, form: str) -> None:
+    full, other = imported(name, "h5"), imported(name, form)
+    assert [type(la).__name__ for la in full.layers] == [type(la).__name__ for la in other.layers]
+    for a, b in zip(full.layers, other.layers):
+        assert [w.path.split("/")[-1] for w in a.weights] == [w.path.split("/")[-1] for w in b.weights]
+        for wa, wb in zip(a.weights, b.weights):
+            np.testing.assert_array_equal(np.asarray(wa), np.asarray(wb), err_msg=f"{name}: {a.name}/{wa.name}")
+
+
+@pytest.mark.parametrize("name", FEEDFORWARD)
+def test_convert_matches_the_imported_model_bit_for_bit(name: str) -> None:
+    model = imported(name, "h5")
+    x, _ = stored(name)
+    if name in CONVERT_REFUSED:
+        with pytest.raises(Exception, match=CONVERT_REFUSED[name]):
+            fpgaq.convert(model)
+        return
+    want = _as_list(model.predict(x, verbose=0))
+    got = _as_list(fpgaq.convert(model).predict(x))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w.astype(np.float64), err_msg=name)
+
+
+# ----------------------------------------------------------------------------------- refusals
+@pytest.mark.parametrize(("name", "form"), _forms(RECURRENT))
+def test_recurrent_layers_are_refused_until_supported(name: str, form: str) -> None:
+    cls = next(c for c in MODELS[name]["layers"] if c in RECURRENT_CLASSES)
+    config = json.loads((CORPUS / f"{name}.json").read_text())
+    layer = next(la["config"]["name"] for la in config["config"]["layers"] if la["class_name"] == cls)
+    message = (
+        f"layer '{layer}' ({cls}): class '{cls}' is not yet supported: fpgaq has no recurrent layers (QSimpleRNN, "
+        "QLSTM, QGRU) until issue 17 lands; keep the recurrent part outside the FPGA model, or replace it with "
+        "QConv1D/QDense layers"
+    )
+    with pytest.raises(QKerasImportError) as info:
+        _load(name, form)
+    assert str(info.value) == message
+
+
+def _edited(tmp_path: Path, name: str, layer_class: str, **settings: object) -> Path:
+    """The JSON QKeras wrote for ``name`` with ``settings`` changed on its first ``layer_class`` layer."""
+    config = copy.deepcopy(json.loads((CORPUS / f"{name}.json").read_text()))
+    entry = next(la for la in config["config"]["layers"] if la["class_name"] == layer_class)
+    entry["config"].update(settings)
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "layer_class", "settings", "message"),
+    [
+        (
+            "depthwise_bits",
+            "QDepthwiseConv2D",
+            {"groups": 2},
+            r"layer 'q_depthwise_conv2d' \(QDepthwiseConv2D\): setting groups=2 has no equivalent in "
+            r"fpgaq\.layers\.depthwise\.QDepthwiseConv2D; supported settings: .*depth_multiplier.*; remove or reset "
+            r"it in the Keras 2 model and save again",
+        ),
+        (
+            "separable2d",
+            "QSeparableConv2D",
+            {"groups": 3},
+            r"layer 'q_separable_conv2d' \(QSeparableConv2D\): setting groups=3 has no equivalent in "
+            r"fpgaq\.layers\.separable\.QSeparableConv2D; supported settings: .*pointwise_quantizer.*; remove or "
+            r"reset it in the Keras 2 model and save again",
+        ),
+        (
+            "conv2d_bits",
+            "QConv2D",
+            {"mask": [1, 0]},
+            r"layer 'q_conv2d' \(QConv2D\): setting mask=\[1, 0\] has no equivalent in fpgaq\.layers\.conv\.QConv2D; "
+            r"supported settings: .*kernel_quantizer.*; remove or reset it in the Keras 2 model and save again",
+        ),
+        (
+            "batchnorm_dense",
+            "QBatchNormalization",
+            {"virtual_batch_size": 4},
+            r"layer 'q_batch_normalization' \(QBatchNormalization\): setting virtual_batch_size=4 has no equivalent "
+            r"in fpgaq\.layers\.batchnorm\.QBatchNormalization; supported settings: .*; remove or reset it in the "
+            r"Keras 2 model and save again",
+        ),
+        (
+            "batchnorm_dense",
+            "QBatchNormalization",
+            {"renorm": True},
+            r"layer 'q_batch_normalization' \(QBatchNormalization\): renorm=True is not supported; only "
+            r"renorm=False \(the default\) is; train without batch renormalization and save again",
+        ),
+        (
+            "dense_bits",
+            "QDense",
+            {"kernel_quantizer": "quantized_fancy(4, 0)"},
+            r"layer 'fc1' \(QDense\): kernel_quantizer='quantized_fancy\(4, 0\)' cannot be mapped: .*Supported "
+            r"quantizers: .*quantized_bits.*; register a custom one with fpgaq\.register_quantizer, or change the "
+            r"layer's quantizer in QKeras and save again",
+        ),
+    ],
+)
+def test_a_non_default_setting_is_an_error_naming_it(
+    tmp_path: Path, name: str, layer_class: str, settings: dict, message: str
+) -> None:
+    path = _edited(tmp_path, name, layer_class, **settings)
+    with pytest.raises(QKerasImportError, match=f"^{message}$"):
+        fpgaq.load_qkeras(path, CORPUS / f"{name}.weights.h5")
+
+
+# ----------------------------------------------------------------------------------- building layers directly
+@pytest.mark.parametrize(
+    ("cls", "args"),
+    [
+        (L.QDepthwiseConv2D, ((3, 3),)),
+        (L.QSeparableConv1D, (2, 3)),
+        (L.QSeparableConv2D, (2, (3, 3))),
+        (L.QConv2DTranspose, (2, (3, 3))),
+    ],
+)
+def test_layers_take_the_groups_default_qkeras_writes(cls: type, args: tuple) -> None:
+    layer = cls(*args, groups=1, name="k")
+    assert layer.name == "k"
+    with pytest.raises(ValueError) as info:
+        cls(*args, groups=2, name="k")
+    assert str(info.value) == (
+        f"{cls.__name__} 'k': groups=2 is not supported; {cls.__name__} takes only groups=1 (its Keras 3 base has no "
+        "grouped form); use QConv1D/QConv2D(groups=...) for a grouped convolution, or drop the setting"
+    )
+
+
+@pytest.mark.parametrize("name", ["depthwise_bits", "separable1d", "separable2d", "conv2d_transpose"])
+def test_qkeras_configs_rebuild_with_fpgaq_layers(name: str) -> None:
+    """The configs QKeras wrote (``groups=1`` included) build the fpgaq layer of the same class directly."""
+    config = json.loads((CORPUS / f"{name}.json").read_text())
+    for entry in config["config"]["layers"]:
+        cls = getattr(L, entry["class_name"], None)
+        if cls is None or entry["class_name"] == "QActivation":
+            continue
+        # Initializers and constraints name QKeras' own classes (QInitializer, Clip), which load_qkeras drops.
+        kwargs = {k: v for k, v in entry["config"].items() if not k.endswith(("_initializer", "_constraint"))}
+        kwargs.pop("batch_input_shape", None)
+        assert "groups" in kwargs
+        assert type(cls.from_config(kwargs)) is cls
