@@ -11,9 +11,11 @@ of Keras 2 files.  Larq's quantizers become :mod:`fpgaq.quantizers.larq`.
 
 ``pad_values``: Larq pads a ``padding="same"`` convolution with that value
 (after quantizing its input) instead of zeros.  Zero, or any value with
-``padding="valid"``, is the ordinary convolution and loads silently; a
-non-zero pad value is refused with a clear error, because fpgaq's IR pads
-convolutions with zeros only.
+``padding="valid"``, is the ordinary convolution and loads silently; another
+value on a ``QuantConv2D`` or ``QuantDepthwiseConv2D`` imports as
+:class:`~fpgaq.larq_layers.QConv2DPadValues` /
+:class:`~fpgaq.larq_layers.QDepthwiseConv2DPadValues`, which convert exactly;
+on the other convolutions it is refused with a clear error.
 
 Anything that cannot be mapped raises :class:`LarqImportError` (a
 :class:`~fpgaq.qkeras_import.QKerasImportError`), naming the layer, the
@@ -28,7 +30,9 @@ from typing import Any
 
 import h5py
 
+from fpgaq.larq_layers import QConv2DPadValues, QDepthwiseConv2DPadValues
 from fpgaq.qkeras_import import (
+    _QKERAS_LAYERS,
     QKerasImportError,
     _build,
     _class_name,
@@ -62,6 +66,12 @@ _LAYERS: dict[str, tuple[str, dict[str, str]]] = {
         {"depthwise_quantizer": "depthwise_quantizer", "pointwise_quantizer": "pointwise_quantizer"},
     ),
 }
+
+#: fpgaq classes for Larq convolutions padded with a non-zero ``pad_values``.
+_PADDED = {"QConv2D": "QConv2DPadValues", "QDepthwiseConv2D": "QDepthwiseConv2DPadValues"}
+# The Keras 2 reader builds layers from its class table: teach it these two (nothing else changes for QKeras files).
+_QKERAS_LAYERS.setdefault("QConv2DPadValues", QConv2DPadValues)
+_QKERAS_LAYERS.setdefault("QDepthwiseConv2DPadValues", QDepthwiseConv2DPadValues)
 
 #: Larq layers fpgaq has no hardware for.
 _UNSUPPORTED_LAYERS = frozenset(
@@ -161,17 +171,20 @@ def _activation(spec: _LayerSpec, value: Any) -> Any:
     return value
 
 
-def _pad_values(spec: _LayerSpec) -> None:
+def _pad_values(spec: _LayerSpec, target: str) -> str:
+    """The fpgaq class for a Larq convolution, given its ``pad_values`` (removed from the config unless used)."""
     value = spec.config.pop("pad_values", 0.0)
-    if spec.config.get("padding") != "same":
-        return  # Larq pads only 'same' convolutions
-    if isinstance(value, (list, tuple)) or float(value) != 0.0:
+    if spec.config.get("padding") != "same" or (not isinstance(value, (list, tuple)) and float(value) == 0.0):
+        return target  # Larq pads only 'same' convolutions; zeros are the ordinary padding
+    if target not in _PADDED or isinstance(value, (list, tuple)):
         raise LarqImportError(
             f"{_owner(spec)}: setting pad_values={value!r} with padding='same' pads the quantized input with "
-            f"{value!r} instead of zeros, which fpgaq's convolutions do not support yet; supported: "
-            "pad_values=0.0, or padding='valid'; retrain with pad_values=0.0, or put the padding in the model "
-            "explicitly (an input quantizer whose zero code stands for the pad value)"
+            f"{value!r} instead of zeros, which fpgaq supports for QuantConv2D and QuantDepthwiseConv2D (one "
+            "number) only; supported here: pad_values=0.0, or padding='valid'; retrain with pad_values=0.0, or "
+            "use a QuantConv2D"
         )
+    spec.config["pad_values"] = float(value)
+    return _PADDED[target]
 
 
 def _rewrite(spec: _LayerSpec) -> list[_LayerSpec]:
@@ -191,7 +204,7 @@ def _rewrite(spec: _LayerSpec) -> list[_LayerSpec]:
     config.pop("metrics", None)  # Larq's training metrics (flip_ratio) change nothing the model computes
     converted = _LayerSpec(spec.name, spec.class_name, config)
     if spec.class_name != "QuantDense":
-        _pad_values(converted)
+        target = _pad_values(converted, target)
     for larq_key, fpgaq_key in keys.items():
         config[fpgaq_key] = _quantizer(converted, larq_key, config.pop(larq_key, None))
     if "activation" in config:

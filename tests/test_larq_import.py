@@ -8,6 +8,7 @@ own predictions (``make_corpus.py`` there).  Rules checked here:
   float32 arithmetic is exact (binary/ternary sums, quantizer outputs); on the models in
   ``FLOAT32_SUMS``, whose sums of 25-27-bit float32 constants Keras rounds, fpgaq's exact
   result agrees to float32 rounding, and every quantizer output inside them is still bit-exact;
+* ``pad_values=1.0`` convolutions convert exactly (zero-padded convolution of ``x - 1``, kernel sums in the bias);
 * settings fpgaq cannot honour are refused with the exact messages below.
 """
 
@@ -33,14 +34,7 @@ from fpgaq.quantizers.larq import dorefa_quantizer, magnitude_aware_sign, ste_si
 
 CORPUS = Path(__file__).parent / "fixtures" / "larq"
 FILES = sorted(p.stem for p in CORPUS.glob("*.h5"))
-REFUSED = {
-    "pad_one": (
-        "layer 'quant_conv2d_4' (QuantConv2D): setting pad_values=1.0 with padding='same' pads the quantized input "
-        "with 1.0 instead of zeros, which fpgaq's convolutions do not support yet; supported: pad_values=0.0, or "
-        "padding='valid'; retrain with pad_values=0.0, or put the padding in the model explicitly (an input "
-        "quantizer whose zero code stands for the pad value)"
-    )
-}
+REFUSED: dict[str, str] = {}  # corpus files fpgaq refuses (none since pad_values is supported)
 LOADED = [name for name in FILES if name not in REFUSED]
 #: Models whose outputs are float32 sums Keras (and Larq) round: magnitude-aware scales and DoReFa levels.
 FLOAT32_SUMS = {"conv_swish_magnitude", "dorefa", "magnitude_aware_conv"}
@@ -142,11 +136,26 @@ def test_input_quantizer_becomes_a_qactivation_before_the_layer(corpus) -> None:
     )
 
 
-@pytest.mark.parametrize("name", REFUSED)
-def test_unsupported_setting_is_refused_with_the_layer_setting_value_and_fix(name: str) -> None:
+def test_pad_values_are_what_the_corpus_exercises() -> None:
+    """pad_one pads with 1.0: with zeros instead, its outputs would differ from Larq's."""
+    model = load_larq(CORPUS / "pad_one.h5")
+    assert [type(la).__name__ for la in model.layers[2::2]] == ["QConv2DPadValues", "QDepthwiseConv2DPadValues"]
+    data = np.load(CORPUS / "pad_one.npz")
+    np.testing.assert_array_equal(np.asarray(model(data["x"])), data["y"])
+    for layer in model.layers[2::2]:
+        layer.pad_values = 0.0
+    assert not np.array_equal(np.asarray(model(data["x"])), data["y"])
+
+
+def test_pad_values_on_another_convolution_is_refused(tmp_path: Path) -> None:
+    path = _edited(tmp_path, '"class_name": "QuantConv2D"', '"class_name": "QuantConv1D"', "pad_one")
     with pytest.raises(LarqImportError) as info:
-        load_larq(CORPUS / f"{name}.h5")
-    assert str(info.value) == REFUSED[name]
+        load_larq(path)
+    assert str(info.value) == (
+        "layer 'quant_conv2d_4' (QuantConv1D): setting pad_values=1.0 with padding='same' pads the quantized input "
+        "with 1.0 instead of zeros, which fpgaq supports for QuantConv2D and QuantDepthwiseConv2D (one number) "
+        "only; supported here: pad_values=0.0, or padding='valid'; retrain with pad_values=0.0, or use a QuantConv2D"
+    )
 
 
 def test_every_command_loads_larq_files() -> None:
@@ -169,10 +178,10 @@ def test_imported_model_saves_and_reloads(corpus, tmp_path: Path) -> None:
     np.testing.assert_array_equal(again.predict(x, verbose=0), y)
 
 
-def _edited(tmp_path: Path, old: str, new: str) -> Path:
+def _edited(tmp_path: Path, old: str, new: str, name: str = "depthwise_tern") -> Path:
     """A copy of a corpus file with one string of its model config replaced."""
     path = tmp_path / "edited.h5"
-    shutil.copy(CORPUS / "depthwise_tern.h5", path)
+    shutil.copy(CORPUS / f"{name}.h5", path)
     with h5py.File(path, "r+") as f:
         text = f.attrs["model_config"]
         text = text.decode() if isinstance(text, bytes) else text

@@ -17,6 +17,10 @@ Each is a step function of its input, so it becomes the ``step`` op of
   rational (see :func:`dorefa_cuts`), right for every float32 input.  A
   wider input (a long accumulator) is decided on its exact value.
 
+Larq's ``pad_values`` convolutions (:mod:`fpgaq.larq_layers`) trace as the zero-padded
+convolution of ``x - pad_values`` with the kernel sums folded into the bias (see
+:func:`_padded_conv`).
+
 ``magnitude_aware_sign`` and ``ste_tern(ternary_weight_networks=True)``
 learn their scale or threshold from each tensor: as activations they have no
 fixed hardware meaning and are refused, naming the fix.
@@ -29,9 +33,13 @@ from typing import Any
 
 import numpy as np
 
+from fpgaq.fixed import FixedType
+from fpgaq.ir.graph import Node, Weight
 from fpgaq.ir.ops._common import unsupported
 from fpgaq.ir.ops.quantized_activations import StepCuts, _emit, _f32
-from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS
+from fpgaq.ir.trace import HANDLERS, QUANTIZER_ACTIVATIONS
+from fpgaq.ir.weights import fit_type
+from fpgaq.larq_layers import QDepthwiseConv2DPadValues
 from fpgaq.quantizers.larq import dorefa_levels
 
 __all__ = ["dorefa_cuts"]
@@ -110,3 +118,56 @@ QUANTIZER_ACTIVATIONS["ste_heaviside"] = _heaviside
 QUANTIZER_ACTIVATIONS["ste_tern"] = _tern
 QUANTIZER_ACTIVATIONS["dorefa_quantizer"] = _dorefa
 QUANTIZER_ACTIVATIONS["magnitude_aware_sign"] = _magnitude_aware
+
+
+# ----------------------------------------------------------------------------- pad_values
+def _padded_conv(t: Any, layer: Any, ins: list[str], out_shape: tuple[int, ...], lc: Any) -> str:
+    """``conv(pad_v(x)) = conv(pad_0(x - v)) + v * sum(kernel)``: a ``scale`` node subtracting ``v``, then
+    the zero-padded convolution with ``v`` times each output channel's kernel sum added to its bias.
+
+    The padded border of ``x - v`` is 0, i.e. ``v`` in ``x``; inside, the kernel sees ``x - v`` and the
+    bias gives back ``v`` for every tap.  Every term is an exact sum of exact constants.
+    """
+    src = ins[0]
+    in_shape = t.tensors[src].shape
+    v = _f32(layer.pad_values)
+    channels = in_shape[-1]
+    shift_name = f"{layer.name}_pad_values"
+    weights = {
+        "scale": Weight(np.ones(channels), FixedType(1, 1, False)),
+        "shift": Weight(np.full(channels, -float(v)), fit_type(np.array([-float(v)]), f"{shift_name} shift")),
+    }
+    node = Node(shift_name, "scale", [src], shift_name, {"axis": -1}, weights, {}, t.options(lc), layer.name)
+    shifted = t.add(node, in_shape, None)
+    depthwise = isinstance(layer, QDepthwiseConv2DPadValues)
+    attrs = {
+        "kernel_size": tuple(layer.kernel_size),
+        "strides": tuple(layer.strides),
+        "dilation": tuple(layer.dilation_rate),
+        "padding": layer.border(in_shape[:-1]),
+    }
+    if depthwise:
+        attrs["depth_multiplier"] = int(layer.depth_multiplier)
+        kernel, bias = t.kernel_and_bias(layer, lc, kernel_attr="kernel", kq="depthwise_quantizer_internal")
+        taps = kernel.values.sum(axis=(0, 1)).reshape(-1)  # output channel c * multiplier + m
+    else:
+        kernel, bias = t.kernel_and_bias(layer, lc)
+        taps = kernel.values.sum(axis=(0, 1, 2))
+    total = np.asarray([Fraction(float(s)) * v for s in taps], dtype=object)
+    if bias is not None:
+        total = total + np.asarray([Fraction(float(b)) for b in np.asarray(bias.values).reshape(-1)], dtype=object)
+    values = np.array([float(f) for f in total])
+    if any(Fraction(float(f)) != f for f in total):
+        raise unsupported(
+            layer,
+            f"pad_values={layer.pad_values!r} times the kernel sums plus the bias is not exact in float64",
+            "use pad_values=1.0 or another short binary fraction",
+        )
+    quantizer = None if bias is None else bias.quantizer
+    bias = Weight(values, fit_type(values, f"layer {layer.name!r} bias with pad_values"), None, quantizer)
+    op = "depthwise2d" if depthwise else "conv2d"
+    return t.linear_layer(layer, op, [shifted], out_shape, lc, kernel, bias, attrs)
+
+
+HANDLERS["QConv2DPadValues"] = _padded_conv
+HANDLERS["QDepthwiseConv2DPadValues"] = _padded_conv
