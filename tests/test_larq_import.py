@@ -287,3 +287,20 @@ def test_data_dependent_quantizers_are_refused_as_activations(q: Any, why: str) 
 def test_quantizer_string_and_config_forms_read_back(q: Any) -> None:
     assert get_quantizer(str(q)) == q
     assert get_quantizer({"class_name": q.name, "config": q.get_config()}) == q
+
+
+# ----------------------------------------------------------------------------- back ends
+@pytest.mark.skipif(shutil.which("g++") is None, reason="HLS C-simulation needs g++")
+@pytest.mark.parametrize("name", ["pad_one", "dorefa_activation"])
+def test_hls_csim_equals_the_reference(name: str, corpus) -> None:
+    """The generated C++ computes the pad_values convolutions and the DoReFa staircase bit for bit."""
+    model, x, y = corpus[name]
+    design = fpgaq.convert(model, _config(model))
+    np.testing.assert_array_equal(design.predict_hls(x), y)
+
+
+def test_cli_converts_a_larq_file(tmp_path: Path) -> None:
+    from fpgaq.cli import main
+
+    assert main(["convert", str(CORPUS / "pad_one.h5"), "--backend", "rtl", "-o", str(tmp_path / "rtl")]) == 0
+    assert any((tmp_path / "rtl").iterdir())
