@@ -44,7 +44,14 @@ from fpgaq.qkeras_import import (
     _text,
 )
 
-__all__ = ["LarqImportError", "is_larq_h5", "load_larq", "supported_larq_layers", "supported_larq_quantizers"]
+__all__ = [
+    "LarqImportError",
+    "is_larq_h5",
+    "larq_quantizer",
+    "load_larq",
+    "supported_larq_layers",
+    "supported_larq_quantizers",
+]
 
 
 class LarqImportError(QKerasImportError):
@@ -161,6 +168,15 @@ def _quantizer(spec: _LayerSpec, key: str, value: Any) -> dict[str, Any] | None:
                 f"supported: {', '.join(sorted(arguments)) or 'none'}"
             )
     return {"class_name": name, "config": out}
+
+
+def larq_quantizer(value: Any) -> Any:
+    """The fpgaq quantizer for a Larq quantizer as Larq serializes it (``{"class_name": "SteSign", "config": ...}``
+    or an alias such as ``"ste_sign"``); ``None`` for Larq's ``NoOp``.  Raises :class:`LarqImportError`."""
+    from fpgaq.quantizers import get_quantizer
+
+    spec = _LayerSpec("(none)", "quantizer", {})
+    return get_quantizer(_quantizer(spec, "quantizer", value))
 
 
 def _activation(spec: _LayerSpec, value: Any) -> Any:

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import fpgaq
-from fpgaq.larq_import import LarqImportError, is_larq_h5, load_larq
+from fpgaq.larq_import import LarqImportError, is_larq_h5, larq_quantizer, load_larq
 from fpgaq.model_io import load_model
 from fpgaq.quantizers import get_quantizer
 from fpgaq.quantizers.larq import dorefa_quantizer, magnitude_aware_sign, ste_sign, ste_tern
@@ -72,6 +72,7 @@ def predictions(corpus) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def test_manifest_names_every_file_and_the_versions() -> None:
     manifest = json.loads((CORPUS / "manifest.json").read_text())
     assert sorted(manifest["models"]) == FILES
+    assert manifest["quantizer_table"]["configs"] == len(TABLE)
     assert manifest["larq"] == "0.14.0" and manifest["tensorflow"].startswith("2.21")
     assert len(LOADED) >= 6
     total = sum(p.stat().st_size for p in CORPUS.iterdir() if p.is_file())
@@ -225,6 +226,49 @@ def test_zero_pad_values_and_defaults_load_silently(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_larq(valid).get_layer("quant_conv2d_3").padding == "valid"  # Larq pads 'same' convs only
+
+
+# ----------------------------------------------------------------------------- Larq's quantizer table
+TABLE = json.loads((CORPUS / "quantizers.json").read_text())
+TABLE_DATA = np.load(CORPUS / "quantizers.npz")
+#: Inputs of the table (1e6, and float32 neighbours of 2**-30) are exact in this type.
+WIDE_INPUT = {"Model": {"Input": {"Precision": "ap_fixed<80,22>"}}}
+
+
+def _table_id(i: int) -> str:
+    entry = TABLE[i]
+    args = ",".join(f"{k}={v}" for k, v in sorted(entry["config"].items()) if k not in ("name", "trainable", "dtype"))
+    return f"{entry['class_name']}({args})"
+
+
+@pytest.mark.parametrize("i", range(len(TABLE)), ids=_table_id)
+def test_quantizer_equals_larq(i: int) -> None:
+    x = TABLE_DATA["x"]
+    q = larq_quantizer(TABLE[i])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(q(x)), TABLE_DATA[f"y{i}"])
+
+
+@pytest.mark.parametrize("i", range(len(TABLE)), ids=_table_id)
+def test_quantizer_as_activation_converts_to_larq_values(i: int) -> None:
+    """Where a quantizer has a fixed meaning as an activation, the step node gives Larq's values bit for bit."""
+    q = larq_quantizer(TABLE[i])
+    config = TABLE[i]["config"]
+    data_dependent = (
+        q.name == "magnitude_aware_sign" or config.get("ternary_weight_networks") or config.get("mode") == "weights"
+    )
+    # TensorFlow flushes subnormal float32 inputs (the neighbours of 0) to zero before deciding; fixed-point
+    # hardware sees their sign, so they are left out here (Larq's and fpgaq's Keras outputs agree on them above)
+    normal = np.abs(TABLE_DATA["x"].reshape(-1)) >= np.finfo(np.float32).tiny
+    normal |= TABLE_DATA["x"].reshape(-1) == 0
+    x = TABLE_DATA["x"].reshape(1, -1)[:, normal]
+    model = _activation_model(q, x.shape[1])
+    if data_dependent:
+        with pytest.raises(ValueError, match="every new input"):
+            fpgaq.convert(model, WIDE_INPUT)
+        return
+    expected = TABLE_DATA[f"y{i}"].reshape(1, -1)[:, normal]
+    assert normal.sum() == TABLE_DATA["x"].size - 8  # the float32 neighbours of 0 and -0
+    np.testing.assert_array_equal(fpgaq.convert(model, WIDE_INPUT).predict(x), expected)
 
 
 # ----------------------------------------------------------------------------- quantizers as activations
