@@ -64,21 +64,40 @@ The sum (``extract_energy_sum``) counts, as QKeras' ``include_energy`` does,
 the others, so that each activation tensor is written once and read once.
 
 Reference mode: ``for_reference=True`` (or :func:`reference_qtools` with
-``"int8"`` / ``"fp32"``) counts every layer as if unquantized: weights, biases
-and activations as ``keras_quantizer`` (``int8`` = ``quantized_bits(8,0,1)``,
-or ``fp32``) and multiplier outputs and accumulators as ``keras_accumulator``
-(``int32`` = ``quantized_bits(32,10,1)``, or ``fp32``); the multiplier's gate
-stays the one its operand types call for.  Without it, only float Keras
-layers (and unquantized weights/activations) get those types.
+``"int8"`` / ``"fp32"``) counts every layer as if unquantized: weights and
+biases as ``keras_quantizer`` (``int8`` = ``quantized_bits(8,0,1)``, or
+``fp32``), multiplier outputs, accumulators and activation outputs as
+``keras_accumulator`` (``int32`` = ``quantized_bits(32,10,1)``, or ``fp32``;
+``keras_quantizer``'s type when it is ``None``), as QKeras does; the
+multiplier's gate stays the one its operand types call for.  Without it, only
+float Keras layers (and unquantized weights/activations) get those types.
+
+QKeras' whole call is taken: ``QTools(model, process, source_quantizers,
+is_inference, weights_path, keras_quantizer, keras_accumulator,
+for_reference)``.  ``weights_path`` loads weights into ``model`` first (Keras 3
+``.weights.h5``, or the ``.h5`` QKeras wrote).  ``is_inference`` means what it
+means in QKeras: the trained weights are known, so a product by a po2 weight
+is a mux among the layer's distinct quantized weight values (``0.3 *
+count`` adders of the other operand's width) rather than a barrel shifter.
+``pe(weights_on_memory, activations_on_memory, min_sram_size, rd_wr_on_io,
+verbose)`` takes ``dram``, ``sram`` and ``fixed`` for both memories (QKeras
+refuses other weight memories; it accepts any activation memory name and
+charges nothing for one it does not know, where fpgaq refuses it).
+:attr:`QTools.qkeras_stats`, ``qtools_stats_to_json`` and ``qtools_stats_print``
+write QKeras' keys and layout (JSON, indent 4); :attr:`QTools.stats` is
+fpgaq's richer map (kinds, gates, po2 exponents) that ``fpgaq qtools --json`` writes.
 
 Where this differs from QKeras, deliberately: integer bits follow
-``ac_fixed`` (they include the sign bit, so a signed product has
-``I_x + I_w`` integer bits, one more than QKeras prints); the accumulator's
+``ac_fixed`` (they include the sign bit, so the product of two signed
+operands has ``I_x + I_w`` integer bits, one more than QKeras prints, and so
+do the accumulator and the layer output built on it); the accumulator's
 fan-in is the true number of products per output (QKeras uses the kernel
 size without its last axis, which overcounts depthwise layers) and adds the
 bias only when the layer has one; operation counts are qstats' exact ones;
-energies are not rounded to 0.01 pJ; float Keras activation layers
-(``ReLU``, ``Softmax``) are counted like ``Activation``.
+energies are not rounded to 0.01 pJ nor the sum truncated to whole pJ; float
+Keras activation layers (``ReLU``, ``Softmax``) are counted like
+``Activation``.  tests/test_qtools.py checks each of these against QKeras' own
+reports (tests/fixtures/qkeras/qtools).
 """
 
 from __future__ import annotations
@@ -86,6 +105,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -198,6 +218,7 @@ class QType:
     signed: bool
     min_exp: int | None = None
     max_exp: int | None = None
+    max_value: float | None = None  # a po2 quantizer's max_value setting (QKeras' JSON prints it)
 
     @property
     def is_float(self) -> bool:
@@ -262,7 +283,8 @@ def _type_of(q: Any, x: Any = None, default: QType | None = None, where: str = "
         int_bits = 1
     if k.kind == "ternary":  # also quantized_bits(2,1): a ternary circuit, QKeras' ternary type
         int_bits, signed = 2, True
-    return QType(str(q), k.kind, int(k.bits), int_bits, signed, min_exp, max_exp)
+    max_value = getattr(q, "max_value", None) if k.kind == "po2" else None
+    return QType(str(q), k.kind, int(k.bits), int_bits, signed, min_exp, max_exp, max_value)
 
 
 def _quantizer_arg(spec: Any, what: str) -> QType:
@@ -331,8 +353,12 @@ def _multiplier(w: QType, x: QType) -> _Multiplier:
     if impl == "mux":
         # The binary/ternary operand selects the other operand (or its negation, or zero).
         sel, other = (w, x) if w.kind in ("binary", "ternary") else (x, w)
-        bits = other.bits + (1 if (sel.signed and not other.signed) else 0)
-        out = dataclasses.replace(other, quantizer=other.quantizer, bits=bits, signed=signed)
+        sign_bit = 1 if (sel.signed and not other.signed) else 0  # negating an unsigned operand adds a sign bit
+        int_bits = None if other.int_bits is None else other.int_bits + sign_bit
+        quantizer = other.quantizer if other.kind in ("po2", "float") else "quantized_bits"
+        out = dataclasses.replace(
+            other, quantizer=quantizer, bits=other.bits + sign_bit, int_bits=int_bits, signed=signed
+        )
         return _Multiplier(out, "mux", 0.3 if sel.kind == "binary" else 0.6, float(other.bits))
     if impl == "xor":
         out = QType("binary", "binary", 1, 1, True)
@@ -350,6 +376,42 @@ def _multiplier(w: QType, x: QType) -> _Multiplier:
     hi = (w.max_exp or 0) + (x.max_exp or 0)
     out = QType("quantized_po2", "po2", bits, None, signed, lo, hi)
     return _Multiplier(out, "add", 1.0, float(bits))
+
+
+def _inference_shifter(mult: _Multiplier, weight: QType, other: QType, wq: Any, w_np: np.ndarray) -> _Multiplier:
+    """QKeras' ``is_inference`` shifter: with trained po2 weights known, each product selects among the
+    distinct weight values, so it is costed as a mux of ``0.3 * (distinct values)`` adders of the other
+    operand's width instead of a barrel shifter."""
+    values = np.unique(keras.ops.convert_to_numpy(wq(w_np)))
+    return dataclasses.replace(mult, gate_factor=0.3 * int(values.size), gate_bits=float(other.bits))
+
+
+def _load_weights_file(model: keras.Model, path: str | os.PathLike[str]) -> None:
+    """QKeras' ``weights_path``: set the model's weights from a file before accounting.
+
+    Takes Keras 3 ``.weights.h5`` files and the HDF5 files Keras 2 / QKeras write (``save_weights``
+    or a full-model ``save``), the latter read with fpgaq's QKeras importer.
+    """
+    import h5py
+
+    from fpgaq.qkeras_import import QKerasImportError, _saved_weights, _set_weights
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise QToolsError(
+            f"weights_path={path!r}: no such file; give a model.save_weights('w.weights.h5') file, or the .h5 "
+            "that QKeras' save_weights or save wrote"
+        )
+    try:
+        if h5py.is_hdf5(path):
+            with h5py.File(path, "r") as f:
+                group = f if "layer_names" in f.attrs else f.get("model_weights")
+                if group is not None and "layer_names" in group.attrs:
+                    _set_weights(model, {}, _saved_weights(group))
+                    return
+        model.load_weights(path)
+    except (QKerasImportError, ValueError, OSError, KeyError) as err:
+        raise QToolsError(f"weights_path={path!r}: cannot load weights into model {model.name!r}: {err}") from None
 
 
 def _fan_in(layer: Any, in_shape: tuple) -> int:
@@ -472,8 +534,10 @@ class QTools:
         model: keras.Model,
         process: str = "horowitz",
         source_quantizers: Sequence[Any] | Any | None = None,
-        keras_quantizer: str = "int8",
-        keras_accumulator: str = "int32",
+        is_inference: bool = False,
+        weights_path: str | os.PathLike[str] | None = None,
+        keras_quantizer: str | None = "int8",
+        keras_accumulator: str | None = "int32",
         for_reference: bool = False,
     ) -> None:
         if process != "horowitz":
@@ -481,18 +545,24 @@ class QTools:
                 f"process={process!r} is not supported; the only energy table is 'horowitz' "
                 "(Horowitz, ISSCC 2014, 45 nm); pass process='horowitz'"
             )
+        keras_quantizer = "int8" if keras_quantizer is None else keras_quantizer  # QKeras' quantized_bits(8, 0, 1)
         for what, value in (("keras_quantizer", keras_quantizer), ("keras_accumulator", keras_accumulator)):
+            if value is None and what == "keras_accumulator":
+                continue
             if value not in ("int8", "int16", "int32", "fp16", "fp32"):
                 raise QToolsError(
                     f"{what}={value!r} is not supported; use one of int8, int16, int32, fp16, fp32 "
                     "(QKeras' reference types)"
                 )
+        if weights_path is not None:
+            _load_weights_file(model, weights_path)
         self.model = model
         self.for_reference = bool(for_reference)
+        self.is_inference = bool(is_inference)
         self.keras_quantizer = keras_quantizer
         self.keras_accumulator = keras_accumulator
         self._kq = _named_type(keras_quantizer)
-        self._ka = _named_type(keras_accumulator)
+        self._ka = None if keras_accumulator is None else _named_type(keras_accumulator)
         self.source_quantizers = self._sources(source_quantizers)
         self._entries = self._walk()
         self._stats = self._to_stats()
@@ -550,12 +620,15 @@ class QTools:
         }
         if cls in _ACTIVATION_LAYERS:
             q = layer.quantizer if cls == "QActivation" else None
+            # QKeras: in reference mode, and for float activations, the output takes keras_accumulator's
+            # type (keras_quantizer's when no accumulator type is given).
+            unquantized = self._kq if self._ka is None else self._ka
             if cls == "Activation" and getattr(layer, "activation", None) is keras.activations.linear:
                 out = in_types[0]
             elif self.for_reference:
-                out = self._kq
+                out = unquantized
             else:
-                out = _type_of(q, default=self._kq, where=where)
+                out = _type_of(q, default=unquantized, where=where)
             return _LayerEntry(output=out, operation_count=_elements(in_shapes[0]), **base)
         if cls in _PASS_THROUGH_LAYERS:
             return _LayerEntry(output=in_types[0], operation_count=_elements(in_shapes[0]), **base)
@@ -590,8 +663,10 @@ class QTools:
             bias_np = None if bias_var is None else keras.ops.convert_to_numpy(bias_var)
             bias = _type_of(bq, bias_np, default=self._kq, where=f"{where} bias") if quantized else self._kq
         mult = _multiplier(weight, in_types[0])
+        if self.is_inference and mult.op_type == "shifter" and weight.kind == "po2":
+            mult = _inference_shifter(mult, weight, in_types[0], wq, w_np)
         acc = _accumulator(mult.output, _fan_in(layer, in_shapes[0]), has_bias)
-        if not quantized:
+        if not quantized and self._ka is not None:
             # QKeras: float layers (and all layers in reference mode) keep the gate their operand
             # types call for, but multiply and accumulate in keras_accumulator arithmetic.
             mult = dataclasses.replace(mult, output=self._ka)
@@ -650,16 +725,44 @@ class QTools:
         """The data type map as a JSON-ready dict (a copy: editing it changes nothing here)."""
         return json.loads(json.dumps(self._stats))
 
+    @property
+    def qkeras_stats(self) -> dict[str, Any]:
+        """The data type map in QKeras' keys and layout (what its ``qtools_stats_to_json`` writes).
+
+        ``source_quantizers`` first, then one entry per layer keyed by its name; quantizers as
+        QKeras spells them (``floating_point`` floats with only ``bits``; po2 with ``max_value``;
+        binary and ternary with their ``values``; bias shapes as a plain count).
+        """
+        out: dict[str, Any] = {"source_quantizers": [_qkeras_quantizer(q) for q in self.source_quantizers]}
+        for e in self._entries:
+            item: dict[str, Any] = {
+                "layer_type": type(e.layer).__name__,
+                "input_quantizer_list": [_qkeras_quantizer(q) for q in e.inputs],
+            }
+            if e.weight is not None:
+                item["weight_quantizer"] = _qkeras_quantizer(e.weight, list(e.weight_shape or ()))
+            if e.bias is not None:
+                shape = list(e.bias_shape or ())
+                item["bias_quantizer"] = _qkeras_quantizer(e.bias, shape[0] if len(shape) == 1 else shape)
+            if e.multiplier is not None and e.accumulator is not None:
+                item["multiplier"] = _qkeras_quantizer(e.multiplier.output, op_type=e.multiplier.op_type)
+                item["accumulator"] = _qkeras_quantizer(e.accumulator, op_type="add")
+            item["output_quantizer"] = _qkeras_quantizer(e.output, _shape(e.output_shape))
+            item["operation_count"] = e.operation_count
+            out[e.layer.name] = item
+        return out
+
     def qtools_stats_to_json(self, path: str | Path) -> Path:
-        """Write the data type map to ``path`` as JSON (QKeras' method of the same name)."""
-        return qtools_stats_to_json(self._stats, path)
+        """Write :attr:`qkeras_stats` to ``path`` as QKeras' method of the same name does (JSON, indent 4)."""
+        return qtools_stats_to_json(self, path)
 
     def table(self) -> str:
         """The data type map as a plain-text table."""
         return format_qtools_table(self._stats)
 
     def qtools_stats_print(self) -> None:
-        print(self.table())
+        """Print :attr:`qkeras_stats` as QKeras does (JSON, indent 4); :meth:`table` is the compact view."""
+        print(json.dumps(self.qkeras_stats, indent=4))
 
     # -- energy ------------------------------------------------------------------------------
 
@@ -669,26 +772,37 @@ class QTools:
         activations_on_memory: str = "dram",
         min_sram_size: int = 0,
         rd_wr_on_io: bool = True,
+        verbose: bool = False,
         weights_on_memory: str | None = None,
     ) -> dict[str, Any]:
         """Energy per layer in pJ: ``{name: {"class_name", "energy": {inputs, outputs, parameters, op_cost}}}``.
 
-        ``parameters_on_memory`` (QKeras also calls it ``weights_on_memory``):
-        ``dram``, ``sram`` or ``fixed`` (wired in: free); ``activations_on_memory``:
-        ``dram`` or ``sram``; ``min_sram_size``: the smallest SRAM in bits
+        ``parameters_on_memory`` (QKeras' first argument, ``weights_on_memory``; either
+        keyword works): ``dram``, ``sram`` or ``fixed`` (wired in: free);
+        ``activations_on_memory``: ``dram``, ``sram`` or ``fixed`` (intermediate tensors
+        stay in registers: free; model inputs and outputs still move as ``rd_wr_on_io``
+        says); ``min_sram_size``: the smallest SRAM in bits
         (a tensor smaller than it still pays that SRAM's per-bit energy);
         ``rd_wr_on_io``: model inputs/outputs come from/go to DRAM through the
         SRAM.  ``total_cost`` sums every term of every layer, as QKeras does;
-        :meth:`extract_energy_sum` applies the per-class rule instead.
+        :meth:`extract_energy_sum` applies the per-class rule instead.  ``verbose``
+        prints the result as QKeras does.
         """
         if weights_on_memory is not None:
+            if parameters_on_memory not in ("dram", weights_on_memory):
+                raise QToolsError(
+                    f"parameters_on_memory={parameters_on_memory!r} and weights_on_memory={weights_on_memory!r} "
+                    "name the same setting; pass only one of them"
+                )
             parameters_on_memory = weights_on_memory
         if parameters_on_memory not in _MEMORIES:
             raise QToolsError(
                 f"parameters_on_memory={parameters_on_memory!r} is not supported; use 'dram', 'sram' or 'fixed'"
             )
-        if activations_on_memory not in ("dram", "sram"):
-            raise QToolsError(f"activations_on_memory={activations_on_memory!r} is not supported; use 'dram' or 'sram'")
+        if activations_on_memory not in _MEMORIES:
+            raise QToolsError(
+                f"activations_on_memory={activations_on_memory!r} is not supported; use 'dram', 'sram' or 'fixed'"
+            )
         if isinstance(min_sram_size, bool) or not isinstance(min_sram_size, (int, np.integer)) or min_sram_size < 0:
             raise QToolsError(f"min_sram_size={min_sram_size!r} must be a non-negative number of bits, e.g. 0 or 2**20")
 
@@ -713,13 +827,20 @@ class QTools:
             result[e.layer.name] = {"class_name": type(e.layer).__name__, "energy": energy}
             total += sum(energy.values())
         result["total_cost"] = total
+        if verbose:
+            print("COST:")
+            print(json.dumps(result, indent=4))
         return result
 
     @staticmethod
     def extract_energy_profile(
         energy: dict[str, Any], include: dict[str, Sequence[str]] | None = None
     ) -> dict[str, Any]:
-        """Per layer: its energy terms and ``total``, the terms ``include`` counts for its class."""
+        """Per layer: its energy terms and ``total``, the terms ``include`` counts for its class.
+
+        QKeras' order, ``extract_energy_profile(include, energy)``, works too.
+        """
+        energy, include = _energy_first(energy, include)
         rules = INCLUDE_ENERGY if include is None else include
         profile = {}
         for name, item in energy.items():
@@ -731,7 +852,12 @@ class QTools:
 
     @classmethod
     def extract_energy_sum(cls, energy: dict[str, Any], include: dict[str, Sequence[str]] | None = None) -> float:
-        """The model's energy in pJ: the sum of :meth:`extract_energy_profile`'s totals."""
+        """The model's energy in pJ: the sum of :meth:`extract_energy_profile`'s totals.
+
+        QKeras' order, ``extract_energy_sum(include, energy)``, works too; QKeras truncates the sum
+        to a whole pJ, fpgaq does not.
+        """
+        energy, include = _energy_first(energy, include)
         return float(sum(v["total"] for v in cls.extract_energy_profile(energy, include).values()))
 
 
@@ -747,11 +873,47 @@ def reference_qtools(
     )
 
 
+def _energy_first(a: Any, b: Any) -> tuple[Any, Any]:
+    """``(energy, include)`` from either argument order (fpgaq's, or QKeras' ``(include, energy)``)."""
+    if isinstance(b, dict) and "total_cost" in b and not (isinstance(a, dict) and "total_cost" in a):
+        return b, a
+    return a, b
+
+
+def _qkeras_name(t: QType) -> str:
+    if t.is_float:
+        return "floating_point"
+    if t.quantizer in ("int8", "int16", "int32"):
+        return "quantized_bits"
+    return t.quantizer.split("(")[0]
+
+
+def _qkeras_quantizer(t: QType, shape: Any = None, op_type: str | None = None) -> dict[str, Any]:
+    """One quantizer as QKeras' ``populate_quantizer`` lays it out."""
+    d: dict[str, Any] = {"quantizer_type": _qkeras_name(t)}
+    if t.is_float:
+        d["bits"] = t.bits
+    elif t.kind == "po2":
+        d.update(bits=t.bits, is_signed=t.signed, max_value=-1 if t.max_value is None else t.max_value)
+    elif t.kind in ("binary", "binary01"):
+        values = [0, 1] if t.kind == "binary01" else [-1, 1]
+        d.update(bits=t.bits, int_bits=t.int_bits, is_signed=t.signed, values=values)
+    elif t.kind == "ternary":
+        d.update(bits=2, int_bits=2, is_signed=True, values=[0, -1, 1])
+    else:
+        d.update(bits=t.bits, int_bits=t.int_bits, is_signed=t.signed)
+    if shape is not None:
+        d["shape"] = shape
+    if op_type is not None:
+        d["op_type"] = op_type
+    return d
+
+
 def qtools_stats_to_json(stats: dict[str, Any] | QTools, path: str | Path) -> Path:
-    """Write a data type map (or a :class:`QTools`' map) to ``path`` as indented JSON."""
-    data = stats.stats if isinstance(stats, QTools) else stats
+    """Write a :class:`QTools`' map in QKeras' layout (or a given dict) to ``path`` as JSON, indent 4."""
+    data = stats.qkeras_stats if isinstance(stats, QTools) else stats
     out = Path(path)
-    out.write_text(json.dumps(data, indent=2) + "\n")
+    out.write_text(json.dumps(data, indent=4))  # as QKeras' json.dump: no final newline
     return out
 
 

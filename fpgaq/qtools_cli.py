@@ -55,7 +55,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(default quantized_bits(8,0,alpha=1))",
     )
     p.add_argument("--parameters-on-memory", choices=("dram", "sram", "fixed"), default="dram")
-    p.add_argument("--activations-on-memory", choices=("dram", "sram"), default="dram")
+    p.add_argument("--activations-on-memory", choices=("dram", "sram", "fixed"), default="dram")
+    p.add_argument(
+        "--is-inference",
+        action="store_true",
+        help="the weights are trained: cost po2-weight products as muxes over the distinct weight values (QKeras)",
+    )
+    p.add_argument(
+        "--weights-path", default=None, help="load these weights into the model first (QKeras' weights_path)"
+    )
     p.add_argument("--min-sram-size", type=_sram_bits, default=0, help="smallest SRAM in bits (default 0)")
     p.add_argument(
         "--no-rd-wr-on-io",
@@ -71,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``fpgaq qtools``: 0 on success, 2 for a model or option it cannot handle."""
 
     import fpgaq.layers  # noqa: F401  (registers the layers for loading)
-    from fpgaq.qtools import QTools, QToolsError, format_energy_table, reference_qtools
+    from fpgaq.qtools import REFERENCES, QTools, QToolsError, format_energy_table
 
     out = Path(args.json_out) if args.json_out else None
     if out is not None and out.exists() and not args.force:
@@ -84,9 +92,23 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.reference:
-            qt = reference_qtools(model, args.reference, source_quantizers=args.input_quantizer)
+            kq, ka = REFERENCES[args.reference]
+            qt = QTools(
+                model,
+                source_quantizers=args.input_quantizer,
+                is_inference=args.is_inference,
+                weights_path=args.weights_path,
+                keras_quantizer=kq,
+                keras_accumulator=ka,
+                for_reference=True,
+            )
         else:
-            qt = QTools(model, source_quantizers=args.input_quantizer)
+            qt = QTools(
+                model,
+                source_quantizers=args.input_quantizer,
+                is_inference=args.is_inference,
+                weights_path=args.weights_path,
+            )
         energy = qt.pe(
             parameters_on_memory=args.parameters_on_memory,
             activations_on_memory=args.activations_on_memory,
