@@ -348,3 +348,21 @@ def test_cli_converts_a_larq_file(tmp_path: Path) -> None:
 
     assert main(["convert", str(CORPUS / "pad_one.h5"), "--backend", "rtl", "-o", str(tmp_path / "rtl")]) == 0
     assert any((tmp_path / "rtl").iterdir())
+
+
+def test_every_larq_quantizer_is_registered_and_imported() -> None:
+    from fpgaq.larq_import import _QUANTIZERS
+    from fpgaq.quantizers import QUANTIZERS
+    from fpgaq.quantizers.larq import LARQ_QUANTIZERS
+
+    assert {name for name in _QUANTIZERS.values() if name} == LARQ_QUANTIZERS
+    assert set(QUANTIZERS) >= LARQ_QUANTIZERS
+    assert {TABLE[i]["class_name"] for i in range(len(TABLE))} == {
+        "SteSign",
+        "ApproxSign",
+        "SwishSign",
+        "MagnitudeAwareSign",
+        "SteTern",
+        "SteHeaviside",
+        "DoReFa",
+    }

@@ -34,6 +34,7 @@ from fpgaq.quantizers import _common as c
 from fpgaq.quantizers.base import BaseQuantizer, register_quantizer
 
 __all__ = [
+    "LARQ_QUANTIZERS",
     "approx_sign",
     "dorefa_levels",
     "dorefa_quantizer",
@@ -283,3 +284,9 @@ class dorefa_quantizer(_LarqQuantizer):
 
     def min(self) -> float:
         return -1.0 if self.mode == "weights" else 0.0
+
+
+#: The registry names of Larq's quantizers (the rest of the registry is QKeras').
+LARQ_QUANTIZERS = frozenset(
+    q.name for q in (approx_sign, dorefa_quantizer, magnitude_aware_sign, ste_heaviside, ste_sign, ste_tern, swish_sign)
+)
