@@ -93,7 +93,11 @@ operands has ``I_x + I_w`` integer bits, one more than QKeras prints, and so
 do the accumulator and the layer output built on it); the accumulator's
 fan-in is the true number of products per output (QKeras uses the kernel
 size without its last axis, which overcounts depthwise layers) and adds the
-bias only when the layer has one; operation counts are qstats' exact ones;
+bias only when the layer has one; a +-1 (xor) product is two bits wide
+(``ac_fixed<2,2>``, QKeras sizes it as one) and QKeras' accumulator of binary
+or ternary products adds a sign bit to integer bits that already hold it, so
+a binary sum has one bit more and a ternary sum one integer bit fewer than
+QKeras prints; operation counts are qstats' exact ones;
 energies are not rounded to 0.01 pJ nor the sum truncated to whole pJ; float
 Keras activation layers (``ReLU``, ``Softmax``) are counted like
 ``Activation``.  tests/test_qtools.py checks each of these against QKeras' own
@@ -368,7 +372,10 @@ def _multiplier(w: QType, x: QType) -> _Multiplier:
         if {w.kind, x.kind} == {"binary", "binary01"}:
             bits = 2  # -1/+1 times 0/1 is ternary
         base = x if w.kind == "binary01" else w
-        out = QType("quantized_bits", "fixed", bits, base.int_bits, signed)
+        if bits == 2 or base.kind == "ternary":  # a +-1 or ternary operand gated by 0/1 stays ternary (QKeras too)
+            out = QType("ternary", "ternary", 2, 2, True)
+        else:
+            out = QType("quantized_bits", "fixed", bits, base.int_bits, signed)
         return _Multiplier(out, "and", 0.1, float(bits))
     # po2 x po2: the exponents add; an adder of max(bits) + 1 bits.
     bits = max(w.bits, x.bits) + 1
@@ -433,6 +440,8 @@ def _accumulator(mult: QType, fan_in: int, use_bias: bool) -> QType:
     if mult.kind == "po2":
         left, right = _po2_as_fixed(mult)
         bits, int_bits = int(mult.signed) + left + right, left + int(mult.signed)
+    elif mult.kind == "binary" and mult.signed:
+        bits, int_bits = 2, 2  # -1 and +1 in two's complement: ac_fixed<2, 2> (QKeras sizes 1 bit)
     else:
         bits, int_bits = mult.bits, mult.int_bits or 0
     grow = math.ceil(math.log2(fan_in + (1 if use_bias else 0))) if fan_in + use_bias > 1 else 0

@@ -343,14 +343,18 @@ def _fan_in(item: dict) -> int:
 
 
 def _expected_from_qkeras(qkeras: dict, call: dict) -> dict:
-    """QKeras' map with fpgaq's two documented differences applied (see fpgaq.qtools' docstring).
+    """QKeras' map with fpgaq's documented differences applied (see fpgaq.qtools' docstring).
 
     1. ac_fixed integer bits: a product of two signed fixed-point operands has one more integer
        bit, and so do the accumulator and, without an activation quantizer, the output and the
        next layer's input.
     2. The accumulator adds the bias only when the layer has one: ceil(log2(n)) more bits, not
        ceil(log2(n + 1)).
-    Neither applies where the reference types replace the multiplier and accumulator.
+    3. Products QKeras types as binary (xor) or ternary (and gate, mux): QKeras' accumulator adds
+       a sign bit to integer bits that already count it, so a ternary sum has one integer bit
+       fewer in fpgaq; a +-1 product is two bits in two's complement, not one, so a binary sum
+       has one bit more (and the same integer bits).
+    None applies where the reference types replace the multiplier and accumulator.
     """
     out = json.loads(json.dumps(qkeras))
     if call.get("for_reference"):
@@ -371,18 +375,15 @@ def _expected_from_qkeras(qkeras: dict, call: dict) -> dict:
                 }
                 carried = dict(item["input_quantizer_list"][0])
             continue
-        grow = {"int_bits": 0, "bits": 0}
         x, w = item["input_quantizer_list"][0], item["weight_quantizer"]
-        if mult["op_type"] == "mul" and x.get("is_signed") and w.get("is_signed"):
-            grow["int_bits"] += 1
-        if "bias_quantizer" not in item:
-            n = _fan_in(item)
-            fewer = math.ceil(math.log2(n + 1)) - math.ceil(math.log2(n))
-            grow = {"int_bits": grow["int_bits"] - fewer, "bits": -fewer}
-        mult["int_bits"] += 1 if (mult["op_type"] == "mul" and x.get("is_signed") and w.get("is_signed")) else 0
+        signed_product = mult["op_type"] == "mul" and bool(x.get("is_signed")) and bool(w.get("is_signed"))
+        n = _fan_in(item)
+        fewer = 0 if "bias_quantizer" in item else math.ceil(math.log2(n + 1)) - math.ceil(math.log2(n))
+        binary, ternary = mult.get("values") == [-1, 1], mult.get("values") == [0, -1, 1]
+        mult["int_bits"] += int(signed_product)
         before = dict(acc)
-        acc["int_bits"] += grow["int_bits"]
-        acc["bits"] += grow["bits"]
+        acc["bits"] += -fewer + int(binary)
+        acc["int_bits"] += -fewer + int(signed_product) - int(ternary)
         output = item["output_quantizer"]
         if all(output[k] == before[k] for k in ("quantizer_type", "bits", "int_bits")):
             output.update(bits=acc["bits"], int_bits=acc["int_bits"])
