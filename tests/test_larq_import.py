@@ -89,6 +89,7 @@ def test_corpus_covers_larq_layers_and_quantizers(corpus) -> None:
                 if (key.endswith("quantizer") or key == "activation") and isinstance(value, dict):
                     quantizers.add(value["class_name"])
     assert {"QuantDense", "QuantConv2D", "QuantDepthwiseConv2D", "BatchNormalization"} <= layers
+    assert {"QuantConv1D", "QuantSeparableConv1D", "QuantSeparableConv2D"} <= layers
     expected = {"SteSign", "ApproxSign", "SwishSign", "MagnitudeAwareSign", "SteTern", "SteHeaviside", "DoReFa"}
     assert expected <= quantizers
 
