@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from keras import ops
 
 from fpgaq.hwtypes import BinaryType
 from fpgaq.quantizers import _common as c
 from fpgaq.quantizers.base import BaseQuantizer, FunctionForm, register_quantizer, straight_through
+from fpgaq.quantizers.bits import _reduction_axes
 
 __all__ = ["bernoulli", "binary", "binary_sigmoid", "binary_tanh", "stochastic_binary"]
 
@@ -29,10 +31,29 @@ class _ScaledBinary(c.RebuildFromConfig, BaseQuantizer):
     alpha: Any
     use_01: bool
 
+    scale_axis: Any = None
+    min_po2_exponent: int | None = None
+    max_po2_exponent: int | None = None
+
     def _scale(self, x: Any, q: Any) -> Any:
-        if isinstance(self.alpha, str):
+        if not isinstance(self.alpha, str):
+            return c.fixed_scale_for(self, self.alpha, x)
+        if self.scale_axis is None and self.min_po2_exponent is None and self.max_po2_exponent is None:
             return c.least_squares_scale(self.alpha, x, q)
-        return c.fixed_scale_for(self, self.alpha, x)
+        # QKeras' newer options: scales along scale_axis, po2 exponents clipped
+        if len(x.shape) > 1:
+            axes = _reduction_axes(self.scale_axis, len(x.shape))
+            qx = ops.mean(x * q, axis=axes, keepdims=True)
+            qq = ops.mean(q * q, axis=axes, keepdims=True)
+        else:
+            qx, qq = x * q, q * q
+        scale = qx / (qq + c.EPSILON)
+        if self.alpha == "auto_po2":
+            scale = c.round_po2(scale)
+            lo = -np.inf if self.min_po2_exponent is None else 2.0**self.min_po2_exponent
+            hi = np.inf if self.max_po2_exponent is None else 2.0**self.max_po2_exponent
+            scale = ops.clip(scale, np.float32(lo), np.float32(hi))
+        return scale
 
     def _levels(self, x: Any) -> Any:
         """The deterministic code of each element: +1 from zero up, else -1 (or 0)."""
@@ -50,6 +71,12 @@ class _ScaledBinary(c.RebuildFromConfig, BaseQuantizer):
                 "call hardware(x) with that tensor (e.g. the layer's kernel)"
             )
         x = ops.convert_to_tensor(x, dtype="float32")
+        if self.scale_axis is not None and self.scale_axis not in (len(x.shape) - 1, [len(x.shape) - 1]):
+            raise ValueError(
+                f"{self}: scale_axis={self.scale_axis!r} gives one scale per index of axis {self.scale_axis}; "
+                f"fpgaq's BinaryType holds scales along the last axis ({len(x.shape) - 1}) only; use "
+                "scale_axis=None"
+            )
         scale = self._scale(x, self._levels(x))
         return BinaryType(scale=c.to_scale_value(scale), use_01=self.use_01)
 
@@ -95,9 +122,18 @@ class binary(_ScaledBinary):
         use_stochastic_rounding: bool = False,
         *,
         seed: int | None = None,
+        scale_axis: Any = None,
+        min_po2_exponent: int | None = None,
+        max_po2_exponent: int | None = None,
     ) -> None:
         self.use_01 = bool(use_01)
         self.alpha = c.check_alpha(self.name, alpha)
+        self.scale_axis = scale_axis
+        self.min_po2_exponent = min_po2_exponent
+        self.max_po2_exponent = max_po2_exponent
+        for key in ("min_po2_exponent", "max_po2_exponent"):
+            if getattr(self, key) is not None and self.alpha != "auto_po2":
+                raise ValueError(f"binary: {key}={getattr(self, key)!r} is only supported with alpha='auto_po2'")
         self.use_stochastic_rounding = bool(use_stochastic_rounding)
         self.seed = seed
         self._seed_generator = c.seed_generator(seed) if self.use_stochastic_rounding else None
@@ -135,6 +171,9 @@ class binary(_ScaledBinary):
         }
         if self.seed is not None:
             config["seed"] = self.seed
+        for key in ("scale_axis", "min_po2_exponent", "max_po2_exponent"):
+            if getattr(self, key) is not None:
+                config[key] = getattr(self, key)
         return config
 
     def __str__(self) -> str:
@@ -145,6 +184,9 @@ class binary(_ScaledBinary):
                 ("alpha", self.alpha, None),
                 ("use_stochastic_rounding", self.use_stochastic_rounding, False),
                 ("seed", self.seed, None),
+                ("scale_axis", self.scale_axis, None),
+                ("min_po2_exponent", self.min_po2_exponent, None),
+                ("max_po2_exponent", self.max_po2_exponent, None),
             ],
         )
 

@@ -358,18 +358,31 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
 
     def _auto_scale(self, xs: Any) -> Any:
         """The per-channel scale of ``xs = x / 2**integer`` (before QKeras multiplies it by ``m``)."""
-        m = np.float32(2.0**self._unsigned_bits)
+        return self._auto_codes(xs)[0]
+
+    def _auto_codes(self, xs: Any) -> tuple[Any, Any]:
+        """The scale of ``xs`` and the integer codes QKeras multiplies it with.
+
+        With ``'auto_po2'`` QKeras keeps the codes of its last refinement
+        round, computed with the scale *before* that round's update; where the
+        refinement has not converged (it can alternate between two powers of
+        two, e.g. for a 1-D tensor of tiny values) they differ from
+        ``round(xs / scale)``, and QKeras' output is those codes times the new scale.
+        """
+        half_levels = np.float32(2 ** (self.bits - 1) - 1)
         if self.post_training_scale is not None:
-            return ops.convert_to_tensor(self.post_training_scale) / m
+            scale = ops.convert_to_tensor(self.post_training_scale) / np.float32(2.0**self._unsigned_bits)
+            return scale, _symmetric_codes(xs, scale, half_levels)
         ndim = len(xs.shape)
         max_axes = _reduction_axes(self.scale_axis, ndim) if ndim > 1 else [0]
-        levels = np.float32(2 ** (self.bits - 1) - 1) * 2
-        scale = ops.max(ops.abs(xs), axis=max_axes, keepdims=True) * 2.0 / levels
+        scale = ops.max(ops.abs(xs), axis=max_axes, keepdims=True) * 2.0 / (half_levels * 2)
+        z = _symmetric_codes(xs, scale, half_levels)
         if self.alpha == "auto_po2":
             scale = c.round_po2(scale)
             for _ in range(_PO2_ITERATIONS):
-                scale = self._least_squares_po2(xs, _symmetric_codes(xs, scale, levels / 2))
-        return scale
+                z = _symmetric_codes(xs, scale, half_levels)
+                scale = self._least_squares_po2(xs, z)
+        return scale, z
 
     def _least_squares_po2(self, xs: Any, z: Any) -> Any:
         if len(xs.shape) == 1:
@@ -391,8 +404,7 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
         m = np.float32(2.0**self._unsigned_bits)
         m_i = np.float32(2.0**self.integer)
         xs = x / m_i
-        scale = self._auto_scale(xs)
-        z = _symmetric_codes(xs, scale, np.float32(2 ** (self.bits - 1) - 1))
+        scale, z = self._auto_codes(xs)
         scale = scale * m
         if self.post_training_scale is None:
             self.scale = ops.stop_gradient(scale)

@@ -2,14 +2,31 @@
 
 The table in ``tests/fixtures/qkeras/quantizers/`` was written by QKeras 0.9.0
 (and, for what only QKeras' later source has, by qkeras-v3 1.2.1) through
-``tests/fixtures/qkeras/make_quantizer_table.py``.  Every configuration is
-run once through fpgaq on all its inputs and compared with ``np.array_equal``
-(NaN-aware) on float32.  ``docs/qkeras_conformance.md`` explains the figures
-and every allowed difference.
+``tests/fixtures/qkeras/make_quantizer_table.py``.  Every configuration is run
+once through fpgaq on all its inputs and compared with QKeras' float32 output
+(``np.array_equal``, NaN-aware).  A configuration is
+
+* *exact*: equal on every input;
+* *exact up to QKeras' float32 artefacts*: every other element is one of the
+  two documented artefacts, each recognised from QKeras' own numbers:
+  (1) QKeras' output ``x + (xq - x)`` in float32 loses ``xq`` (large or tiny
+  ``x``), and fpgaq gives ``xq``, QKeras' own value with ``use_ste=False``
+  (or, for quantizers without that switch, from its own scale and codes);
+  (2) a power-of-two quantizer's input sits on a rounding boundary of
+  ``log2`` (exact powers of two for ``floor``, odd powers with the quadratic
+  approximation) where QKeras' float32 ``log`` picks either neighbour, even
+  depending on the element's position in the tensor; fpgaq takes the exact
+  exponent, one of those two neighbours;
+* *a clear error where QKeras gives NaN or a degenerate constant* (e.g.
+  ``quantized_bits(1, alpha='auto')``, whose scale divides by zero levels);
+* or a mismatch, which must be listed in :data:`ALLOWED` with its reason.
+
+``docs/qkeras_conformance.md`` gives the figures and the reasons.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -21,9 +38,21 @@ import fpgaq.quantizers as fq
 
 TABLE = Path(__file__).resolve().parents[1] / "fixtures" / "qkeras" / "quantizers"
 
-#: Configurations where fpgaq differs from QKeras on ordinary inputs, with why.
-#: Keys are ``"<tool>:<name>(<kwargs>)"``; a new mismatch fails the test.
-ALLOWED: dict[str, str] = {}
+#: Configurations where fpgaq differs from QKeras beyond its float32 artefacts, with why.
+#: Keys as :func:`_key` writes them; a new mismatch fails the test, and so does a stale entry.
+_REAL_FUNCTION = (
+    "the input sits at a rounding midpoint of the 16-bit grid; fpgaq evaluates {f} in float64 so that the "
+    "converted table and the Keras model agree, TensorFlow's float32 {f} is a few ulps off and rounds the other way"
+)
+ALLOWED: dict[str, str] = {
+    "qkeras09:quantized_sigmoid({'bits': 16, 'symmetric': False, 'use_real_sigmoid': True})": _REAL_FUNCTION.format(
+        f="sigmoid"
+    ),
+    "qkeras09:quantized_sigmoid({'bits': 16, 'symmetric': True, 'use_real_sigmoid': True})": _REAL_FUNCTION.format(
+        f="sigmoid"
+    ),
+    "qkeras09:quantized_tanh({'bits': 16, 'symmetric': True, 'use_real_tanh': True})": _REAL_FUNCTION.format(f="tanh"),
+}
 
 #: QKeras refuses these; fpgaq must refuse them too.
 MUST_REJECT = {
@@ -37,7 +66,13 @@ MUST_REJECT = {
     "qkeras09:quantized_po2({'bits': 4, 'log2_rounding': 'ceil'})",
 }
 
-MIN_EXACT = 0.995
+#: The share of configurations that must be exact, or exact up to QKeras' float32 artefacts.
+MIN_CONFORMING = 0.995
+
+#: Configurations equal to QKeras' output on every input, artefacts included (the figure in the docs).
+EXACT_AT_LEAST = 1312
+
+PO2 = ("quantized_po2", "quantized_relu_po2")
 
 
 def _key(tool: str, record: dict[str, Any]) -> str:
@@ -46,6 +81,7 @@ def _key(tool: str, record: dict[str, Any]) -> str:
     return f"{tool}:{record['name']}({record['kwargs']}){shape}{sig}"
 
 
+@functools.cache
 def _load() -> list[tuple[str, dict[str, Any], dict[str, np.ndarray]]]:
     rows = []
     for path in sorted(TABLE.glob("*.npz")):
@@ -74,82 +110,141 @@ def _apply(q: Any, record: dict[str, Any], x: np.ndarray) -> np.ndarray:
     if mode:
         fq.set_internal_sigmoid(mode)
     try:
-        return np.asarray(q(x), dtype=np.float32)
+        return np.asarray(q(x), dtype=np.float32).reshape(-1)
     finally:
         if mode:
             fq.set_internal_sigmoid("hard")
 
 
-def _equal(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+def _po2_boundary(record: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """Inputs whose ``log2`` (of the clipped magnitude QKeras rounds) lies within float32 noise of a boundary."""
+    kw = record["kwargs"]
+    x = x.astype(np.float64)
+    slope = kw.get("negative_slope", 0) or 0
+    if record["name"] == "quantized_relu_po2":
+        v = np.where(x >= 0, x, -x * slope)
+    else:
+        v = np.abs(x)
+    if kw.get("max_value") is not None:
+        v = np.minimum(v, kw["max_value"])
+    with np.errstate(divide="ignore"):
+        t = np.log2(np.maximum(v, 1e-7))
+    if kw.get("quadratic_approximation"):
+        t = t / 2
+    offset = 0.0 if kw.get("log2_rounding") == "floor" else 0.5
+    distance = np.abs((t - offset) - np.round(t - offset))
+    return distance <= 4 * np.spacing(np.float32(np.maximum(np.abs(t), 1.0))).astype(np.float64)
 
 
-def _huge_ok(got: np.ndarray, qkeras: np.ndarray, value: np.ndarray | None) -> bool:
-    """Each element equals QKeras' output, or QKeras' own value without the STE round trip."""
-    same = (got == qkeras) | (np.isnan(got) & np.isnan(qkeras))
+def _neighbour_powers(record: dict[str, Any], got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """fpgaq's and QKeras' outputs are adjacent powers of two of one sign (2x apart; 4x with the quadratic approximation)."""
+    factor = 4.0 if record["kwargs"].get("quadratic_approximation") else 2.0
+    ratio = np.divide(got, want, out=np.zeros_like(got, dtype=np.float64), where=want != 0)
+    return (ratio == factor) | (ratio == 1.0 / factor)
+
+
+def _explained(record: dict[str, Any], x: np.ndarray, got: np.ndarray, want: np.ndarray, value: Any) -> np.ndarray:
+    """Elements equal to QKeras' output, or differing from it only by a documented float32 artefact."""
+    ok = (got == want) | (np.isnan(got) & np.isnan(want))
     if value is not None:
-        same |= got == value
-    return bool(same.all())
+        ok |= got == value.reshape(-1)
+    if record["name"] in PO2:
+        ok |= _po2_boundary(record, x) & _neighbour_powers(record, got, want)
+    return ok
 
 
 @pytest.fixture(scope="module")
 def results() -> dict[str, Any]:
-    exact, ste, huge_bad, mismatched, rejected_ok, rejected_bad = [], [], [], {}, [], []
-    accepted = 0
+    out: dict[str, Any] = {
+        "accepted": 0,
+        "exact": [],
+        "float32": [],
+        "error_where_nan": [],
+        "mismatched": {},
+        "huge_bad": [],
+        "rejected_ok": [],
+        "rejected_bad": [],
+    }
     for key, record, arrays in _load():
         if "rejected" in record:
             try:
                 q = _build(record)
                 _apply(q, record, np.linspace(-2, 2, 8 * int(np.prod(record.get("shape") or [4])), dtype=np.float32))
             except (ValueError, TypeError) as err:
-                rejected_ok.append((key, str(err)))
+                out["rejected_ok"].append((key, str(err)))
             else:
-                rejected_bad.append(key)
+                out["rejected_bad"].append(key)
             continue
-        accepted += 1
+        out["accepted"] += 1
+        x, want = arrays["x"].reshape(-1), arrays["y"].reshape(-1)
         try:
             q = _build(record)
-            got = _apply(q, record, arrays["x"]).reshape(-1)
-        except Exception as err:  # an error is a mismatch, reported by key
-            mismatched[key] = f"{type(err).__name__}: {err}"
+            got = _apply(q, record, arrays["x"])
+        except ValueError as err:
+            if np.isnan(want).all() or np.unique(want).size == 1:
+                out["error_where_nan"].append((key, str(err)))
+            else:
+                out["mismatched"][key] = f"ValueError: {err}"
             continue
-        want = arrays["y"].reshape(-1)
-        if _equal(got, want):
-            exact.append(key)
-        elif "v" in arrays and _huge_ok(got, want, arrays["v"].reshape(-1)):
-            ste.append(key)
+        except Exception as err:  # an error is a mismatch, reported by key
+            out["mismatched"][key] = f"{type(err).__name__}: {err}"
+            continue
+        ok = _explained(record, x, got, want, arrays.get("v"))
+        if got.shape == want.shape and np.array_equal(got, want, equal_nan=True):
+            out["exact"].append(key)
+        elif got.shape == want.shape and ok.all():
+            out["float32"].append(key)
         else:
-            bad = ~((got == want) | (np.isnan(got) & np.isnan(want)))
-            mismatched[key] = (
-                f"{int(bad.sum())} of {bad.size}, e.g. x={arrays['x'].reshape(-1)[bad][:3]} "
-                f"qkeras={want[bad][:3]} fpgaq={got[bad][:3]}"
+            bad = ~ok if got.shape == want.shape else np.ones(want.shape, bool)
+            out["mismatched"][key] = (
+                f"{int(bad.sum())} of {bad.size}, e.g. x={x[bad][:3]} qkeras={want[bad][:3]} fpgaq={got[bad][:3]}"
             )
             continue
         if "hx" in arrays:
             hgot = _apply(q, record, arrays["hx"])
-            if not _huge_ok(hgot, arrays["hy"], arrays.get("hv")):
-                huge_bad.append((key, arrays["hx"], arrays["hy"], hgot))
-    return {
-        "accepted": accepted,
-        "exact": exact,
-        "ste": ste,
-        "mismatched": mismatched,
-        "huge_bad": huge_bad,
-        "rejected_ok": rejected_ok,
-        "rejected_bad": rejected_bad,
-    }
+            if not _explained(record, arrays["hx"], hgot, arrays["hy"], arrays.get("hv")).all():
+                out["huge_bad"].append((key, arrays["hx"], arrays["hy"], hgot))
+    return out
 
 
-def test_table_is_large() -> None:
+def test_table_covers_every_quantizer() -> None:
     rows = _load()
     assert len(rows) >= 800
     names = {record["name"] for _, record, _ in rows}
-    assert {"quantized_bits", "quantized_linear", "quantized_hswish", "quantized_po2", "binary_tanh"} <= names
+    assert {
+        "quantized_bits",
+        "quantized_linear",
+        "quantized_relu",
+        "quantized_ulaw",
+        "quantized_tanh",
+        "quantized_sigmoid",
+        "quantized_po2",
+        "quantized_relu_po2",
+        "binary",
+        "ternary",
+        "stochastic_binary",
+        "stochastic_ternary",
+        "quantized_hswish",
+        "hard_sigmoid",
+        "hard_tanh",
+        "smooth_sigmoid",
+        "smooth_tanh",
+        "binary_sigmoid",
+        "binary_tanh",
+    } <= names
 
 
-def test_exact_fraction(results: dict[str, Any]) -> None:
-    fraction = len(results["exact"]) / results["accepted"]
-    assert fraction >= MIN_EXACT, f"{len(results['exact'])}/{results['accepted']} exact"
+def test_conforming_fraction(results: dict[str, Any]) -> None:
+    conforming = len(results["exact"]) + len(results["float32"]) + len(results["error_where_nan"])
+    assert conforming / results["accepted"] >= MIN_CONFORMING, (
+        f"{len(results['exact'])} exact + {len(results['float32'])} up to float32 artefacts + "
+        f"{len(results['error_where_nan'])} errors where QKeras gives NaN, of {results['accepted']}"
+    )
+
+
+def test_exact_on_every_input_stays_at_the_documented_figure(results: dict[str, Any]) -> None:
+    """Configurations equal to QKeras on every input, float32 artefacts included (docs/qkeras_conformance.md)."""
+    assert len(results["exact"]) >= EXACT_AT_LEAST, f"{len(results['exact'])} of {results['accepted']} exact"
 
 
 def test_every_mismatch_is_allowed(results: dict[str, Any]) -> None:
@@ -158,9 +253,8 @@ def test_every_mismatch_is_allowed(results: dict[str, Any]) -> None:
 
 
 def test_allowed_mismatches_still_mismatch(results: dict[str, Any]) -> None:
-    """An entry of ALLOWED that now matches is stale: remove it."""
-    stale = [k for k in ALLOWED if k not in results["mismatched"]]
-    assert not stale
+    """An entry of ALLOWED that now conforms is stale: remove it."""
+    assert not [k for k in ALLOWED if k not in results["mismatched"]]
 
 
 def test_huge_inputs_follow_qkeras_value(results: dict[str, Any]) -> None:
@@ -169,7 +263,11 @@ def test_huge_inputs_follow_qkeras_value(results: dict[str, Any]) -> None:
     assert not results["huge_bad"], "\n".join(f"{k}: x={x} qkeras={y} fpgaq={g}" for k, x, y, g in results["huge_bad"])
 
 
+def test_errors_only_where_qkeras_gives_nan(results: dict[str, Any]) -> None:
+    for key, message in results["error_where_nan"]:
+        assert "QKeras" in message and "use " in message, (key, message)
+
+
 def test_rejected_where_qkeras_rejects(results: dict[str, Any]) -> None:
     ok = {k for k, _ in results["rejected_ok"]}
-    missing = MUST_REJECT - ok
-    assert not missing, f"fpgaq accepts what QKeras refuses: {sorted(missing)}"
+    assert not MUST_REJECT - ok, f"fpgaq accepts what QKeras refuses: {sorted(MUST_REJECT - ok)}"
