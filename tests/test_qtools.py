@@ -531,3 +531,21 @@ def test_qkeras_positional_call_and_defaults() -> None:
     defaults = QTools(model, "horowitz", keras_quantizer=None, keras_accumulator=None)
     assert defaults.keras_quantizer == "int8" and defaults.keras_accumulator is None
     assert defaults.qkeras_stats == QTools(model).qkeras_stats  # quantized layers do not use them
+
+
+def test_cli_takes_qkeras_options(saved_model, tmp_path, capsys) -> None:
+    weights = tmp_path / "w.weights.h5"
+    two_layer_model().save_weights(weights)
+    out = tmp_path / "q.json"
+    argv = ["qtools", saved_model, "--activations-on-memory", "fixed", "--is-inference", "--weights-path", str(weights)]
+    assert _cli([*argv, "--json", str(out)]) == 0
+    energy = json.loads(out.read_text())["energy"]
+    assert energy["options"]["activations_on_memory"] == "fixed"
+    assert energy["layers"]["d2"]["energy"]["inputs"] == 0.0  # d1 -> d2 stays in registers
+    assert energy["layers"]["d1"]["energy"]["inputs"] == pytest.approx(e_dram(48) + e_sram(48))  # model input
+
+
+def test_cli_runs_on_a_qkeras_v3_file(capsys) -> None:
+    path = Path(__file__).parent / "fixtures" / "qkeras_v3" / "corpus" / "seq_dense.keras"
+    assert _cli(["qtools", str(path)]) == 0
+    assert "QTools data type map of 'seq_dense'" in capsys.readouterr().out
