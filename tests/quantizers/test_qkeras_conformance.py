@@ -121,10 +121,7 @@ def _po2_boundary(record: dict[str, Any], x: np.ndarray) -> np.ndarray:
     kw = record["kwargs"]
     x = x.astype(np.float64)
     slope = kw.get("negative_slope", 0) or 0
-    if record["name"] == "quantized_relu_po2":
-        v = np.where(x >= 0, x, -x * slope)
-    else:
-        v = np.abs(x)
+    v = np.where(x >= 0, x, -x * slope) if record["name"] == "quantized_relu_po2" else np.abs(x)
     if kw.get("max_value") is not None:
         v = np.minimum(v, kw["max_value"])
     with np.errstate(divide="ignore"):
@@ -137,7 +134,7 @@ def _po2_boundary(record: dict[str, Any], x: np.ndarray) -> np.ndarray:
 
 
 def _neighbour_powers(record: dict[str, Any], got: np.ndarray, want: np.ndarray) -> np.ndarray:
-    """fpgaq's and QKeras' outputs are adjacent powers of two of one sign (2x apart; 4x with the quadratic approximation)."""
+    """fpgaq's and QKeras' outputs are adjacent powers of two of one sign (2x apart; 4x when quadratic)."""
     factor = 4.0 if record["kwargs"].get("quadratic_approximation") else 2.0
     ratio = np.divide(got, want, out=np.zeros_like(got, dtype=np.float64), where=want != 0)
     return (ratio == factor) | (ratio == 1.0 / factor)
