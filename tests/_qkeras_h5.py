@@ -78,10 +78,38 @@ QKERAS_QUANTIZER_DEFAULTS: dict[str, dict[str, Any]] = {
         "use_real_sigmoid": True,
         "number_of_unrolls": 5,
     },
+    "quantized_hswish": {
+        "bits": 8,
+        "integer": 0,
+        "symmetric": 0,
+        "alpha": None,
+        "keep_negative": True,
+        "use_stochastic_rounding": False,
+        "qnoise_factor": 1.0,
+        "relu_shift": 3,
+        "relu_upper_bound": 6,
+    },
+    # QKeras' source after 0.9.0 (and qkeras-v3): keys of quantized_linear.get_config()
+    "quantized_linear": {
+        "bits": 8,
+        "integer": 0,
+        "symmetric": 1,
+        "alpha": None,
+        "keep_negative": True,
+        "use_stochastic_rounding": False,
+        "qnoise_factor": 1.0,
+    },
 }
 
 #: QKeras quantizers that are plain functions: serialized as their name.
-QKERAS_FUNCTION_QUANTIZERS = ("binary_tanh", "hard_sigmoid", "hard_tanh", "smooth_sigmoid", "smooth_tanh")
+QKERAS_FUNCTION_QUANTIZERS = (
+    "binary_sigmoid",
+    "binary_tanh",
+    "hard_sigmoid",
+    "hard_tanh",
+    "smooth_sigmoid",
+    "smooth_tanh",
+)
 
 
 def quantizer(class_name: str, **config: Any) -> dict[str, Any] | str:

@@ -609,6 +609,8 @@ QUANTIZER_CASES: dict[str, tuple[str, dict[str, Any], str]] = {
     "bernoulli": ("bernoulli", {}, "bernoulli()"),
     "ternary": ("ternary", {"threshold": 0.5}, "ternary(threshold=0.5)"),
     "stochastic_ternary": ("stochastic_ternary", {}, "stochastic_ternary()"),
+    "quantized_linear": ("quantized_linear", {"bits": 6, "integer": 1}, "quantized_linear(6,1)"),
+    "quantized_hswish": ("quantized_hswish", {"bits": 8, "integer": 2}, "quantized_hswish(8,2)"),
     **{name: (name, {}, name) for name in QKERAS_FUNCTION_QUANTIZERS},
 }
 
