@@ -86,6 +86,8 @@ _KERAS_LAYERS: dict[str, type] = {
 }
 
 _QKERAS_LAYERS: dict[str, type] = {name: getattr(qlayers, name) for name in qlayers.__all__}
+#: QKeras' own classes; fpgaq.larq_import adds its pad-value layers to the table above, which QKeras never writes.
+_QKERAS_NAMES = frozenset(_QKERAS_LAYERS)
 
 #: QKeras layers imported as another fpgaq layer (see the module docstring).
 _FOLDED_DEPTHWISE = "QDepthwiseConv2DBatchnorm"
@@ -123,7 +125,7 @@ _WEIGHT_ALIASES = {"depthwise_kernel": "kernel"}
 
 def supported_layers() -> list[str]:
     """Every Keras 2 / QKeras class name :func:`load_qkeras` maps (besides ``InputLayer``)."""
-    return sorted({*_KERAS_LAYERS, *_QKERAS_LAYERS, _FOLDED_DEPTHWISE})
+    return sorted({*_KERAS_LAYERS, *_QKERAS_NAMES, _FOLDED_DEPTHWISE})
 
 
 # ----------------------------------------------------------------------------------- reading files
