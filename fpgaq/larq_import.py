@@ -243,8 +243,9 @@ def _larq_structure(structure: _Structure) -> _Structure:
     return _Structure(structure.name, layers, structure.inputs, structure.outputs)
 
 
-def load_larq(path: str | os.PathLike[str]) -> Any:
-    """The fpgaq Keras 3 model equivalent to a Larq model saved with ``model.save("m.h5")``.
+def load_larq(path: str | os.PathLike[str], weights_path: str | os.PathLike[str] | None = None) -> Any:
+    """The fpgaq Keras 3 model equivalent to a Larq model saved with ``model.save("m.h5")``, or as
+    ``model.to_json()`` in a file with ``weights_path`` the ``.h5`` of ``model.save_weights``.
 
     Larq layers become fpgaq layers with :mod:`fpgaq.quantizers.larq`'s
     quantizers (an ``input_quantizer`` becomes a ``QActivation`` named
@@ -253,11 +254,14 @@ def load_larq(path: str | os.PathLike[str]) -> Any:
     tf_keras is needed.  Raises :class:`LarqImportError` for what cannot be
     mapped.
     """
-    path = os.fspath(path)
-    model_config, weights_file, group_path = _read_model(path, None)
+    path, weights_file = os.fspath(path), None if weights_path is None else os.fspath(weights_path)
+    model_config, weights_file, group_path = _read_model(path, weights_file)
     model, folds = _build(_larq_structure(_structure(model_config)))
     with h5py.File(weights_file, "r") as f:
-        _load_weights(model, folds, f[group_path] if group_path else f)
+        group = f[group_path] if group_path else f
+        if group_path is None and "model_weights" in f and "layer_names" not in f.attrs:
+            group = f["model_weights"]  # a full-model file given as weights_path
+        _load_weights(model, folds, group)
     return model
 
 

@@ -29,11 +29,12 @@ import pytest
 import fpgaq
 from fpgaq.larq_import import LarqImportError, is_larq_h5, larq_quantizer, load_larq
 from fpgaq.model_io import load_model
+from fpgaq.qkeras_import import QKerasImportError
 from fpgaq.quantizers import get_quantizer
 from fpgaq.quantizers.larq import dorefa_quantizer, magnitude_aware_sign, ste_sign, ste_tern
 
 CORPUS = Path(__file__).parent / "fixtures" / "larq"
-FILES = sorted(p.stem for p in CORPUS.glob("*.h5"))
+FILES = sorted(p.stem for p in CORPUS.glob("*.h5") if not p.name.endswith("_weights.h5"))
 REFUSED: dict[str, str] = {}  # corpus files fpgaq refuses (none since pad_values is supported)
 LOADED = [name for name in FILES if name not in REFUSED]
 #: Models whose outputs are float32 sums Keras (and Larq) round: magnitude-aware scales and DoReFa levels.
@@ -171,6 +172,14 @@ def test_every_command_loads_larq_files() -> None:
         "QDense",
     ]
     assert fpgaq.load_larq is load_larq
+
+
+def test_json_and_weights_form_loads_the_same_model(corpus) -> None:
+    model = load_larq(CORPUS / "bnn_dense.json", weights_path=CORPUS / "bnn_dense_weights.h5")
+    _, x, y = corpus["bnn_dense"]
+    np.testing.assert_array_equal(model.predict(x, verbose=0), y)
+    with pytest.raises(QKerasImportError, match=re.escape("a model.to_json() file carries no weights")):
+        load_larq(CORPUS / "bnn_dense.json")
 
 
 def test_imported_model_saves_and_reloads(corpus, tmp_path: Path) -> None:
