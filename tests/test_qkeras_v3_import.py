@@ -41,6 +41,11 @@ PENDING_CONVERT: dict[str, str] = {**PENDING, "linear_quantizer": "issue 11 poin
 FLOAT32_INEXACT = {"auto_scale_ulaw"}
 #: Models fpgaq refuses to convert, with the reason its message gives.
 NOT_CONVERTIBLE = {"auto_scale_ulaw": "its u-law levels are logarithms that no fixed-point grid holds exactly"}
+#: Models fpgaq refuses to load yet, with the reason its message gives.
+NOT_LOADABLE = {"qsimplernn": r"\(QSimpleRNN\): class 'QSimpleRNN' is not yet supported"}
+#: A float batchnorm scale (no inverse_quantizer) is rounded to a fixed-point type with a warning, so
+#: the reference is close to Keras but not bit-exact; with inverse_quantizer it is exact.
+ROUNDED_SCALE = {"dense_batchnorm_float_scale"}
 
 
 def _param(name: str, pending: dict[str, str] = PENDING):
@@ -78,6 +83,10 @@ def test_corpus_is_qkeras_v3() -> None:
 
 @pytest.mark.parametrize("name", [_param(n) for n in NAMES])
 def test_predictions_equal_qkeras_v3(loaded, name: str) -> None:
+    if name in NOT_LOADABLE:
+        with pytest.raises(ValueError, match=NOT_LOADABLE[name]):
+            _model(loaded, name)
+        return
     model = _model(loaded, name)
     data = np.load(CORPUS / f"{name}.npz")
     y = model.predict(data["x"], verbose=0, batch_size=256)
@@ -90,6 +99,8 @@ def test_predictions_equal_qkeras_v3(loaded, name: str) -> None:
 
 @pytest.mark.parametrize("name", [_param(n, PENDING_CONVERT) for n in NAMES])
 def test_reference_is_bit_exact(loaded, name: str) -> None:
+    if name in NOT_LOADABLE:
+        return  # test_predictions_equal_qkeras_v3 checks the error
     model = _model(loaded, name)
     x = np.load(CORPUS / f"{name}.npz")["x"]
     if name in NOT_CONVERTIBLE:
@@ -97,6 +108,12 @@ def test_reference_is_bit_exact(loaded, name: str) -> None:
             fpgaq.convert(model)
         return
     expected = np.asarray(model.predict(x, verbose=0, batch_size=256), dtype=np.float64)
+    if name in ROUNDED_SCALE:
+        with pytest.warns(UserWarning, match="the batch-normalization scale is not a quantizer's output"):
+            design = fpgaq.convert(model)
+        ours = design.predict(x)
+        assert np.mean(ours != expected) < 0.01 and np.max(np.abs(ours - expected)) <= 1 / 16  # one relu(6,2) step
+        return
     np.testing.assert_array_equal(fpgaq.convert(model).predict(x), expected)
 
 
