@@ -64,6 +64,22 @@ MUST_REJECT = {
     "qkeras09:quantized_hswish({'bits': 8, 'relu_upper_bound': 0})",
     "qkeras09:quantized_hswish({'bits': 8, 'relu_shift': 0})",
     "qkeras09:quantized_po2({'bits': 4, 'log2_rounding': 'ceil'})",
+    *(
+        f"qkeras09:ternary({{'alpha': '{alpha}', 'threshold': 0.3}})@{shape}"
+        for alpha in ("auto", "auto_po2")
+        for shape in ((16, 4), (3, 3, 2, 4))
+    ),
+}
+
+#: QKeras refuses these, fpgaq accepts them on purpose (why in the value).
+ACCEPTED_ON_PURPOSE = {
+    f"qkeras_v3:quantized_bits({{'bits': {bits}, 'integer': 0, 'alpha': 'auto_po2', "
+    f"'min_po2_exponent': {lo}, 'max_po2_exponent': {hi}}})@{shape}": (
+        "a one-sided exponent clip: qkeras-v3 passes None to Kops.clip and crashes; fpgaq clips the given side"
+    )
+    for bits in (3, 4, 8)
+    for lo, hi in ((None, 0), (-2, None))
+    for shape in ((16, 4), (3, 3, 2, 4))
 }
 
 #: The share of configurations that must be exact, or exact up to QKeras' float32 artefacts.
@@ -166,7 +182,7 @@ def results() -> dict[str, Any]:
         if "rejected" in record:
             try:
                 q = _build(record)
-                _apply(q, record, np.linspace(-2, 2, 8 * int(np.prod(record.get("shape") or [4])), dtype=np.float32))
+                _apply(q, record, np.linspace(-2, 2, int(np.prod(record.get("shape") or [32])), dtype=np.float32))
             except (ValueError, TypeError) as err:
                 out["rejected_ok"].append((key, str(err)))
             else:
@@ -268,3 +284,7 @@ def test_errors_only_where_qkeras_gives_nan(results: dict[str, Any]) -> None:
 def test_rejected_where_qkeras_rejects(results: dict[str, Any]) -> None:
     ok = {k for k, _ in results["rejected_ok"]}
     assert not MUST_REJECT - ok, f"fpgaq accepts what QKeras refuses: {sorted(MUST_REJECT - ok)}"
+
+
+def test_every_refusal_of_qkeras_is_followed_or_explained(results: dict[str, Any]) -> None:
+    assert set(results["rejected_bad"]) == set(ACCEPTED_ON_PURPOSE)
