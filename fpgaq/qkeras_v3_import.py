@@ -243,8 +243,12 @@ def load_qkeras_v3(path: str | os.PathLike[str]) -> keras.Model:
         weights_bytes = z.read("model.weights.h5") if "model.weights.h5" in z.namelist() else None
     if weights_bytes is None:
         raise QKerasV3ImportError(f"{path}: the archive has no model.weights.h5; save the model with model.save")
-    structure = _structure(model_config)
-    model, folds = _build(structure)
-    with h5py.File(io.BytesIO(weights_bytes), "r") as f:
-        _set_weights(model, folds, _saved(structure, f))
+    try:
+        structure = _structure(model_config)
+        model, folds = _build(structure)
+        with h5py.File(io.BytesIO(weights_bytes), "r") as f:
+            _set_weights(model, folds, _saved(structure, f))
+    except QKerasImportError as err:  # the shared QKeras mapping speaks of Keras 2 files; say which file this is
+        text = str(err).replace("the Keras 2 model", "the qkeras-v3 model")
+        raise QKerasV3ImportError(f"{path}: {text}") from None
     return model

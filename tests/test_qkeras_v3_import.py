@@ -169,8 +169,9 @@ def test_non_default_setting_is_named(tmp_path) -> None:
         config["config"]["layers"][2]["config"]["groups"] = 2
 
     path = _rewrite(CORPUS / "seq_dense.keras", tmp_path / "int8.keras", edit)
-    with pytest.raises(ValueError, match=r"layer 'd1' \(QDense\): setting groups=2 has no equivalent"):
+    with pytest.raises(QKerasV3ImportError, match=r"int8.keras: layer 'd1' \(QDense\): setting groups=2 has no") as e:
         load_model(path)
+    assert "reset it in the qkeras-v3 model and save again" in str(e.value)
 
 
 def test_missing_weights_are_named(tmp_path) -> None:
