@@ -67,8 +67,8 @@ Reference mode: ``for_reference=True`` (or :func:`reference_qtools` with
 ``"int8"`` / ``"fp32"``) counts every layer as if unquantized: weights and
 biases as ``keras_quantizer`` (``int8`` = ``quantized_bits(8,0,1)``, or
 ``fp32``), multiplier outputs, accumulators and activation outputs as
-``keras_accumulator`` (``int32`` = ``quantized_bits(32,10,1)``, or ``fp32``;
-``keras_quantizer``'s type when it is ``None``), as QKeras does; the
+``keras_accumulator`` (``int32`` = ``quantized_bits(32,10,1)``, or ``fp32``),
+as QKeras does; the
 multiplier's gate stays the one its operand types call for.  Without it, only
 float Keras layers (and unquantized weights/activations) get those types.
 
@@ -534,8 +534,9 @@ class QTools:
     ``quantized_bits(8,0,1)``.  ``keras_quantizer`` and ``keras_accumulator``:
     the types given to unquantized weights/activations and to the
     multipliers/accumulators of float layers (and of every layer with
-    ``for_reference``).  ``process`` must be ``"horowitz"``, the only table
-    with published constants.
+    ``for_reference``); ``None``, QKeras' default, means its
+    ``default_interm_quantizer``, ``int8``.  ``process`` must be
+    ``"horowitz"``, the only table with published constants.
     """
 
     def __init__(
@@ -545,8 +546,8 @@ class QTools:
         source_quantizers: Sequence[Any] | Any | None = None,
         is_inference: bool = False,
         weights_path: str | os.PathLike[str] | None = None,
-        keras_quantizer: str | None = "int8",
-        keras_accumulator: str | None = "int32",
+        keras_quantizer: str | None = None,
+        keras_accumulator: str | None = None,
         for_reference: bool = False,
     ) -> None:
         if process != "horowitz":
@@ -554,10 +555,10 @@ class QTools:
                 f"process={process!r} is not supported; the only energy table is 'horowitz' "
                 "(Horowitz, ISSCC 2014, 45 nm); pass process='horowitz'"
             )
-        keras_quantizer = "int8" if keras_quantizer is None else keras_quantizer  # QKeras' quantized_bits(8, 0, 1)
+        # QKeras' default for both is its default_interm_quantizer, quantized_bits(8, 0, 1): int8
+        keras_quantizer = "int8" if keras_quantizer is None else keras_quantizer
+        keras_accumulator = "int8" if keras_accumulator is None else keras_accumulator
         for what, value in (("keras_quantizer", keras_quantizer), ("keras_accumulator", keras_accumulator)):
-            if value is None and what == "keras_accumulator":
-                continue
             if value not in ("int8", "int16", "int32", "fp16", "fp32"):
                 raise QToolsError(
                     f"{what}={value!r} is not supported; use one of int8, int16, int32, fp16, fp32 "
@@ -571,7 +572,7 @@ class QTools:
         self.keras_quantizer = keras_quantizer
         self.keras_accumulator = keras_accumulator
         self._kq = _named_type(keras_quantizer)
-        self._ka = None if keras_accumulator is None else _named_type(keras_accumulator)
+        self._ka = _named_type(keras_accumulator)
         self.source_quantizers = self._sources(source_quantizers)
         self._entries = self._walk()
         self._stats = self._to_stats()
@@ -629,9 +630,8 @@ class QTools:
         }
         if cls in _ACTIVATION_LAYERS:
             q = layer.quantizer if cls == "QActivation" else None
-            # QKeras: in reference mode, and for float activations, the output takes keras_accumulator's
-            # type (keras_quantizer's when no accumulator type is given).
-            unquantized = self._kq if self._ka is None else self._ka
+            # QKeras: in reference mode, and for float activations, the output takes keras_accumulator's type.
+            unquantized = self._ka
             if cls == "Activation" and getattr(layer, "activation", None) is keras.activations.linear:
                 out = in_types[0]
             elif self.for_reference:
@@ -675,7 +675,7 @@ class QTools:
         if self.is_inference and mult.op_type == "shifter" and weight.kind == "po2":
             mult = _inference_shifter(mult, weight, in_types[0], wq, w_np)
         acc = _accumulator(mult.output, _fan_in(layer, in_shapes[0]), has_bias)
-        if not quantized and self._ka is not None:
+        if not quantized:
             # QKeras: float layers (and all layers in reference mode) keep the gate their operand
             # types call for, but multiply and accumulate in keras_accumulator arithmetic.
             mult = dataclasses.replace(mult, output=self._ka)

@@ -528,9 +528,10 @@ def test_qkeras_positional_call_and_defaults() -> None:
     model = two_layer_model()
     qt = QTools(model, "horowitz", None, False, None, "int8", "int32", True)
     assert qt.for_reference and qt.keras_accumulator == "int32"
-    defaults = QTools(model, "horowitz", keras_quantizer=None, keras_accumulator=None)
-    assert defaults.keras_quantizer == "int8" and defaults.keras_accumulator is None
-    assert defaults.qkeras_stats == QTools(model).qkeras_stats  # quantized layers do not use them
+    defaults = QTools(model)  # QKeras' defaults: None, its default_interm_quantizer quantized_bits(8, 0, 1)
+    assert (defaults.keras_quantizer, defaults.keras_accumulator) == ("int8", "int8")
+    reference = QTools(model, for_reference=True).stats["layers"]["d1"]
+    assert _t(reference["weight_quantizer"]) == _t(reference["accumulator"]) == (8, 1, True)
 
 
 def test_cli_takes_qkeras_options(saved_model, tmp_path, capsys) -> None:
