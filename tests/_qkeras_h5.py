@@ -55,6 +55,7 @@ QKERAS_QUANTIZER_DEFAULTS: dict[str, dict[str, Any]] = {
         "use_stochastic_rounding": False,
         "quadratic_approximation": False,
         "qnoise_factor": 1.0,
+        "log2_rounding": "rnd",
     },
     "quantized_relu_po2": {
         "bits": 8,
@@ -63,6 +64,7 @@ QKERAS_QUANTIZER_DEFAULTS: dict[str, dict[str, Any]] = {
         "use_stochastic_rounding": False,
         "quadratic_approximation": False,
         "qnoise_factor": 1.0,
+        "log2_rounding": "rnd",
     },
     "quantized_tanh": {"bits": 8, "symmetric": False, "use_stochastic_rounding": False, "use_real_tanh": False},
     "quantized_sigmoid": {"bits": 8, "symmetric": False, "use_real_sigmoid": False, "use_stochastic_rounding": False},

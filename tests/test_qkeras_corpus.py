@@ -33,6 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from _qkeras_h5 import QKERAS_QUANTIZER_DEFAULTS
 
 import fpgaq
 from fpgaq import layers as L
@@ -146,6 +147,27 @@ def test_corpus_was_written_by_qkeras_and_covers_every_layer_class() -> None:
         assert (CORPUS / f"{name}.weights.h5").exists()
         assert entry["forms"][:2] == ["h5", "json+weights"]
     assert sum(p.stat().st_size for p in CORPUS.iterdir()) < 3_000_000
+
+
+def _saved_quantizers(value: object, found: dict[str, set[tuple[str, ...]]]) -> None:
+    if isinstance(value, dict):
+        if value.get("module") == "qkeras.quantizers" and isinstance(value.get("config"), dict):
+            found.setdefault(value["class_name"], set()).add(tuple(sorted(value["config"])))
+        for v in value.values():
+            _saved_quantizers(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _saved_quantizers(v, found)
+
+
+def test_hand_written_qkeras_configs_have_the_keys_qkeras_writes() -> None:
+    """tests/_qkeras_h5.py writes quantizer configs by hand; each must carry exactly the keys real QKeras saves."""
+    found: dict[str, set[tuple[str, ...]]] = {}
+    for name in MODELS:
+        _saved_quantizers(json.loads((CORPUS / f"{name}.json").read_text()), found)
+    assert len(found) >= 10
+    for class_name, key_sets in found.items():
+        assert key_sets == {tuple(sorted(QKERAS_QUANTIZER_DEFAULTS[class_name]))}, class_name
 
 
 # ----------------------------------------------------------------------------------- import and predict
