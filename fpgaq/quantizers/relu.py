@@ -100,7 +100,16 @@ class quantized_relu(FixedPointMixin, BaseQuantizer):  # QKeras' name
         var_name: str | None = None,
         use_ste: bool = True,
         use_variables: bool = False,
+        *,
+        enable_fast_inference: bool = False,
     ) -> None:
+        if enable_fast_inference:
+            # Named by QKeras' later source; neither QKeras 0.9.0 nor qkeras-v3 1.2.1 has it, so there is no
+            # real output to check a fast path against.  Its default is the ordinary arithmetic, accepted.
+            raise ValueError(
+                f"quantized_relu: enable_fast_inference={enable_fast_inference!r} is not supported (no QKeras "
+                "release to check its numbers against); use enable_fast_inference=False, the default"
+            )
         self.bits = int(bits) if isinstance(bits, np.integer) else bits
         self.integer = int(integer) if isinstance(integer, np.integer) else integer
         self.use_sigmoid = use_sigmoid

@@ -113,3 +113,11 @@ def test_internal_sigmoid_modes() -> None:
     assert not np.array_equal(smooth, np.asarray(q(x)))
     with pytest.raises(ValueError, match=r"mode='soft' is not supported; use 'hard', 'smooth' or 'real'"):
         fq.set_internal_sigmoid("soft")
+
+
+def test_quantized_relu_enable_fast_inference_default_loads() -> None:
+    assert get_quantizer({"class_name": "quantized_relu", "config": {"bits": 4, "enable_fast_inference": False}}) == (
+        fq.quantized_relu(4)
+    )
+    with pytest.raises(ValueError, match=r"^quantized_relu: enable_fast_inference=True is not supported"):
+        fq.quantized_relu(4, enable_fast_inference=True)
