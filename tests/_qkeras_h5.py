@@ -199,9 +199,7 @@ def _depthwise_base() -> dict[str, Any]:
 
 
 def _separable_base(rank: int) -> dict[str, Any]:
-    base = _conv_base(rank)
-    for key in ("kernel_initializer", "kernel_regularizer", "kernel_constraint"):
-        base.pop(key)
+    base = _conv_base(rank)  # Keras 2 keeps the unused kernel_* entries of its Conv base (QKeras 0.9.0 files do)
     base.update(
         {
             "depth_multiplier": 1,

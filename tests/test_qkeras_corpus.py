@@ -33,7 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from _qkeras_h5 import QKERAS_QUANTIZER_DEFAULTS
+from _qkeras_h5 import KERAS2_DEFAULTS, QKERAS_QUANTIZER_DEFAULTS
 
 import fpgaq
 from fpgaq import layers as L
@@ -168,6 +168,28 @@ def test_hand_written_qkeras_configs_have_the_keys_qkeras_writes() -> None:
     assert len(found) >= 10
     for class_name, key_sets in found.items():
         assert key_sets == {tuple(sorted(QKERAS_QUANTIZER_DEFAULTS[class_name]))}, class_name
+
+
+#: Arguments without defaults, which the hand-written layer entries pass explicitly.
+_REQUIRED_ARGS = {"filters", "kernel_size", "units", "target_shape", "activation"}
+
+
+def test_hand_written_layer_configs_have_the_keys_qkeras_writes() -> None:
+    """tests/_qkeras_h5.py's KERAS2_DEFAULTS must list every setting real QKeras/Keras 2 saves for a class."""
+    found: dict[str, set[frozenset[str]]] = {}
+    for name in MODELS:
+        for entry in json.loads((CORPUS / f"{name}.json").read_text())["config"]["layers"]:
+            found.setdefault(entry["class_name"], set()).add(frozenset(entry["config"]))
+    checked = 0
+    for class_name, key_sets in found.items():
+        if class_name not in KERAS2_DEFAULTS:
+            continue
+        hand = set(KERAS2_DEFAULTS[class_name])
+        for keys in key_sets:
+            assert hand <= keys, (class_name, sorted(hand - keys))
+            assert keys - hand - {"name", "trainable", "dtype", "batch_input_shape"} <= _REQUIRED_ARGS, class_name
+            checked += 1
+    assert checked >= 15
 
 
 # ----------------------------------------------------------------------------------- import and predict
