@@ -104,10 +104,18 @@ def _load(name: str, form: str) -> keras.Model:
     return fpgaq.load_qkeras(CORPUS / f"{name}.json", CORPUS / f"{name}.{weights}.h5")
 
 
+#: Warnings raised while importing each file (QKeras writes every setting; its defaults must load silently).
+_LOAD_WARNINGS: dict[tuple[str, str], list[str]] = {}
+
+
 @functools.cache
 def imported(name: str, form: str) -> keras.Model:
     """Each corpus file is imported once for the whole module."""
-    return _load(name, form)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = _load(name, form)
+    _LOAD_WARNINGS[(name, form)] = [f"{w.category.__name__}: {w.message}" for w in caught]
+    return model
 
 
 @functools.cache
@@ -207,6 +215,12 @@ def test_imported_model_predicts_what_qkeras_predicted(name: str, form: str) -> 
             np.testing.assert_allclose(g, w, rtol=2**-22, atol=0, err_msg=f"{name} ({form}): {inexact}")
         else:
             np.testing.assert_array_equal(g, w, err_msg=f"{name} ({form})")
+
+
+@pytest.mark.parametrize(("name", "form"), _forms(FEEDFORWARD))
+def test_every_setting_qkeras_wrote_loads_silently(name: str, form: str) -> None:
+    imported(name, form)
+    assert _LOAD_WARNINGS[(name, form)] == []
 
 
 @pytest.mark.parametrize("name", ["dense_bits", "functional_two_outputs"])
