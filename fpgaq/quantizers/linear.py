@@ -29,7 +29,6 @@ from fpgaq.quantizers.bits import (
     _python_number,
     _reduction_axes,
     as_float32,
-    blend,
     per_channel,
     round_to_integer,
 )
@@ -171,9 +170,19 @@ class quantized_linear(FixedPointMixin, BaseQuantizer):  # QKeras' name
     def __call__(self, x: Any, training: bool | None = None) -> Any:
         x, dtype = as_float32(x)
         scale = ops.stop_gradient(self._scale(x))
-        xq = self._codes(x, scale, self._sampler(training)) * scale
+        xq = ops.stop_gradient(self._codes(x, scale, self._sampler(training)) * scale)
         self.scale = scale / np.float32(self.data_type_scale)
-        return ops.cast(blend(x, xq, self.qnoise_factor, True), dtype)
+        # QKeras' gradient is that of the clip (1 inside the range, 0 outside), straight through the rounding.
+        lo, hi = self._clip_bounds()
+        clipped = ops.clip(x / scale, np.float32(lo), np.float32(hi)) * scale
+        xq = xq + (clipped - ops.stop_gradient(clipped))
+        q = self.qnoise_factor
+        if isinstance(q, float):
+            out = xq if q == 1.0 else x + q * (xq - x)
+        else:  # a variable moved by a gradual-quantization schedule
+            q = ops.cast(q, "float32")
+            out = ops.where(ops.equal(q, 1.0), xq, x + q * (xq - x))
+        return ops.cast(out, dtype)
 
     # ----------------------------------------------------------------- hardware
     def hardware(self, x: Any = None) -> HardwareType:

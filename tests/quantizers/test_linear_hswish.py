@@ -121,3 +121,16 @@ def test_quantized_relu_enable_fast_inference_default_loads() -> None:
     )
     with pytest.raises(ValueError, match=r"^quantized_relu: enable_fast_inference=True is not supported"):
         fq.quantized_relu(4, enable_fast_inference=True)
+
+
+def test_quantized_linear_gradient_is_the_clip() -> None:
+    """QKeras: straight through the rounding, zero where the input is clipped."""
+    import tensorflow as tf
+
+    q = fq.quantized_linear(3, 0)  # codes -3..3, step 1/4: range [-0.75, 0.75]
+    x = tf.constant([-2.0, -0.3, 0.1, 0.7, 5.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = q(x)
+    np.testing.assert_array_equal(y.numpy(), [-0.75, -0.25, 0.0, 0.75, 0.75])
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0.0, 1.0, 1.0, 1.0, 0.0])
