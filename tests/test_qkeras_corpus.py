@@ -405,3 +405,26 @@ def test_qkeras_configs_rebuild_with_fpgaq_layers(name: str) -> None:
         kwargs.pop("batch_input_shape", None)
         assert "groups" in kwargs
         assert type(cls.from_config(kwargs)) is cls
+
+
+@pytest.mark.parametrize(
+    ("config", "weights", "message"),
+    [
+        (
+            "dense_bits",
+            "conv2d_bits",
+            "layer 'fc1' (QDense): saved weight 'kernel' has shape (27, 2), the imported layer expects (6, 4); the "
+            "model config and the weights file do not match",
+        ),
+        (
+            "separable2d",
+            "depthwise_bits",
+            "layer 'q_separable_conv2d' (QSeparableConv2D): the weights file has no entry for it; pass the weights "
+            "saved from this model",
+        ),
+    ],
+)
+def test_weights_of_another_model_are_refused(config: str, weights: str, message: str) -> None:
+    with pytest.raises(QKerasImportError) as info:
+        fpgaq.load_qkeras(CORPUS / f"{config}.json", CORPUS / f"{weights}.weights.h5")
+    assert str(info.value) == message
