@@ -51,7 +51,6 @@ ALLOWED: dict[str, str] = {
     "qkeras09:quantized_sigmoid({'bits': 16, 'symmetric': True, 'use_real_sigmoid': True})": _REAL_FUNCTION.format(
         f="sigmoid"
     ),
-    "qkeras09:quantized_tanh({'bits': 16, 'symmetric': True, 'use_real_tanh': True})": _REAL_FUNCTION.format(f="tanh"),
 }
 
 #: QKeras refuses these; fpgaq must refuse them too.
