@@ -622,6 +622,7 @@ def _vars(group: h5py.Group | None) -> list[np.ndarray]:
 
 
 def _layered_weights(f: h5py.File, structure: _Structure) -> dict[str, dict[str, np.ndarray]]:
+    """``{layer name: {weight name: value}}`` of a ``.weights.h5`` file, matched to the config by position."""
     counts: dict[str, int] = {}
     saved: dict[str, dict[str, np.ndarray]] = {}
     for spec in structure.layers:
@@ -636,10 +637,12 @@ def _layered_weights(f: h5py.File, structure: _Structure) -> dict[str, dict[str,
         inner_values = _vars(entry.get("batchnorm") if entry is not None else None)
         if not values and not inner_values:
             continue
-        if len(values) != len(own) or len(inner_values) != (len(inner) if inner_values else 0):
+        if len(values) != len(own) or len(inner_values) != len(inner):
+            expected = ", ".join([*own, *(f"batchnorm/{n}" for n in inner)])
             raise QKerasImportError(
-                f"{_owner(spec)}: the weights file holds {len(values)} weights under layers/{key} (expected "
-                f"{len(own)}: {', '.join(own)}); the model config and the weights file do not match"
+                f"{_owner(spec)}: the weights file holds {len(values) + len(inner_values)} weights under "
+                f"layers/{key} (expected {len(own) + len(inner)}: {expected}); the model config and the weights "
+                "file do not match"
             )
         saved[spec.name] = dict(zip(own, values)) | dict(zip(inner, inner_values))
     return saved

@@ -428,3 +428,13 @@ def test_weights_of_another_model_are_refused(config: str, weights: str, message
     with pytest.raises(QKerasImportError) as info:
         fpgaq.load_qkeras(CORPUS / f"{config}.json", CORPUS / f"{weights}.weights.h5")
     assert str(info.value) == message
+
+
+def test_a_weights_file_with_other_weights_per_layer_is_refused(tmp_path: Path) -> None:
+    path = _edited(tmp_path, "dense_bits", "QDense", use_bias=False)
+    with pytest.raises(QKerasImportError) as info:
+        fpgaq.load_qkeras(path, CORPUS / "dense_bits.weights.h5")
+    assert str(info.value) == (
+        "layer 'fc1' (QDense): the weights file holds 2 weights under layers/q_dense (expected 1: kernel); the model "
+        "config and the weights file do not match"
+    )
