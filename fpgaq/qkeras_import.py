@@ -3,7 +3,9 @@
 QKeras runs only on Keras 2, yet most quantized models in the field were
 trained with it.  This module reads the two HDF5 forms Keras 2 writes (a
 full-model ``model.save("m.h5")``, or ``model.to_json()`` plus
-``model.save_weights("w.h5")``) with h5py alone, maps every layer and
+``model.save_weights(...)``, whose file has Keras 2's legacy layout for a
+``"w.h5"`` name and, from tf_keras 2.13 on, the by-position layout of Keras
+3's saving library for a ``"w.weights.h5"`` name) with h5py alone, maps every layer and
 quantizer onto fpgaq's Keras 3 equivalents, and sets the saved weights, so
 that the returned model computes what the QKeras model computed.
 
@@ -24,7 +26,8 @@ What is read, and why it is safe to drop the rest:
   fine-tuning then trains the folded layer.
 
 Anything that cannot be mapped raises :class:`QKerasImportError`, naming the
-layer, the setting, what is supported and how to fix it.
+layer, the setting, what is supported and how to fix it; QKeras' recurrent
+layers get a "not yet supported" error of their own until fpgaq has them.
 """
 
 from __future__ import annotations
