@@ -51,6 +51,7 @@ class quantized_hswish(quantized_bits):  # QKeras' name
         relu_shift: int = 3,
         relu_upper_bound: int = 6,
         keep_negative: Any = True,
+        post_training_scale: Any = None,
     ) -> None:
         if not keep_negative:
             raise ValueError(
@@ -75,6 +76,7 @@ class quantized_hswish(quantized_bits):  # QKeras' name
             var_name=var_name,
             use_ste=use_ste,
             use_variables=use_variables,
+            post_training_scale=post_training_scale,  # qkeras-v3 writes it (None) in the config
         )
         self.relu_shift = relu_shift
         self.relu_upper_bound = relu_upper_bound
