@@ -97,7 +97,9 @@ bias only when the layer has one; a +-1 (xor) product is two bits wide
 (``ac_fixed<2,2>``, QKeras sizes it as one) and QKeras' accumulator of binary
 or ternary products adds a sign bit to integer bits that already hold it, so
 a binary sum has one bit more and a ternary sum one integer bit fewer than
-QKeras prints; operation counts are qstats' exact ones;
+QKeras prints; operation counts are qstats' exact ones; QKeras' energy model
+charges nothing for the parameters and MACs of ``QConv2DBatchnorm`` (its
+layer lists miss the folded classes), fpgaq charges them as for ``QConv2D``;
 energies are not rounded to 0.01 pJ nor the sum truncated to whole pJ; float
 Keras activation layers (``ReLU``, ``Softmax``) are counted like
 ``Activation``.  tests/test_qtools.py checks each of these against QKeras' own

@@ -426,12 +426,32 @@ def _memory(bits: int, mode: str, at_io: bool, min_sram: int, rd_wr_on_io: bool)
     return sram if mode == "sram" else 0.0
 
 
+def _folded_energy(item: dict, run: dict) -> dict[str, float]:
+    """A folded conv/dense layer's parameters and MACs, costed as for its unfolded twin (by hand)."""
+    w, b, x = item["weight_quantizer"], item["bias_quantizer"], item["input_quantizer_list"][0]
+    assert item["multiplier"]["op_type"] == "mul"
+    args = (run["weights_on_memory"], False, run["min_sram_size"], run["rd_wr_on_io"])
+    bias_count = b["shape"] if isinstance(b["shape"], int) else math.prod(b["shape"])
+    parameters = _memory(math.prod(w["shape"]) * w["bits"], *args) + _memory(bias_count * b["bits"], *args)
+    gate = e_mul(math.sqrt(x["bits"] * w["bits"]))
+    return {"parameters": parameters, "op_cost": item["operation_count"] * (gate + e_add(item["accumulator"]["bits"]))}
+
+
 def _expected_energy(expected_map: dict, qkeras_map: dict, run: dict) -> dict[str, dict[str, float]]:
-    """QKeras' energies, with the terms that documented difference 2 changes recomputed by hand."""
+    """QKeras' energies, with the terms that documented differences change recomputed by hand.
+
+    Difference 2 (bias-less accumulators) changes a layer's op_cost and output size.  And QKeras
+    charges nothing for the parameters and MACs of its folded layers (QConv2DBatchnorm and
+    QDepthwiseConv2DBatchnorm are missing from its energy model's layer lists); fpgaq charges them
+    as for QConv2D / QDepthwiseConv2D.
+    """
     out = {k: dict(v["energy"]) for k, v in run["energy"].items() if k != "total_cost"}
     names = [k for k in qkeras_map if k != "source_quantizers"]
     for i, name in enumerate(names):
         ours, theirs = expected_map[name], qkeras_map[name]
+        if ours["layer_type"] in ("QConv2DBatchnorm", "QDepthwiseConv2DBatchnorm"):
+            assert out[name]["parameters"] == out[name]["op_cost"] == 0.0  # QKeras' omission
+            out[name].update(_folded_energy(ours, run))
         if "accumulator" not in ours or ours["accumulator"]["bits"] == theirs["accumulator"]["bits"]:
             continue
         ops = ours["operation_count"]
@@ -479,7 +499,6 @@ def test_energy_matches_qkeras_in_every_memory_mode(qkeras_runs, name: str) -> N
         )
         total = qt.extract_energy_sum(include, energy)
         assert run["sum"] + moved - 0.03 * len(expected) <= total < run["sum"] + moved + 1 + 0.03 * len(expected)
-        assert total == pytest.approx(run["sum"], rel=2e-3, abs=1.5)
 
 
 def test_is_inference_costs_po2_products_as_muxes(qkeras_runs) -> None:
