@@ -442,3 +442,17 @@ def test_a_weights_file_with_other_weights_per_layer_is_refused(tmp_path: Path) 
         "layer 'fc1' (QDense): the weights file holds 2 weights under layers/q_dense (expected 1: kernel); the model "
         "config and the weights file do not match"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "layer_class"), [("conv2d_bits", "QConv2D"), ("conv2d_batchnorm_folded", "QConv2DBatchnorm")]
+)
+def test_mask_none_of_later_qkeras_loads_silently(tmp_path: Path, name: str, layer_class: str) -> None:
+    """Issue 11 reports QKeras files with ``mask=None`` on these classes; the QKeras 0.9.0 wheel does not write
+    it, so it is added here to a file QKeras wrote."""
+    path = _edited(tmp_path, name, layer_class, mask=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = fpgaq.load_qkeras(path, CORPUS / f"{name}.weights.h5")
+    x, want = stored(name)
+    np.testing.assert_array_equal(_keras(model, x)[0], want[0])
