@@ -104,7 +104,7 @@ _MERGE_LAYERS = frozenset({"Add", "Concatenate"})
 #: Keras 2 settings that Keras 3 lacks, with the values at which they change nothing.
 _INERT: dict[str, tuple[Any, ...]] = {
     "groups": (1,),
-    "mask": (None,),  # QKeras 0.9 writes mask=None on QConv2D and QConv2DBatchnorm
+    "mask": (None,),  # seen on QConv2D / QConv2DBatchnorm in QKeras files (issue 11), not in the 0.9.0 wheel
     "fused": (None, True, False),
     "renorm": (False,),
     "renorm_clipping": (None,),
