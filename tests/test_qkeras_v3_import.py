@@ -38,7 +38,6 @@ PENDING: dict[str, str] = {}
 PENDING_CONVERT: dict[str, str] = {
     **PENDING,
     "hswish_linear": "issue 11 point 2: quantized_hswish is not supported in the IR yet",
-    "linear_quantizer": "issue 11 point 2: quantized_linear is not supported in the IR yet",
 }
 
 #: Models whose last quantizer is computed by float32 transcendentals (see the module docstring).

@@ -142,7 +142,7 @@ class _Tracer:
                 "quantizer": str(q),
             }
             return self.add(Node(name, "activation", [src], name, attrs, options=self.options(lc)), shape, hw.base)
-        if q.name == "quantized_bits" and isinstance(hw, FixedType):
+        if q.name in ("quantized_bits", "quantized_linear") and isinstance(hw, FixedType):
             attrs = {"function": "linear", "quantizer": str(q)}
             return self.add(Node(name, "activation", [src], name, attrs, options=self.options(lc)), shape, hw)
         if fn in ("hard_sigmoid", "hard_tanh") and isinstance(hw, FixedType):

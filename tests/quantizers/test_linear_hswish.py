@@ -134,3 +134,24 @@ def test_quantized_linear_gradient_is_the_clip() -> None:
         y = q(x)
     np.testing.assert_array_equal(y.numpy(), [-0.75, -0.25, 0.0, 0.75, 0.75])
     np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0.0, 1.0, 1.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "quantized_linear(6,2)",
+        "quantized_linear(6,2,0)",
+        "quantized_linear(5,1,keep_negative=0)",
+        "quantized_linear(8)",
+    ],
+)
+def test_quantized_linear_activation_converts_bit_exactly(spec: str) -> None:
+    import fpgaq
+    from fpgaq import layers as L
+
+    inp = keras.Input((64,))
+    model = keras.Model(inp, L.QActivation(spec, name="q")(L.QActivation("quantized_bits(16,6,alpha=1)")(inp)))
+    # saturating values and the midpoints of every grid involved (steps 2**-7 .. 1), which round half to even
+    pieces = [np.arange(-64, 64) * 37 / 1024] + [(np.arange(-64, 64) + 0.5) * 2.0**-j for j in (0, 2, 3, 4, 5, 7)]
+    x = np.concatenate(pieces).astype(np.float32).reshape(-1, 64)
+    np.testing.assert_array_equal(fpgaq.convert(model).predict(x), model.predict(x, verbose=0))
