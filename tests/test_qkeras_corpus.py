@@ -61,7 +61,6 @@ CONVERT_REFUSED = {
         r"activation quantizer quantized_ulaw\(8\) is not supported: its u-law levels are logarithms that no "
         r"fixed-point grid holds exactly"
     ),
-    "conv1d_causal_strings": r"\(QConv1D\): padding='causal' is not supported; use 'valid' or 'same'",
     "one_bit_and_objects": r"the output is hard swish x\*clip\(x\+3, 0, 6\)/6 rounded to fixed<8,4,RND_CONV,SAT>",
     "activation_hswish": r"the output is hard swish x\*clip\(x\+3, 0, 6\)/6 rounded to fixed<8,4,RND_CONV,SAT>, a "
     r"product of the input with itself, which fpgaq's IR does not build yet",

@@ -245,12 +245,21 @@ def _check_declared(layer: Any, role: str, declared: FixedType | None, actual: A
 
 
 def _padding(layer: Any, in_shape: tuple[int, ...], ndim: int) -> list[tuple[int, int]]:
-    """Explicit (before, after) padding per spatial axis, as TensorFlow's 'same' computes it."""
+    """Explicit (before, after) padding per spatial axis, as TensorFlow's 'same' computes it.
+
+    'causal' (which Keras allows only on 1-D convolutions) pads the start of the
+    sequence alone, so that no output sees a later input: every back end takes
+    explicit (before, after) pads, so it needs nothing of its own.
+    """
     padding = layer.padding
     if padding == "valid":
         return [(0, 0)] * ndim
+    if padding == "causal" and ndim == 1 and hasattr(layer, "kernel_size"):
+        return [((layer.kernel_size[0] - 1) * layer.dilation_rate[0], 0)]
     if padding != "same":
-        raise _unsupported(layer, f"padding={padding!r} is not supported", "use 'valid' or 'same'")
+        raise _unsupported(
+            layer, f"padding={padding!r} is not supported", "use 'valid', 'same', or 'causal' on a 1-D convolution"
+        )
     pads = []
     for i in range(ndim):
         size, k, s = (
