@@ -61,9 +61,9 @@ CONVERT_REFUSED = {
         r"activation quantizer quantized_ulaw\(8\) is not supported: its u-law levels are logarithms that no "
         r"fixed-point grid holds exactly"
     ),
-    "one_bit_and_objects": r"the output is hard swish x\*clip\(x\+3, 0, 6\)/6 rounded to fixed<8,4,RND_CONV,SAT>",
-    "activation_hswish": r"the output is hard swish x\*clip\(x\+3, 0, 6\)/6 rounded to fixed<8,4,RND_CONV,SAT>, a "
-    r"product of the input with itself, which fpgaq's IR does not build yet",
+    # its quantized_hswish converts exactly (tests/ir/ops/test_op_hswish.py converts the model up to it); the
+    # quantized_ulaw after it does not
+    "one_bit_and_objects": r"activation quantizer quantized_ulaw\(8\) is not supported: its u-law levels",
 }
 
 #: Models whose Keras float32 sums are inexact (``alpha='auto'`` scales are arbitrary float32 numbers, so the

@@ -35,10 +35,7 @@ NAMES = sorted(MANIFEST["models"])
 
 #: Models that need quantizers or layer settings other parts of issue 11 are adding right now.
 PENDING: dict[str, str] = {}
-PENDING_CONVERT: dict[str, str] = {
-    **PENDING,
-    "hswish_linear": "issue 11 point 2: quantized_hswish is not supported in the IR yet",
-}
+PENDING_CONVERT: dict[str, str] = {**PENDING}
 
 #: Models whose last quantizer is computed by float32 transcendentals (see the module docstring).
 FLOAT32_INEXACT = {"auto_scale_ulaw"}

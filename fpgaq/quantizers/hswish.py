@@ -3,9 +3,9 @@
 QKeras computes ``x * min(relu(x + relu_shift), relu_upper_bound) /
 relu_upper_bound`` in float32 and quantizes that with ``quantized_bits``
 (``keep_negative`` forced on).  The function is a product of the input with
-itself, so the output is a fixed-point grid but not a cast of the input:
-hardware needs a multiplier or a table, and :meth:`quantized_hswish.hardware`
-says so through ``nonlinearity = "hswish"``.
+itself, so the output is a fixed-point grid (:meth:`quantized_hswish.hardware`)
+but not a cast of the input: ``nonlinearity = "hswish"`` says so, and the IR
+builds the exact output of every input code (:mod:`fpgaq.ir.ops.hswish`).
 """
 
 from __future__ import annotations
@@ -91,12 +91,12 @@ class quantized_hswish(quantized_bits):  # QKeras' name
         return super().hardware(x)
 
     def hardware(self, x: Any = None) -> Any:
-        raise ValueError(
-            f"{self}: the output is hard swish x*clip(x+{self.relu_shift}, 0, {self.relu_upper_bound})/"
-            f"{self.relu_upper_bound} rounded to {self.grid(x) if not self.auto_alpha else 'a scaled grid'}, "
-            "a product of the input with itself, which fpgaq's IR does not build yet; use quantized_relu or "
-            "quantized_bits for activations that convert"
-        )
+        """The grid the hard swish is rounded to: the output type.
+
+        ``nonlinearity = "hswish"`` tells the IR that the output is not a cast of the input; it builds the
+        exact output of every input code as a step function (:mod:`fpgaq.ir.ops.hswish`).
+        """
+        return self.grid(x)
 
     def min(self) -> float:
         """QKeras' bound: the grid's minimum, or the quantized dip of the parabola when that is higher."""

@@ -72,11 +72,10 @@ def test_quantized_linear_rejects_bad_settings() -> None:
         fq.quantized_linear(0)
 
 
-def test_quantized_hswish_refuses_hardware_with_reason() -> None:
+def test_quantized_hswish_hardware_is_its_grid() -> None:
     q = fq.quantized_hswish(8, 2)
-    with pytest.raises(ValueError, match=r"hard swish .* rounded to fixed<8,3,RND_CONV,SAT>.*does not build yet"):
-        q.hardware()
-    assert q.grid() == FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT)
+    assert q.hardware() == q.grid() == FixedType(8, 3, True, Rounding.RND_CONV, Overflow.SAT)
+    assert q.nonlinearity == "hswish"  # not a cast: the IR builds a step function (tests/ir/ops/test_op_hswish.py)
     with pytest.raises(ValueError, match=r"^quantized_hswish: relu_shift must be a positive value, got 0"):
         fq.quantized_hswish(8, relu_shift=0)
 

@@ -10,6 +10,7 @@ from fpgaq.ir.ops import (
     activations,  # noqa: F401
     batchnorm,  # noqa: F401
     folded,  # noqa: F401
+    hswish,  # noqa: F401
     larq,  # noqa: F401
     pooling,  # noqa: F401
     quantized_activations,  # noqa: F401
