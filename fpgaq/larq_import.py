@@ -46,6 +46,7 @@ from fpgaq.qkeras_import import (
 
 __all__ = [
     "LarqImportError",
+    "is_larq_config",
     "is_larq_h5",
     "larq_quantizer",
     "load_larq",
@@ -274,9 +275,14 @@ def is_larq_h5(path: str | os.PathLike[str]) -> bool:
         if "model_config" not in f.attrs:
             return False
         text = _text(f.attrs["model_config"])
+    return is_larq_config(text)
+
+
+def is_larq_config(text: str) -> bool:
+    """Whether a Keras 2 model config (``model.to_json()`` text) has at least one Larq layer (or Larq quantizer)."""
     try:
         layers = json.loads(text).get("config", {})
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, AttributeError):
         return False
     entries = layers.get("layers", []) if isinstance(layers, dict) else layers
     return any(_class_name(e) in _LAYERS or _class_name(e) in _UNSUPPORTED_LAYERS for e in entries) or (
