@@ -18,7 +18,9 @@ Tolerance rules (the only departures from exact equality, each for a stated reas
   to the same bound as above (the test asserts that their designs form values
   wider than float32's 24 bits, so Keras' sums really round); and where fpgaq warns that it rounds a batch
   normalization's unquantized ``1/sqrt`` constants to 16 bits, at most one
-  step of the output type on fewer than 5% of the outputs.  Models fpgaq
+  step of the output type on fewer than 5% of the outputs.  Models using a
+  ``FLOAT32_INEXACT`` quantizer are compared with ``predict`` and QKeras'
+  stored outputs (both compiled graphs), exactly.  Models fpgaq
   cannot convert exactly at all raise the error listed in ``CONVERT_REFUSED``.
 """
 
@@ -56,15 +58,7 @@ FLOAT32_INEXACT = {
 }
 
 #: Models that fpgaq.convert refuses because the IR has no exact fixed-point form for them: the error it gives.
-CONVERT_REFUSED = {
-    "activation_ulaw": (
-        r"activation quantizer quantized_ulaw\(8\) is not supported: its u-law levels are logarithms that no "
-        r"fixed-point grid holds exactly"
-    ),
-    # its quantized_hswish converts exactly (tests/ir/ops/test_op_hswish.py converts the model up to it); the
-    # quantized_ulaw after it does not
-    "one_bit_and_objects": r"activation quantizer quantized_ulaw\(8\) is not supported: its u-law levels",
-}
+CONVERT_REFUSED: dict[str, str] = {}
 
 #: Models whose Keras float32 sums are inexact (``alpha='auto'`` scales are arbitrary float32 numbers, so the
 #: products need more than float32's 24 bits), compared with fpgaq's exact sums to float32 accumulation error:
@@ -267,7 +261,13 @@ def test_convert_matches_the_imported_model_bit_for_bit(name: str) -> None:
         for w in caught
         if issubclass(w.category, UnquantizedWarning) and "batch-normalization" in str(w.message)
     ]
-    want = [w.astype(np.float64) for w in _keras(model, x)]
+    if set(MODELS[name]["quantizers"]) & set(FLOAT32_INEXACT):
+        # u-law levels are the compiled graph's float32 log (fpgaq/ir/ops/ulaw.py), which is what QKeras stored
+        want = [w.astype(np.float64) for w in _as_list(model.predict(x, verbose=0))]
+        for g, w in zip(_as_list(design.predict(x)), stored(name)[1]):
+            np.testing.assert_array_equal(g, w.astype(np.float64), err_msg=f"{name}: QKeras' own outputs")
+    else:
+        want = [w.astype(np.float64) for w in _keras(model, x)]
     got = _as_list(design.predict(x))
     assert len(got) == len(want)
     if rounded:

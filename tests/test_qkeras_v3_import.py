@@ -8,8 +8,9 @@ The rule: the imported Keras model's float32 predictions equal qkeras-v3's exact
 same Keras 3 float32 ops on the same weights, so no tolerance is needed), except after
 ``quantized_ulaw``, whose levels are float32 logarithms that fpgaq and qkeras-v3 evaluate in a
 different order: there every output is within 4 float32 ulps of ``max(|y|, 1)``.  fpgaq's integer
-reference (``fpgaq.convert(model).predict``) equals the imported model bit for bit; ``quantized_ulaw``
-has no fixed-point grid, so converting that model is refused with a message saying so.
+reference (``fpgaq.convert(model).predict``) equals the imported model bit for bit; that model's
+``quantized_ulaw`` reads a 38-bit accumulator, wider than float32 holds exactly, so converting it is
+refused with a message naming the fix.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ PENDING_CONVERT: dict[str, str] = {**PENDING}
 #: Models whose last quantizer is computed by float32 transcendentals (see the module docstring).
 FLOAT32_INEXACT = {"auto_scale_ulaw"}
 #: Models fpgaq refuses to convert, with the reason its message gives.
-NOT_CONVERTIBLE = {"auto_scale_ulaw": "its u-law levels are logarithms that no fixed-point grid holds exactly"}
+NOT_CONVERTIBLE = {
+    # its u-law reads a dense layer's 38-bit accumulator, which Keras rounds to float32 first (fpgaq/ir/ops/ulaw.py)
+    "auto_scale_ulaw": r"quantized_ulaw\(8,symmetric=1\) reads a 38-bit input .* put a quantizer of at most 24 bits",
+}
 #: Models fpgaq refuses to load yet, with the reason its message gives.
 NOT_LOADABLE = {"qsimplernn": r"\(QSimpleRNN\): class 'QSimpleRNN' is not yet supported"}
 #: A float batchnorm scale (no inverse_quantizer) is rounded to a fixed-point type with a warning, so

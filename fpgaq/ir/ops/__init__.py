@@ -17,4 +17,5 @@ from fpgaq.ir.ops import (
     separable,  # noqa: F401
     tables,  # noqa: F401
     transpose,  # noqa: F401
+    ulaw,  # noqa: F401
 )

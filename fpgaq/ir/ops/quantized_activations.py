@@ -351,9 +351,5 @@ QUANTIZER_ACTIVATIONS["bernoulli"] = _rejected(
     "use binary(use_01=1), its deterministic form (alpha for x >= 0, else 0)",
     "it draws a random output at inference too, which hardware cannot reproduce",
 )
-QUANTIZER_ACTIVATIONS["quantized_ulaw"] = _rejected(
-    "use quantized_bits or quantized_relu for a uniform grid, or quantized_po2 for logarithmic levels",
-    "its u-law levels are logarithms that no fixed-point grid holds exactly",
-)
 PRECISION_RULES[OP] = step_rule
 KERNELS[OP] = _step_kernel
