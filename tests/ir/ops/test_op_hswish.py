@@ -141,7 +141,7 @@ def test_corpus_model_equals_qkeras(corpus_hswish: keras.Model) -> None:
 
 
 def test_corpus_one_bit_and_objects_up_to_its_hswish() -> None:
-    """The model ends in quantized_ulaw, which has no fixed-point form; its part up to the hard swish converts."""
+    """The model's part up to the hard swish (its quantized_ulaw after it: tests/ir/ops/test_op_ulaw.py)."""
     model = fpgaq.load_qkeras(CORPUS / "one_bit_and_objects.h5")
     layer = next(
         la for la in model.layers if getattr(la, "quantizer", None) is not None and "hswish" in str(la.quantizer)

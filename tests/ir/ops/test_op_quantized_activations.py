@@ -384,16 +384,12 @@ def test_po2_settings_that_are_refused() -> None:
     )
 
 
-def test_bernoulli_and_ulaw_are_refused() -> None:
+def test_bernoulli_is_refused() -> None:
+    # quantized_ulaw, once refused here too, converts exactly: tests/ir/ops/test_op_ulaw.py
     assert _trace_error(_model("bernoulli")) == (
         "layer 'act' (QActivation): activation quantizer bernoulli() is not supported: it draws a random output "
         "at inference too, which hardware cannot reproduce; use binary(use_01=1), its deterministic form (alpha "
         "for x >= 0, else 0)"
-    )
-    assert _trace_error(_dense("quantized_ulaw(8)")) == (
-        "layer 'd' (QDense): activation quantizer quantized_ulaw(8) is not supported: its u-law levels are "
-        "logarithms that no fixed-point grid holds exactly; use quantized_bits or quantized_relu for a uniform "
-        "grid, or quantized_po2 for logarithmic levels"
     )
 
 
