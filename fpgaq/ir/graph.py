@@ -23,45 +23,13 @@ import numpy as np
 
 from fpgaq.fixed import FixedType
 from fpgaq.hwtypes import HardwareType
+from fpgaq.ir.opspec import OP_SPECS
 
 __all__ = ["OPS", "Graph", "Node", "Tensor", "Weight"]
 
-#: Operations the IR knows; each has a reference kernel and back-end templates.
-OPS = {
-    "input": "graph input; the input tensor's type is the quantization applied to incoming floats",
-    "dense": "y = x @ kernel + bias over the last axis",
-    "conv1d": "1-D convolution, channels last, explicit padding",
-    "conv2d": "2-D convolution, channels last, explicit padding",
-    "depthwise1d": "1-D depthwise convolution",
-    "depthwise2d": "2-D depthwise convolution",
-    "conv2d_transpose": "2-D transposed convolution: out[i*stride + t*dilation - offset] += x[i] * kernel[t]; "
-    "kernel (kh, kw, filters, in_channels) as Keras holds it",
-    "scale": "per-channel y = x * scale + shift (unfolded batch normalization)",
-    "activation": "element-wise function then cast to the output type: linear, relu, leaky_relu, and tables",
-    "softmax": "softmax over the last axis through exp and reciprocal tables",
-    "maxpool1d": "max pooling",
-    "maxpool2d": "max pooling",
-    "avgpool1d": "average pooling: exact sum times the reciprocal of the pool size",
-    "avgpool2d": "average pooling",
-    "global_maxpool1d": "max over the spatial axis",
-    "global_maxpool2d": "max over the spatial axes",
-    "global_avgpool1d": "mean over the spatial axis",
-    "global_avgpool2d": "mean over the spatial axes",
-    "padded_maxpool1d": "max pooling whose padded border cells are ignored (Keras padding='same')",
-    "padded_maxpool2d": "max pooling whose padded border cells are ignored (Keras padding='same')",
-    "padded_avgpool1d": "window sum divided by the number of cells inside the input (Keras padding='same')",
-    "padded_avgpool2d": "window sum divided by the number of cells inside the input (Keras padding='same')",
-    "scaled_avgpool2d": "window sum times a per-position constant: QAveragePooling2D's quantized 1/area",
-    "global_scaled_avgpool2d": "sum over the spatial axes times a constant: QGlobalAveragePooling2D's quantized 1/area",
-    "piecewise_linear": "y = slope * x + offset on the piece whose lower bound x exceeds (exact rationals), then "
-    "cast to the output type: LeakyReLU, ReLU(max_value, threshold), relu6, hard_tanh, hard_sigmoid",
-    "zeropad1d": "zero padding",
-    "zeropad2d": "zero padding",
-    "reshape": "wiring only: a new shape over the same values in the same order",
-    "add": "element-wise sum of two or more tensors",
-    "concatenate": "concatenation along an axis",
-    "identity": "wiring only: same values (Dropout at inference, linear Activation)",
-}
+#: Operations the IR knows (name -> what it computes), read from their declarations in
+#: :mod:`fpgaq.ir.opspec`, where each op's traits live too.
+OPS = {name: spec.doc for name, spec in OP_SPECS.items()}
 
 
 @dataclasses.dataclass
@@ -137,6 +105,12 @@ class Node:
     def __post_init__(self) -> None:
         if self.op not in OPS:
             raise ValueError(f"node {self.name!r}: unknown op {self.op!r}; known: {', '.join(sorted(OPS))}")
+
+    def where(self, with_op: bool = False) -> str:
+        """Where an error happened, as every error message about a node spells it:
+        ``node 'n' (layer 'l')``, or ``node 'n' (op, layer 'l')`` with ``with_op``."""
+        op = f"{self.op}, " if with_op else ""
+        return f"node {self.name!r} ({op}layer {self.source or self.name!r})"
 
 
 @dataclasses.dataclass

@@ -19,8 +19,16 @@ import numpy as np
 
 from fpgaq.fixed import FixedType, Rounding
 from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.opspec import is_average_pool, is_fusable
 
-__all__ = ["PRECISION_RULES", "UntypedInputWarning", "accumulator_bounds", "infer_precision", "range_type"]
+__all__ = [
+    "PRECISION_RULES",
+    "UntypedInputWarning",
+    "accumulator_bounds",
+    "exact_output",
+    "infer_precision",
+    "range_type",
+]
 
 #: Extra rules ``op -> rule(graph, node, input_types, config) -> FixedType`` registered by
 #: op modules (``fpgaq.ir.ops``); a rule may also record internal types in ``node.types``.
@@ -81,12 +89,12 @@ def accumulator_bounds(node: Node, tin: FixedType) -> tuple[Fraction, Fraction, 
     return Fraction(int(min(lo))) * unit, Fraction(int(max(hi))) * unit, frac
 
 
-_LINEAR_OPS = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d")
-
-
-def _exact_output(graph: Graph, node: Node, ins: list[FixedType]) -> FixedType:
+def exact_output(graph: Graph, node: Node, ins: list[FixedType]) -> FixedType:
+    """The exact type of ``node``'s result for the ops without a rule of their own (and the
+    accumulator types of the linear ops, recorded in ``node.types``); op modules whose rule
+    reuses the default (a transposed convolution, the table activations) call it too."""
     op = node.op
-    if op in _LINEAR_OPS:
+    if is_fusable(op):
         lo, hi, frac = accumulator_bounds(node, ins[0])
         exact = range_type(lo, hi, frac)
         node.types["exact"] = exact
@@ -111,7 +119,7 @@ def _exact_output(graph: Graph, node: Node, ins: list[FixedType]) -> FixedType:
         )
     if op in ("maxpool1d", "maxpool2d", "global_maxpool1d", "global_maxpool2d"):
         return ins[0]
-    if op in ("avgpool1d", "avgpool2d", "global_avgpool1d", "global_avgpool2d"):
+    if is_average_pool(op):
         area = _pool_area(graph, node)
         tin = ins[0]
         k = math.ceil(math.log2(area)) if area > 1 else 0
@@ -169,7 +177,7 @@ def _fused_activation_type(graph: Graph, node: Node, pre_activation: FixedType, 
         return declared
     view = Node(node.name, "activation", [], node.output, dict(node.attrs["activation"]), source=node.source)
     rule = PRECISION_RULES.get("activation")
-    return rule(graph, view, [pre], config) if rule else _exact_output(graph, view, [pre])
+    return rule(graph, view, [pre], config) if rule else exact_output(graph, view, [pre])
 
 
 def infer_precision(graph: Graph, config: Any = None) -> Graph:
@@ -198,11 +206,11 @@ def infer_precision(graph: Graph, config: Any = None) -> Graph:
         if rule is not None:
             # a rule also records internal types (accumulator, tables) in node.types
             exact = rule(g, node, ins, cfg)
-        elif out.type is None or node.op in _LINEAR_OPS:
-            exact = _exact_output(g, node, ins)  # records the accumulator types of linear ops
+        elif out.type is None or is_fusable(node.op):
+            exact = exact_output(g, node, ins)  # records the accumulator types of linear ops
         else:
             continue
-        if "activation" in node.attrs and node.op in _LINEAR_OPS:
+        if "activation" in node.attrs and is_fusable(node.op):
             exact = _fused_activation_type(g, node, exact, cfg)
         if out.type is None:
             out.type = exact

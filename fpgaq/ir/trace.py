@@ -24,8 +24,11 @@ __all__ = [
     "QUANTIZER_ACTIVATIONS",
     "SUPPORTED_LAYERS",
     "UnsupportedLayerError",
+    "check_declared",
+    "explicit_padding",
     "supported_layers",
     "trace",
+    "trace_depthwise",
 ]
 
 
@@ -128,7 +131,7 @@ class _Tracer:
             raise _unsupported(
                 layer, f"activation quantizer {q}: {err}", "choose a quantizer with a fixed type"
             ) from None
-        _check_declared(layer, "result", self.explicit(lc, "result"), getattr(hw, "base", hw), q)
+        check_declared(layer, "result", self.explicit(lc, "result"), getattr(hw, "base", hw), q)
         fn = getattr(q, "nonlinearity", None)
         if q.name == "quantized_relu":
             if isinstance(hw, FixedType):
@@ -183,7 +186,7 @@ class _Tracer:
         quantizer = getattr(layer, quantizer_attr, None)
         w = quantize_weight(variable, quantizer, self.weight_default(lc, role), role, layer.name)
         if quantizer is not None and w.hardware is None:
-            _check_declared(layer, role, self.explicit(lc, role), w.type, quantizer)
+            check_declared(layer, role, self.explicit(lc, role), w.type, quantizer)
         return w
 
     def linear_layer(
@@ -228,7 +231,7 @@ def _bits(t: FixedType) -> str:
     return f"{'ap_fixed' if t.signed else 'ap_ufixed'}<{t.width},{t.integer}>"
 
 
-def _check_declared(layer: Any, role: str, declared: FixedType | None, actual: Any, q: Any) -> None:
+def check_declared(layer: Any, role: str, declared: FixedType | None, actual: Any, q: Any) -> None:
     """A config type for a tensor that a quantizer already types must agree with it.
 
     Silently preferring one of the two is what makes configs lie; width,
@@ -244,7 +247,7 @@ def _check_declared(layer: Any, role: str, declared: FixedType | None, actual: A
         )
 
 
-def _padding(layer: Any, in_shape: tuple[int, ...], ndim: int) -> list[tuple[int, int]]:
+def explicit_padding(layer: Any, in_shape: tuple[int, ...], ndim: int) -> list[tuple[int, int]]:
     """Explicit (before, after) padding per spatial axis, as TensorFlow's 'same' computes it.
 
     'causal' (which Keras allows only on 1-D convolutions) pads the start of the
@@ -290,20 +293,20 @@ def _conv(t: _Tracer, layer: Any, ins: list[str], out_shape, lc) -> str:
         "kernel_size": tuple(layer.kernel_size),
         "strides": tuple(layer.strides),
         "dilation": tuple(layer.dilation_rate),
-        "padding": _padding(layer, in_shape, ndim),
+        "padding": explicit_padding(layer, in_shape, ndim),
     }
     kernel, bias = t.kernel_and_bias(layer, lc)
     return t.linear_layer(layer, f"conv{ndim}d", ins, out_shape, lc, kernel, bias, attrs)
 
 
-def _depthwise(t: _Tracer, layer: Any, ins: list[str], out_shape, lc) -> str:
+def trace_depthwise(t: _Tracer, layer: Any, ins: list[str], out_shape, lc) -> str:
     ndim = len(layer.kernel_size)
     in_shape = t.tensors[ins[0]].shape
     attrs = {
         "kernel_size": tuple(layer.kernel_size),
         "strides": tuple(layer.strides),
         "dilation": tuple(layer.dilation_rate),
-        "padding": _padding(layer, in_shape, ndim),
+        "padding": explicit_padding(layer, in_shape, ndim),
         "depth_multiplier": int(layer.depth_multiplier),
     }
     kq = "depthwise_quantizer_internal"
@@ -400,8 +403,8 @@ HANDLERS = {
     "QConv2D": _conv,
     "Conv1D": _conv,
     "Conv2D": _conv,
-    "QDepthwiseConv2D": _depthwise,
-    "DepthwiseConv2D": _depthwise,
+    "QDepthwiseConv2D": trace_depthwise,
+    "DepthwiseConv2D": trace_depthwise,
     "QActivation": _activation_layer,
     "Activation": _activation_layer,
     "ReLU": _relu_layer,

@@ -15,6 +15,7 @@ from fpgaq.quantizers import nonlinear as _nonlinear  # noqa: F401
 from fpgaq.quantizers import po2 as _po2  # noqa: F401
 from fpgaq.quantizers import relu as _relu  # noqa: F401
 from fpgaq.quantizers import ternary as _ternary  # noqa: F401
+from fpgaq.quantizers._common import EPSILON
 from fpgaq.quantizers.activations import internal_sigmoid_mode, set_internal_sigmoid
 from fpgaq.quantizers.base import (
     QUANTIZERS,
@@ -27,6 +28,7 @@ from fpgaq.quantizers.base import (
 )
 
 __all__ = [
+    "EPSILON",
     "QUANTIZERS",
     "BaseQuantizer",
     "get_quantizer",

@@ -20,9 +20,10 @@ from fpgaq.hwtypes import TernaryType
 from fpgaq.quantizers import _common as c
 from fpgaq.quantizers.base import BaseQuantizer, register_quantizer, straight_through
 
-__all__ = ["stochastic_ternary", "ternary"]
+__all__ = ["DEFAULT_THRESHOLD", "stochastic_ternary", "ternary"]
 
-_DEFAULT_THRESHOLD = 0.33
+#: The threshold (times the scale) of a ternary quantizer built with ``threshold=None``, as in QKeras.
+DEFAULT_THRESHOLD = 0.33
 
 
 @register_quantizer
@@ -82,7 +83,7 @@ class ternary(c.RebuildFromConfig, BaseQuantizer):
     def _code_and_scale(self, x: Any, stochastic: bool = False) -> tuple[Any, Any]:
         if isinstance(self.alpha, str):
             return self._learned(x, stochastic)
-        threshold = _DEFAULT_THRESHOLD if self.threshold is None else self.threshold
+        threshold = DEFAULT_THRESHOLD if self.threshold is None else self.threshold
         return _dead_band(x, threshold), c.fixed_scale_for(self, self.alpha, x)
 
     def _learned(self, x: Any, stochastic: bool) -> tuple[Any, Any]:

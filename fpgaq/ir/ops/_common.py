@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Node
 from fpgaq.ir.trace import UnsupportedLayerError
 
-__all__ = ["as_ints", "channels_last", "finish_linear", "like_input", "unsupported"]
+__all__ = ["as_ints", "channels_last", "finish_linear", "float32_fraction", "like_input", "unsupported"]
 
 # Integers up to this many bits stay in int64 (with headroom for one addition).
 _INT64_BITS = 61
@@ -33,6 +34,11 @@ def as_ints(m: np.ndarray, bits: int) -> np.ndarray:
     if bits > _INT64_BITS:
         return arr.astype(object) if arr.dtype.kind != "f" else np.vectorize(int, otypes=[object])(arr)
     return arr.astype(np.int64)
+
+
+def float32_fraction(value: Any) -> Fraction:
+    """The float32 constant Keras and the quantizers compare or multiply with, as an exact fraction."""
+    return Fraction(float(np.float32(value)))
 
 
 def like_input(result: np.ndarray, x: np.ndarray) -> np.ndarray:

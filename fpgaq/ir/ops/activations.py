@@ -21,7 +21,7 @@ import numpy as np
 
 from fpgaq.fixed import FixedType, apply_overflow, round_divide
 from fpgaq.ir.graph import Graph, Node
-from fpgaq.ir.ops._common import as_ints, like_input
+from fpgaq.ir.ops._common import as_ints, float32_fraction, like_input
 from fpgaq.ir.precision import PRECISION_RULES, range_type
 from fpgaq.ir.trace import HANDLERS
 from fpgaq.ir.weights import UnquantizedWarning
@@ -36,19 +36,14 @@ Piece = tuple[Fraction | None, Fraction, Fraction]
 _ZERO, _ONE = Fraction(0), Fraction(1)
 
 
-def _f32(value: float) -> Fraction:
-    """The float32 constant Keras computes with."""
-    return Fraction(float(np.float32(value)))
-
-
 def relu_pieces(negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0) -> list[Piece]:
     """Keras' ``relu(x, negative_slope, max_value, threshold)``:
     ``slope * (x - threshold)`` up to the threshold, then ``min(x, max_value)``."""
-    s, t = _f32(negative_slope), _f32(threshold)
+    s, t = float32_fraction(negative_slope), float32_fraction(threshold)
     pieces: list[Piece] = [(None, s, -s * t)]
     if max_value is None:
         return [*pieces, (t, _ONE, _ZERO)]
-    m = _f32(max_value)
+    m = float32_fraction(max_value)
     if t < 0:  # x in (t, 0] is clipped up to 0
         pieces.append((t, _ZERO, _ZERO))
         t = _ZERO

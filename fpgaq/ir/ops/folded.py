@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fpgaq.ir.ops._common import channels_last
-from fpgaq.ir.trace import HANDLERS, _padding
+from fpgaq.ir.trace import HANDLERS, explicit_padding
 from fpgaq.ir.weights import quantize_weight
 
 __all__: list[str] = []
@@ -32,7 +32,7 @@ def _folded(t: Any, layer: Any, ins: list[str], out_shape: tuple[int, ...], lc: 
         "kernel_size": tuple(layer.kernel_size),
         "strides": tuple(layer.strides),
         "dilation": tuple(layer.dilation_rate),
-        "padding": _padding(layer, t.tensors[ins[0]].shape, 2),
+        "padding": explicit_padding(layer, t.tensors[ins[0]].shape, 2),
     }
     return t.linear_layer(layer, "conv2d", ins, out_shape, lc, kernel, bias, attrs)
 

@@ -28,7 +28,7 @@ from keras import ops
 
 from fpgaq.fixed import FixedType
 from fpgaq.ir.ops._common import unsupported
-from fpgaq.ir.ops.quantized_activations import Piece, _alpha, _emit
+from fpgaq.ir.ops.quantized_activations import Piece, emit_step, fixed_alpha
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError
 from fpgaq.quantizers.base import get_quantizer
 
@@ -80,7 +80,7 @@ class HswishSteps:
 
 
 def _hswish(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
-    _alpha(layer, q)  # refuses a learned or per-channel scale, naming the fix
+    fixed_alpha(layer, q)  # refuses a learned or per-channel scale, naming the fix
     try:
         grid = q.hardware()
     except ValueError as err:
@@ -92,7 +92,7 @@ def _hswish(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
             "use alpha=1 (or None)",
         )
     where = f"layer {layer.name!r} ({type(layer).__name__})"
-    return _emit(t, layer, q, src, name, lc, HswishSteps(str(q), grid, where))
+    return emit_step(t, layer, q, src, name, lc, HswishSteps(str(q), grid, where))
 
 
 QUANTIZER_ACTIVATIONS["quantized_hswish"] = _hswish

@@ -35,8 +35,8 @@ import numpy as np
 
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Node, Weight
-from fpgaq.ir.ops._common import unsupported
-from fpgaq.ir.ops.quantized_activations import StepCuts, _emit, _f32
+from fpgaq.ir.ops._common import float32_fraction, unsupported
+from fpgaq.ir.ops.quantized_activations import StepCuts, emit_step
 from fpgaq.ir.trace import HANDLERS, QUANTIZER_ACTIVATIONS
 from fpgaq.ir.weights import fit_type
 from fpgaq.larq_layers import QDepthwiseConv2DPadValues
@@ -48,11 +48,11 @@ _ONE = Fraction(1)
 
 
 def _sign(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
-    return _emit(t, layer, q, src, name, lc, StepCuts(((Fraction(0), True),), (-_ONE, _ONE)))
+    return emit_step(t, layer, q, src, name, lc, StepCuts(((Fraction(0), True),), (-_ONE, _ONE)))
 
 
 def _heaviside(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
-    return _emit(t, layer, q, src, name, lc, StepCuts(((Fraction(0), False),), (Fraction(0), _ONE)))
+    return emit_step(t, layer, q, src, name, lc, StepCuts(((Fraction(0), False),), (Fraction(0), _ONE)))
 
 
 def _tern(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
@@ -63,9 +63,9 @@ def _tern(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
             "(ternary_weight_networks=True), so the hardware has no fixed threshold",
             "use ternary_weight_networks=False with a threshold_value for activations",
         )
-    th = abs(_f32(q.threshold_value))
+    th = abs(float32_fraction(q.threshold_value))
     cuts = ((-th, False), (th, True)) if th > 0 else ((Fraction(0), True), (Fraction(0), False))
-    return _emit(t, layer, q, src, name, lc, StepCuts(cuts, (-_ONE, Fraction(0), _ONE)))
+    return emit_step(t, layer, q, src, name, lc, StepCuts(cuts, (-_ONE, Fraction(0), _ONE)))
 
 
 def _product_at_least(c: np.float32, n: int) -> tuple[Fraction, bool]:
@@ -101,7 +101,7 @@ def _dorefa(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
             f"activation quantizer {q} is in weights mode, which scales by the largest magnitude of every new input",
             "use mode='activations' for activations",
         )
-    return _emit(t, layer, q, src, name, lc, dorefa_cuts(q.k_bit))
+    return emit_step(t, layer, q, src, name, lc, dorefa_cuts(q.k_bit))
 
 
 def _magnitude_aware(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
@@ -130,7 +130,7 @@ def _padded_conv(t: Any, layer: Any, ins: list[str], out_shape: tuple[int, ...],
     """
     src = ins[0]
     in_shape = t.tensors[src].shape
-    v = _f32(layer.pad_values)
+    v = float32_fraction(layer.pad_values)
     channels = in_shape[-1]
     shift_name = f"{layer.name}_pad_values"
     weights = {

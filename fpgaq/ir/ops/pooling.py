@@ -27,7 +27,7 @@ from fpgaq.fixed import FixedType, Rounding, apply_overflow, round_divide
 from fpgaq.ir.graph import Graph, Node, Weight
 from fpgaq.ir.ops._common import as_ints, channels_last, like_input, unsupported
 from fpgaq.ir.precision import PRECISION_RULES, range_type
-from fpgaq.ir.trace import HANDLERS, _padding
+from fpgaq.ir.trace import HANDLERS, explicit_padding
 from fpgaq.ir.weights import fit_type
 from fpgaq.layers.pooling import same_padding_counts
 from fpgaq.reference import KERNELS
@@ -62,7 +62,7 @@ def _pool_node(
     ndim = len(in_shape) - 1
     if layer.padding not in ("valid", "same"):
         raise unsupported(layer, f"padding={layer.padding!r} is not supported for pooling", "use 'valid' or 'same'")
-    pads = _padding(layer, in_shape, ndim)
+    pads = explicit_padding(layer, in_shape, ndim)
     attrs: dict[str, Any] = {"pool_size": tuple(layer.pool_size), "strides": tuple(layer.strides), "padding": pads}
     op = f"{kind}{ndim}d"
     if any(p != (0, 0) for p in pads):
@@ -118,7 +118,7 @@ def _qaverage(t: Any, layer: Any, ins: list[str], out_shape: tuple[int, ...], lc
     if layer.padding not in ("valid", "same"):
         raise unsupported(layer, f"padding={layer.padding!r} is not supported for pooling", "use 'valid' or 'same'")
     pool, strides = tuple(layer.pool_size), tuple(layer.strides)
-    pads = _padding(layer, in_shape, 2)
+    pads = explicit_padding(layer, in_shape, 2)
     area = int(np.prod(pool))
     if layer.padding == "same":
         counts = window_counts(in_shape[:-1], pool, strides)

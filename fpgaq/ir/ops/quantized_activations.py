@@ -77,20 +77,20 @@ import numpy as np
 
 from fpgaq.fixed import FixedType
 from fpgaq.hwtypes import Po2Type
-from fpgaq.ir.graph import OPS, Graph, Node
-from fpgaq.ir.ops._common import like_input, unsupported
+from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.ops._common import float32_fraction, like_input, unsupported
 from fpgaq.ir.precision import PRECISION_RULES, range_type
-from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError, _check_declared
-from fpgaq.quantizers import _common as qc
-from fpgaq.quantizers.ternary import _DEFAULT_THRESHOLD
+from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError, check_declared
+from fpgaq.quantizers import EPSILON as QUANTIZER_EPSILON
+from fpgaq.quantizers.ternary import DEFAULT_THRESHOLD
 from fpgaq.reference import KERNELS
 
-__all__ = ["OP", "Po2Steps", "StepCuts", "step_table"]
+__all__ = ["OP", "Po2Steps", "StepCuts", "emit_step", "fixed_alpha", "levels_type", "step_table"]
 
 OP = "step"
 
 #: Keras' epsilon as float32 compares it: po2 magnitudes below it take the smallest exponent.
-EPSILON = Fraction(float(np.float32(qc.EPSILON)))
+EPSILON = Fraction(float(np.float32(QUANTIZER_EPSILON)))
 
 #: The largest ``x`` for which float32 rounds ``0.5 x + 0.5`` to ``0.5``, so binary_tanh gives -1.
 BINARY_TANH_CUT = Fraction(1, 2**24)
@@ -99,12 +99,7 @@ BINARY_TANH_CUT = Fraction(1, 2**24)
 Piece = tuple[int, Fraction]
 
 
-def _f32(value: Any) -> Fraction:
-    """The float32 constant a quantizer compares or multiplies with."""
-    return Fraction(float(np.float32(value)))
-
-
-def _exact_type(values: list[Fraction]) -> FixedType:
+def levels_type(values: list[Fraction]) -> FixedType:
     frac = max(max(v.denominator.bit_length() - 1 for v in values), 0)
     return range_type(min(values), max(values), frac)
 
@@ -120,7 +115,7 @@ class StepCuts:
     levels: tuple[Fraction, ...]
 
     def output_type(self) -> FixedType:
-        return _exact_type(list(self.levels))
+        return levels_type(list(self.levels))
 
     def pieces(self, tin: FixedType) -> list[Piece]:
         scale = Fraction(2) ** tin.frac
@@ -233,7 +228,7 @@ def step_table(rule: StepCuts | Po2Steps, tin: FixedType, tout: FixedType) -> tu
 
 
 # ----------------------------------------------------------------------------- trace
-def _alpha(layer: Any, q: Any) -> Fraction:
+def fixed_alpha(layer: Any, q: Any) -> Fraction:
     alpha = q.alpha
     if isinstance(alpha, str):
         raise unsupported(
@@ -248,33 +243,33 @@ def _alpha(layer: Any, q: Any) -> Fraction:
             f"activation quantizer {q} has one alpha per channel, which is not supported for activations",
             "use one number for alpha",
         )
-    return Fraction(1) if alpha is None else _f32(alpha)
+    return Fraction(1) if alpha is None else float32_fraction(alpha)
 
 
-def _emit(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any, rule: StepCuts | Po2Steps, **extra: Any) -> str:
+def emit_step(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any, rule: StepCuts | Po2Steps, **extra: Any) -> str:
     out_type = rule.output_type()
-    _check_declared(layer, "result", t.explicit(lc, "result"), out_type, q)
+    check_declared(layer, "result", t.explicit(lc, "result"), out_type, q)
     attrs = {"function": q.name, "quantizer": str(q), "rule": rule, **extra}
     node = Node(name, OP, [src], name, attrs, options=t.options(lc), source=layer.name)
     return t.add(node, t.tensors[src].shape, out_type)
 
 
 def _binary(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
-    scale = _alpha(layer, q)
+    scale = fixed_alpha(layer, q)
     rule = StepCuts(((Fraction(0), True),), (Fraction(0) if q.use_01 else -scale, scale))
-    return _emit(t, layer, q, src, name, lc, rule)
+    return emit_step(t, layer, q, src, name, lc, rule)
 
 
 def _binary_tanh(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
-    return _emit(t, layer, q, src, name, lc, StepCuts(((BINARY_TANH_CUT, False),), (Fraction(-1), Fraction(1))))
+    return emit_step(t, layer, q, src, name, lc, StepCuts(((BINARY_TANH_CUT, False),), (Fraction(-1), Fraction(1))))
 
 
 def _ternary(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
-    scale = _alpha(layer, q)
-    th = _f32(_DEFAULT_THRESHOLD if q.threshold is None else q.threshold)
+    scale = fixed_alpha(layer, q)
+    th = float32_fraction(DEFAULT_THRESHOLD if q.threshold is None else q.threshold)
     # |x| >= th; a threshold <= 0 keeps every non-zero input, and sign(0) = 0
     cuts = ((-th, False), (th, True)) if th > 0 else ((Fraction(0), True), (Fraction(0), False))
-    return _emit(t, layer, q, src, name, lc, StepCuts(cuts, (-scale, Fraction(0), scale)))
+    return emit_step(t, layer, q, src, name, lc, StepCuts(cuts, (-scale, Fraction(0), scale)))
 
 
 def _po2(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
@@ -285,7 +280,7 @@ def _po2(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
             "into the output",
             "set qnoise_factor=1.0 (fully quantized) for inference",
         )
-    max_value = None if q.max_value is None else _f32(q.max_value)
+    max_value = None if q.max_value is None else float32_fraction(q.max_value)
     if max_value == 0:
         raise unsupported(
             layer,
@@ -304,10 +299,10 @@ def _po2(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
         floor=q.log2_rounding == "floor",
         quadratic=bool(q.quadratic_approximation),
         max_value=max_value,
-        negative_slope=_f32(getattr(q, "negative_slope", 0)),
+        negative_slope=float32_fraction(getattr(q, "negative_slope", 0)),
         po2_type=hw,
     )
-    return _emit(t, layer, q, src, name, lc, rule, po2_type=hw)
+    return emit_step(t, layer, q, src, name, lc, rule, po2_type=hw)
 
 
 def _rejected(fix: str, why: str) -> Any:
@@ -336,10 +331,6 @@ def _step_kernel(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: 
     return like_input(out, x)
 
 
-OPS[OP] = (
-    "piecewise constant: levels[number of thresholds <= input mantissa] (attrs thresholds, levels): QKeras' "
-    "binary, ternary and power-of-two quantizers as activations"
-)
 for _name in ("binary", "stochastic_binary"):
     QUANTIZER_ACTIVATIONS[_name] = _binary
 QUANTIZER_ACTIVATIONS["binary_tanh"] = _binary_tanh

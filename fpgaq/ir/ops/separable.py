@@ -14,7 +14,7 @@ from typing import Any
 
 from fpgaq.ir.graph import Node
 from fpgaq.ir.ops._common import channels_last, unsupported
-from fpgaq.ir.trace import HANDLERS, _depthwise, _padding
+from fpgaq.ir.trace import HANDLERS, explicit_padding, trace_depthwise
 
 __all__: list[str] = []
 
@@ -35,7 +35,7 @@ def _separable(t: Any, layer: Any, ins: list[str], out_shape: tuple[int, ...], l
         "kernel_size": tuple(layer.kernel_size),
         "strides": tuple(layer.strides),
         "dilation": tuple(layer.dilation_rate),
-        "padding": _padding(layer, in_shape, ndim),
+        "padding": explicit_padding(layer, in_shape, ndim),
         "depth_multiplier": multiplier,
     }
     dw_name = f"{layer.name}_depthwise"
@@ -56,4 +56,4 @@ HANDLERS["SeparableConv1D"] = _separable
 HANDLERS["SeparableConv2D"] = _separable
 HANDLERS["QSeparableConv1D"] = _separable
 HANDLERS["QSeparableConv2D"] = _separable
-HANDLERS["DepthwiseConv1D"] = _depthwise
+HANDLERS["DepthwiseConv1D"] = trace_depthwise

@@ -493,7 +493,7 @@ def _activation_rule(graph: Graph, node: Node, ins: list[FixedType], config: Any
     tensor = graph.tensors.get(node.output)
     if tensor is not None and tensor.type is not None:
         return tensor.type
-    return precision._exact_output(graph, node, ins)
+    return precision.exact_output(graph, node, ins)
 
 
 def _activation_kernel(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: FixedType) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph, Node, Weight
 from fpgaq.ir.ops._common import as_ints, channels_last, finish_linear, like_input, unsupported
-from fpgaq.ir.precision import PRECISION_RULES, _exact_output
+from fpgaq.ir.precision import PRECISION_RULES, exact_output
 from fpgaq.ir.trace import HANDLERS
 from fpgaq.reference import KERNELS
 
@@ -92,7 +92,7 @@ def _as_forward(node: Node) -> Node:
 def transpose_rule(graph: Graph, node: Node, ins: list[FixedType], config: Any) -> FixedType:
     """Exact accumulator over all kernel taps per output channel (a configured one is checked as for conv2d)."""
     forward = _as_forward(node)
-    out = _exact_output(graph, forward, ins)
+    out = exact_output(graph, forward, ins)
     node.types.update(forward.types)
     return out
 

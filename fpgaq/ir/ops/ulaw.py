@@ -52,7 +52,7 @@ from keras import ops
 
 from fpgaq.fixed import FixedType
 from fpgaq.ir.ops.hswish import FLOAT32_EXACT_BITS
-from fpgaq.ir.ops.quantized_activations import Piece, _emit, _exact_type
+from fpgaq.ir.ops.quantized_activations import Piece, emit_step, levels_type
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError
 from fpgaq.quantizers.base import get_quantizer
 
@@ -131,7 +131,7 @@ class UlawSteps:
 
     def output_type(self) -> FixedType:
         """The narrowest fixed-point type holding every float32 level exactly (each is a dyadic rational)."""
-        return _exact_type(list(self.levels()))
+        return levels_type(list(self.levels()))
 
     def outputs(self, tin: FixedType) -> np.ndarray:
         """Keras' compiled float32 output for every code of ``tin``, in code order."""
@@ -165,7 +165,7 @@ def _ulaw(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
     except ValueError as err:
         raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}): {err}") from None
     where = f"layer {layer.name!r} ({type(layer).__name__})"
-    return _emit(t, layer, q, src, name, lc, UlawSteps(str(q), where))
+    return emit_step(t, layer, q, src, name, lc, UlawSteps(str(q), where))
 
 
 QUANTIZER_ACTIVATIONS["quantized_ulaw"] = _ulaw

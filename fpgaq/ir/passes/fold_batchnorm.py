@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 from fpgaq.ir.graph import Graph, Node, Weight
+from fpgaq.ir.opspec import is_fusable
 from fpgaq.ir.weights import fit_type
 
 __all__ = ["fold_batchnorm"]
 
-_LINEAR_OPS = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d")
 # ldexp of a float64 stays exact while the result is a normal number
 _MAX_FRAC = 900
 
@@ -82,7 +82,7 @@ def _foldable_linear(graph: Graph, scale: Node) -> Node | None:
         return None
     src = scale.inputs[0]
     linear = graph.producer(src)
-    if linear is None or linear.op not in _LINEAR_OPS or "activation" in linear.attrs or linear.types:
+    if linear is None or not is_fusable(linear.op) or "activation" in linear.attrs or linear.types:
         return None
     if graph.tensors[src].type is not None or src in graph.outputs or len(graph.consumers(src)) != 1:
         return None

@@ -11,10 +11,12 @@ reference runs the activation op's own kernel on it.
 from __future__ import annotations
 
 from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.opspec import is_fusable, ops_where
 
 __all__ = ["FUSABLE_ACTIVATIONS", "LINEAR_OPS", "fuse_activation"]
 
-LINEAR_OPS = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d")
+#: The ops an activation fuses into (declared ``fusable`` in fpgaq.ir.opspec); kept for importers.
+LINEAR_OPS = ops_where(is_fusable)
 
 #: Activations that need no table or internal type of their own, so that the
 #: activation's attributes alone describe them.
@@ -23,7 +25,7 @@ FUSABLE_ACTIVATIONS = ("relu", "linear", "leaky_relu", "hard_sigmoid", "hard_tan
 
 def _fusable_activation(graph: Graph, node: Node) -> Node | None:
     """The single activation node reading ``node``'s output, if it can be fused."""
-    if node.op not in LINEAR_OPS or "activation" in node.attrs or node.output in graph.outputs:
+    if not is_fusable(node.op) or "activation" in node.attrs or node.output in graph.outputs:
         return None
     readers = graph.consumers(node.output)
     if len(readers) != 1:

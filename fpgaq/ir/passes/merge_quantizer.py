@@ -24,40 +24,21 @@ from __future__ import annotations
 import numpy as np
 
 from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.opspec import is_average_pool, is_exact_then_cast
 
 __all__ = ["merge_quantizer"]
 
-# Ops whose reference kernel computes the exact result and casts it once into
-# the output type, and whose open output type is that exact result's type.
-_EXACT_THEN_CAST = (
-    "dense",
-    "conv1d",
-    "conv2d",
-    "depthwise1d",
-    "depthwise2d",
-    "maxpool1d",
-    "maxpool2d",
-    "global_maxpool1d",
-    "global_maxpool2d",
-    "add",
-    "concatenate",
-    "reshape",
-    "identity",
-    "zeropad1d",
-    "zeropad2d",
-)
-_AVERAGE_POOLS = ("avgpool1d", "avgpool2d", "global_avgpool1d", "global_avgpool2d")
 _EXACT_ACTIVATIONS = ("relu", "linear")
 
 
 def _casts_exact_result(graph: Graph, node: Node) -> bool:
     """Whether ``node`` with an open output type computes exactly and rounds only into it."""
-    if node.op in _EXACT_THEN_CAST:
+    if is_exact_then_cast(node.op):
         fused = node.attrs.get("activation")
         return fused is None or fused.get("function") in _EXACT_ACTIVATIONS
     if node.op == "activation":
         return node.attrs.get("function") in _EXACT_ACTIVATIONS and not node.types
-    if node.op in _AVERAGE_POOLS:
+    if is_average_pool(node.op):
         if node.op.startswith("global_"):
             area = int(np.prod(graph.tensors[node.inputs[0]].shape[:-1]))
         else:

@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 
 from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.opspec import is_fusable
 
 __all__ = ["prune_zero_weights", "sparsity_annotations"]
-
-_LINEAR_OPS = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d")
 
 
 def _channel_columns(kernel: np.ndarray, op: str) -> np.ndarray:
@@ -63,7 +62,7 @@ def _up_to_date(node: Node, wanted: dict[str, Any]) -> bool:
 
 def prune_zero_weights(graph: Graph) -> tuple[Graph, bool]:
     """Annotate every dense and convolution node whose annotations are missing or stale."""
-    stale = [n.name for n in graph.nodes if n.op in _LINEAR_OPS and not _up_to_date(n, sparsity_annotations(n))]
+    stale = [n.name for n in graph.nodes if is_fusable(n.op) and not _up_to_date(n, sparsity_annotations(n))]
     if not stale:
         return graph, False
     g = graph.copy()

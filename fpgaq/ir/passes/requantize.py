@@ -25,9 +25,10 @@ import copy
 import dataclasses
 from typing import Any
 
+from fpgaq.config import MULTIPLIERS
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.ir.graph import Graph, Node, Weight
-from fpgaq.ir.passes.merge_quantizer import _AVERAGE_POOLS, _EXACT_THEN_CAST
+from fpgaq.ir.opspec import is_average_pool, is_exact_then_cast, is_reusable, ops_where
 from fpgaq.ir.passes.prune_zero_weights import sparsity_annotations
 from fpgaq.ir.precision import infer_precision
 
@@ -49,11 +50,11 @@ REQUANTIZED_WEIGHTS = ("kernel", "bias")
 #: ``node.types`` entries that precision inference may compute (all others come from the trace).
 DERIVED_NODE_TYPES = ("exact", "accum", "linear_result", "reciprocal", "exp_sum")
 
-#: Ops whose multiplications a reuse factor folds in time (as fpgaq.rtl.fold and the HLS kernels do).
-REUSE_OPS = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d", "conv2d_transpose")
+#: Ops whose multiplications a reuse factor folds in time (declared ``reusable`` in fpgaq.ir.opspec).
+REUSE_OPS = ops_where(is_reusable)
 
-#: The ``Multiplier`` values the config accepts (fpgaq.config.MULTIPLIERS).
-MULTIPLIER_CHOICES = ("auto", "lut", "dsp")
+#: The ``Multiplier`` values the config accepts (an alias of fpgaq.config.MULTIPLIERS).
+MULTIPLIER_CHOICES = MULTIPLIERS
 
 # Activation functions whose quantizer type is a plain grid that can be narrowed or widened alone;
 # leaky_relu (two types tied to a shift) and table activations (entries computed for the type) are not.
@@ -61,7 +62,7 @@ _REQUANTIZABLE_FUNCTIONS = ("relu", "linear")
 
 # Ops whose declared output type is a quantized_bits merged into them (fpgaq.ir.passes.merge_quantizer)
 # or a config Precision.result: both are the tensor's activation precision.
-_CAST_OPS = (*_EXACT_THEN_CAST, *_AVERAGE_POOLS)
+_CAST_OPS = ops_where(lambda spec: is_exact_then_cast(spec) or is_average_pool(spec))
 
 
 # ------------------------------------------------------------------------------ reopening
@@ -237,7 +238,7 @@ def reuse_limit(node: Node) -> int | None:
     ``ceil(taps / R)``, so any ``R >= 1`` is legal, but beyond the taps per
     output the extra phases do nothing except add latency.
     """
-    if node.op not in REUSE_OPS or "kernel" not in node.weights:
+    if not is_reusable(node.op) or "kernel" not in node.weights:
         return None
     shape = node.weights["kernel"].values.shape
     size = 1
@@ -285,7 +286,7 @@ def with_options(
     for node in graph.nodes:
         options = dict(node.options)
         if node.op != "input":
-            if reuse_factor is not None and node.op in REUSE_OPS:
+            if reuse_factor is not None and is_reusable(node.op):
                 options["reuse_factor"] = reuse_factor
             if pipeline_every is not None:
                 options["pipeline_every"] = pipeline_every
