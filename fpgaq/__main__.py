@@ -1,3 +1,5 @@
+"""``python -m fpgaq``: the ``fpgaq`` command."""
+
 import sys
 
 from fpgaq.cli import main

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from fpgaq.errors import SettingError
+
 __all__ = ["CorpusItem", "corpus", "fit", "measure", "run_calibration"]
 
 FLOWS = ("xc7", "xcup", "generic-lut4")
@@ -297,7 +299,7 @@ def fit(records: list[dict[str, Any]], flow: str) -> dict[str, Any]:
 
     train = [r for r in records if r["split"] == "fit"]
     if len(train) < len(LUT_FEATURES) + 2:
-        raise ValueError(f"calibrate: {len(train)} fitting designs for {flow} are too few to fit the model")
+        raise SettingError(f"calibrate: {len(train)} fitting designs for {flow} are too few to fit the model")
     a, y = _lut_matrix(train, flow)
     lut = dict(zip(LUT_FEATURES, (float(round(c, 4)) for c in _nnls_relative(a, y))))
     a, y = _ff_matrix(train)
@@ -357,7 +359,7 @@ def run_calibration(
     yosys = find_yosys()
     for flow in flows:
         if flow not in FLOWS:
-            raise ValueError(f"calibrate: flow {flow!r} is not supported; choose from {', '.join(FLOWS)}")
+            raise SettingError(f"calibrate: flow {flow!r} is not supported; choose from {', '.join(FLOWS)}")
         path = _records_path(flow, out_dir)
         if resynthesize:
             items = corpus("fit", n_fit) + corpus("holdout", n_holdout)

@@ -27,6 +27,7 @@ from typing import Any, Union
 
 import yaml
 
+from fpgaq.errors import FpgaqError
 from fpgaq.fixed import FixedType, Overflow, Rounding
 
 __all__ = [
@@ -74,7 +75,7 @@ _MODEL_ONLY = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(FpgaqError, ValueError):
     """A config key or value that fpgaq cannot use; the message says where, why and how to fix it."""
 
 

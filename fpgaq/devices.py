@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from fpgaq.errors import SettingError
+
 __all__ = ["DEVICES", "Device", "get_device"]
 
 
@@ -73,7 +75,7 @@ def get_device(device: str | Device) -> Device:
         return device
     name = _ALIASES.get(str(device).lower(), str(device).lower())
     if name not in DEVICES:
-        raise ValueError(
+        raise SettingError(
             f"device {device!r} is not a known preset; choose one of {', '.join(DEVICES)} "
             "(or build a fpgaq.devices.Device with your part's budget)"
         )

@@ -119,6 +119,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from fpgaq.errors import FpgaqError
 from fpgaq.fixed import FixedType
 from fpgaq.hwtypes import Po2Type, ScaledType
 from fpgaq.qstats import _COMPUTE_LAYERS, _KINDS, _OP_TABLE, _as_list, _operation_count, _weights_of, quantizer_kind
@@ -203,7 +204,7 @@ _SUPPORTED_COMPUTE = {
 _SUPPORTED_LIST = ", ".join(sorted(_SUPPORTED_COMPUTE | _ACTIVATION_LAYERS | _PASS_THROUGH_LAYERS))
 
 
-class QToolsError(ValueError):
+class QToolsError(FpgaqError, ValueError):
     """A layer or an option that QTools cannot account for; the message says what to do."""
 
 

@@ -34,6 +34,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fpgaq.errors import FpgaqError
+
 __all__ = [
     "PROJECT_FILE",
     "SECTIONS",
@@ -52,7 +54,7 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TEMPLATE_DIR = Path(__file__).resolve().parent / "templates" / "report"
 
 
-class ReportError(ValueError):
+class ReportError(FpgaqError, ValueError):
     """The directory cannot be reported on (not a project, or an unreadable project.json)."""
 
 

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from fpgaq.devices import Device, get_device
+from fpgaq.errors import SettingError
 from fpgaq.ir.graph import Graph
 
 __all__ = [
@@ -199,7 +200,7 @@ def _load(path: str | None) -> dict[str, Any]:
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as err:
-        raise ValueError(f"FPGAQ_RESOURCE_MODEL={path!r} is not a readable resource_model.json ({err})") from None
+        raise SettingError(f"FPGAQ_RESOURCE_MODEL={path!r} is not a readable resource_model.json ({err})") from None
 
 
 def coefficients(synth_device: str) -> dict[str, Any]:
@@ -207,7 +208,7 @@ def coefficients(synth_device: str) -> dict[str, Any]:
     data = _shipped()
     fams = data["flows"]
     if synth_device not in fams:
-        raise ValueError(
+        raise SettingError(
             f"no resource-model calibration for synthesis flow {synth_device!r}; calibrated: {', '.join(fams)}; "
             "run `fpgaq calibrate --flow ...` to fit one"
         )
@@ -368,10 +369,10 @@ def estimate(
     graph = design if isinstance(design, Graph) else design.graph
     dev = get_device(device)
     if backend not in BACKENDS:
-        raise ValueError(f"estimate: backend {backend!r} is not supported; choose one of {', '.join(BACKENDS)}")
+        raise SettingError(f"estimate: backend {backend!r} is not supported; choose one of {', '.join(BACKENDS)}")
     clock = float(clock_mhz) if clock_mhz is not None else dev.clock_mhz
     if clock <= 0:
-        raise ValueError(f"estimate: clock_mhz must be positive, got {clock_mhz!r}")
+        raise SettingError(f"estimate: clock_mhz must be positive, got {clock_mhz!r}")
     if backend == "rtl":
         nodes, total = _rtl(graph, dev, use_dsp, exact)
         calibration = _shipped().get("source", "Yosys")

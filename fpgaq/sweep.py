@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from fpgaq.errors import FpgaqError
+
 __all__ = [
     "GRID_KEYS",
     "SETTINGS",
@@ -93,7 +95,7 @@ _DEFAULTS: dict[str, tuple[Any, ...]] = {
 }
 
 
-class SweepError(ValueError):
+class SweepError(FpgaqError, ValueError):
     """A grid file, argument or setting that a sweep cannot use; the message says how to fix it."""
 
 

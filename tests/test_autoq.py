@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import multiprocessing
@@ -305,7 +304,7 @@ def test_end_to_end_search_results_and_files(tmp_path):
 
 
 def test_search_cli_end_to_end(tmp_path, capsys):
-    from fpgaq import search_cli
+    from fpgaq.cli import main
 
     x, y = tiny_data()
     model_path = tmp_path / "float.keras"
@@ -316,33 +315,27 @@ def test_search_cli_end_to_end(tmp_path, capsys):
         "  kernel: {ternary: 2, 'quantized_bits(4,0,alpha=1)': 4}\n  bias: {'quantized_bits(8,3,alpha=1)': 8}\n"
         "  activation: {'quantized_relu(4,2)': 4}\n"
     )
-    parser = argparse.ArgumentParser()
-    search_cli.add_parser(parser.add_subparsers())
     out = tmp_path / "out"
-    args = parser.parse_args(
-        [
-            "search",
-            str(model_path),
-            "--data",
-            str(tmp_path / "data.npz"),
-            "-c",
-            str(tmp_path / "autoq.yaml"),
-            "--trials",
-            "3",
-            "-o",
-            str(out),
-            "--no-progress",
-        ]
-    )
-    assert args.func(args) == 0
+    argv = [
+        "search",
+        str(model_path),
+        "--data",
+        str(tmp_path / "data.npz"),
+        "-c",
+        str(tmp_path / "autoq.yaml"),
+        "--trials",
+        "3",
+        "-o",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(argv) == 0
     assert "Pareto front" in capsys.readouterr().out
     for name in ("pareto.csv", "trials.csv", "pareto.png", "best.keras"):
         assert (out / name).stat().st_size > 0
     (tmp_path / "bad.yaml").write_text("epochz: 3\n")
-    args = parser.parse_args(
-        ["search", str(model_path), "--data", str(tmp_path / "data.npz"), "-c", str(tmp_path / "bad.yaml")]
-    )
-    assert args.func(args) == 2
+    argv = ["search", str(model_path), "--data", str(tmp_path / "data.npz"), "-c", str(tmp_path / "bad.yaml")]
+    assert main(argv) == 2
     assert "unknown key 'epochz'" in capsys.readouterr().err
 
 

@@ -6,7 +6,6 @@ The constants below are typed in from the Horowitz (ISSCC 2014) table as QKeras 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import re
@@ -19,9 +18,9 @@ import pytest
 
 import fpgaq
 from fpgaq import zoo
+from fpgaq.cli import main
 from fpgaq.layers import QActivation, QDense, QSeparableConv2D
 from fpgaq.qtools import QTools, QToolsError, format_energy_table, qtools_stats_to_json, reference_qtools
-from fpgaq.qtools_cli import add_parser
 
 
 # --- Horowitz 45 nm, written out independently of the module ---------------------------------
@@ -273,10 +272,7 @@ def test_bad_reference() -> None:
 
 
 def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="fpgaq")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return main(argv)
 
 
 @pytest.fixture(scope="module")

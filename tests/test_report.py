@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
 import html.parser
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image  # a dependency of matplotlib, so always there
 
-from fpgaq import report_cli
+from fpgaq.cli import main
 from fpgaq.report import SECTIONS, ReportError, graph_to_dict, render_report, write_report
 
 
@@ -269,10 +268,7 @@ def test_a_missing_directory_is_refused(tmp_path: Path) -> None:
 
 
 def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="fpgaq")
-    report_cli.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return main(argv)
 
 
 def test_command_line(project: Path, tmp_path: Path, capsys) -> None:

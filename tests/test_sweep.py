@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 
 import fpgaq
-from fpgaq import sweep_cli
+from fpgaq.cli import main
 from fpgaq.ir.passes.requantize import requantize
 from fpgaq.layers import QActivation, QDense
 from fpgaq.sweep import SweepError, SweepPoint, SweepResult, load_grid, pareto_front, sweep
@@ -216,10 +215,6 @@ def test_design_input_and_one_hot_labels(model: keras.Model, data: tuple) -> Non
 
 
 # ------------------------------------------------------------------ CLI
-def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="fpgaq")
-    sweep_cli.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
 
 
 def test_cli_writes_outputs(model: keras.Model, data: tuple, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -230,29 +225,26 @@ def test_cli_writes_outputs(model: keras.Model, data: tuple, tmp_path: Path, cap
     np.savez(tmp_path / "d.npz", x=data[0], y=data[1])
     out = tmp_path / "out"
     argv = ["sweep", str(model_path), "--grid", str(grid_path), "--data", str(tmp_path / "d.npz"), "-o", str(out)]
-    args = parse([*argv, "--no-progress"])
-    assert args.func(args) == 0
+    assert main([*argv, "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "4 points, 4 within budget" in printed and "on the Pareto front" in printed
     assert {p.name for p in out.iterdir()} == {"sweep.csv", "sweep.json", "pareto.png"}
     doc = json.loads((out / "sweep.json").read_text())
     assert len(doc["points"]) == 4 and all(p["accuracy"] is not None for p in doc["points"])
     # a non-empty output directory is refused without --force
-    assert args.func(parse([*argv, "--no-progress"])) == 2
+    assert main([*argv, "--no-progress"]) == 2
     assert "is not empty; pass --force" in capsys.readouterr().err
-    assert args.func(parse([*argv, "--no-progress", "--force"])) == 0
+    assert main([*argv, "--no-progress", "--force"]) == 0
 
 
 def test_cli_bad_inputs(model: keras.Model, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     grid_path = tmp_path / "sweep.yaml"
     grid_path.write_text("device: xc7a100t\ngrid: {mult: [lut]}\n")
-    args = parse(["sweep", str(tmp_path / "m.keras"), "--grid", str(grid_path)])
-    assert args.func(args) == 2
+    assert main(["sweep", str(tmp_path / "m.keras"), "--grid", str(grid_path)]) == 2
     assert "unknown setting 'mult' (did you mean 'multiplier'?)" in capsys.readouterr().err
     grid_path.write_text("device: xc7a100t\ngrid: {multiplier: [lut]}\n")
     np.savez(tmp_path / "d.npz", inputs=np.zeros((2, 4)))
-    args = parse(["sweep", "m.keras", "--grid", str(grid_path), "--data", str(tmp_path / "d.npz")])
-    assert args.func(args) == 2
+    assert main(["sweep", "m.keras", "--grid", str(grid_path), "--data", str(tmp_path / "d.npz")]) == 2
     assert "needs x and y" in capsys.readouterr().err
 
 

@@ -1,23 +1,49 @@
-"""``fpgaq report DIR``: write the project's self-contained HTML report.
+"""``fpgaq demo``, ``project`` and ``report``: the whole flow into a project directory, and its HTML report.
 
-Kept apart from :mod:`fpgaq.cli` so that the command's options live next to
-what they drive; ``cli.py`` only calls :func:`add_parser`.  matplotlib and
-jinja2 are imported when the command runs, so ``fpgaq --help`` stays fast.
+``demo`` and ``project`` exit with 1 when a step's results disagree with
+the reference.  matplotlib and jinja2 are imported when a command runs, so
+``fpgaq --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import Any
 
-__all__ = ["add_parser", "run"]
+from fpgaq.cli._common import add_model_argument, load_arrays, load_model
+
+__all__ = ["register"]
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``report`` on the ``fpgaq`` subcommand parser and return its parser."""
-    p = subparsers.add_parser(
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``demo``, ``project`` and ``report`` to the ``fpgaq`` sub-commands."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="the whole flow on the jet tagger: QAT, HLS + C-sim, RTL + co-sim, estimate, Yosys, QTools, sweep, report",
+    )
+    demo.add_argument("--quick", action="store_true", help="a smaller model, few epochs and samples (1-3 minutes)")
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default 30, or 6 with --quick)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("-o", "--out", default=None, help="project directory to write (default ./fpgaq-demo)")
+    demo.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
+    demo.set_defaults(func=run_demo)
+
+    pj = subparsers.add_parser(
+        "project",
+        help="your model's project: HLS + C-sim, RTL + co-sim, estimate, Yosys, QTools, sweep and report.html",
+    )
+    add_model_argument(pj, help="a .keras model (or a QKeras .h5)")
+    pj.add_argument("-o", "--out", required=True, help="project directory to create")
+    pj.add_argument("--data", default=None, help="NPZ with inputs x (and labels y) to verify with and score accuracy")
+    pj.add_argument("--device", default="xc7a100t", help="device preset for the estimate and Yosys (default xc7a100t)")
+    pj.add_argument("-n", "--samples", type=int, default=300, help="samples through C-sim and co-sim (default 300)")
+    pj.add_argument("--grid", default=None, help="sweep grid (YAML; default a small one)")
+    pj.add_argument("--no-sweep", action="store_true", help="skip the sweep")
+    pj.add_argument("--seed", type=int, default=0)
+    pj.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
+    pj.set_defaults(func=run_project)
+
+    rp = subparsers.add_parser(
         "report",
         help="write DIR/report.html: graph, types, resources, verification, energy and sweep of a project",
         description=(
@@ -26,20 +52,47 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "resource charts, the verification record, the QTools energy estimate and the sweep's Pareto plot."
         ),
     )
-    p.add_argument("directory", help="project directory (holds project.json)")
-    p.add_argument("-o", "--output", default=None, help="HTML file to write (default DIR/report.html)")
-    p.set_defaults(func=run)
-    return p
+    rp.add_argument("directory", help="project directory (holds project.json)")
+    rp.add_argument("-o", "--output", default=None, help="HTML file to write (default DIR/report.html)")
+    rp.set_defaults(func=run_report)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``fpgaq report``: 0 on success, 2 when the directory is not a project."""
-    from fpgaq.report import ReportError, write_report
+def run_demo(args: argparse.Namespace) -> int:
+    """The whole flow on the jet tagger: 0 when every step is bit-exact, 1 otherwise."""
+    from fpgaq.demo import run_demo as demo
 
-    try:
-        out = write_report(args.directory, args.output)
-    except ReportError as err:
-        print(str(err), file=sys.stderr)
-        return 2
+    results = demo(quick=args.quick, epochs=args.epochs, seed=args.seed, out=args.out, force=args.force)
+    return 0 if results.get("all_exact", False) else 1
+
+
+def run_project(args: argparse.Namespace) -> int:
+    """The user's model through the whole flow: 0 when every step is bit-exact, 1 otherwise."""
+    from fpgaq.project import build_project
+
+    model = load_model(args)
+    x = y = None
+    if args.data:
+        arrays = load_arrays(args.data, ("x",), optional=("y",))
+        x, y = arrays["x"], arrays.get("y")
+    results = build_project(
+        model,
+        args.out,
+        x,
+        y,
+        device=args.device,
+        samples=args.samples,
+        grid=args.grid,
+        sweep=not args.no_sweep,
+        seed=args.seed,
+        force=args.force,
+    )
+    return 0 if results.get("all_exact") else 1
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Write the project's self-contained HTML report."""
+    from fpgaq.report import write_report
+
+    out = write_report(args.directory, args.output)
     print(f"wrote {Path(out).resolve()}")
     return 0

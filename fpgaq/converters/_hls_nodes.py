@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fpgaq.errors import FpgaqError
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops import tables
@@ -48,7 +49,7 @@ def tensor_alias(cname: str) -> str:
     return f"{cname}_tensor_t" if alias in _MEMBERS else alias
 
 
-class HlsError(ValueError):
+class HlsError(FpgaqError, ValueError):
     """A node the HLS back end cannot render; the message names the node, the setting and the fix."""
 
 

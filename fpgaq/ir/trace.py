@@ -14,6 +14,7 @@ from typing import Any
 import keras
 
 from fpgaq.config import Config, LayerConfig
+from fpgaq.errors import FpgaqError
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph, Node, Tensor
 from fpgaq.ir.weights import quantize_weight
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 
-class UnsupportedLayerError(ValueError):
+class UnsupportedLayerError(FpgaqError, ValueError):
     """A layer (or a setting of it) that fpgaq cannot turn into hardware."""
 
 

@@ -20,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from fpgaq.errors import FpgaqError
+
 MANIFEST = "fpgaq_rtl.json"
 _NARROW_BITS = 61  # mantissas up to this width go through int64
 
 
-class CosimError(RuntimeError):
+class CosimError(FpgaqError, RuntimeError):
     """The project could not be read, built or simulated; the message says why and holds the tool's log."""
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from fpgaq.converters.hls import CXXFLAGS, render_hls
+from fpgaq.errors import FpgaqError
 
 __all__ = [
     "CompiledDesign",
@@ -49,7 +50,7 @@ __all__ = [
 _LIB_SOURCES = ("firmware/", "include/", "tb/")
 
 
-class CsimError(RuntimeError):
+class CsimError(FpgaqError, RuntimeError):
     """The C++ did not compile or the testbench could not run; the message holds the compiler's output."""
 
 

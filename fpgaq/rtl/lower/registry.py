@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from fpgaq.errors import FpgaqError
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.rtl.netlist import Netlist, Signal
 
@@ -19,7 +20,7 @@ LOWERINGS: dict[str, Lowering] = {}
 _FAMILIES = ("linear", "activations", "pooling", "structural", "tables")
 
 
-class RtlLoweringError(ValueError):
+class RtlLoweringError(FpgaqError, ValueError):
     """A node the RTL back end cannot build; the message names the node, the setting and the fix."""
 
 

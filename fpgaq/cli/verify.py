@@ -1,0 +1,93 @@
+"""``fpgaq csim``, ``cosim`` and ``synth``: check or synthesize a project written by ``fpgaq convert``.
+
+``csim`` and ``cosim`` exit with 1 when the project runs but disagrees with
+the reference, and ``synth`` when Yosys fails on the design; problems with
+the project or the tools exit with 2 through :func:`fpgaq.cli.main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability in [0, 1)")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``csim``, ``synth`` and ``cosim`` to the ``fpgaq`` sub-commands."""
+    cs = subparsers.add_parser("csim", help="C-simulate an HLS project with g++ and compare with the reference")
+    cs.add_argument("directory", help="a project written by fpgaq convert")
+    cs.add_argument("-n", "--samples", type=int, default=None, help="number of samples (default: all in tb_data)")
+    cs.set_defaults(func=run_csim)
+
+    sy = subparsers.add_parser("synth", help="synthesize an RTL project with Yosys and report LUT/FF/DSP/BRAM counts")
+    sy.add_argument("directory", help="an RTL project written by fpgaq convert --backend rtl (with fpgaq_rtl.json)")
+    sy.add_argument("--device", choices=("xc7", "xcup", "lut4", "lut6"), default="xc7", help="target (default xc7)")
+    sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs, not DSP48 (Xilinx devices)")
+    sy.add_argument("-o", "--output", default=None, help="report JSON (default DIR/synth/<device>.json)")
+    sy.add_argument("--timeout", type=float, default=3600.0, help="seconds before Yosys is stopped (default 3600)")
+    sy.set_defaults(func=run_synth)
+
+    co = subparsers.add_parser("cosim", help="co-simulate an RTL project with cocotb + Verilator, bit for bit")
+    co.add_argument("directory", help="a project written by fpgaq convert --backend rtl")
+    co.add_argument("-n", "--samples", type=int, default=None, help="number of samples (default: all in data/)")
+    co.add_argument(
+        "--waves", action="store_true", help="dump every signal into DIR/sim/ (FST, or VCD without lz4); keep -n small"
+    )
+    co.add_argument("--seed", type=int, default=0, help="seed of the idle and back-pressure patterns")
+    co.add_argument("--idle", type=_probability, default=0.2, help="probability of an idle cycle before an input")
+    co.add_argument("--backpressure", type=_probability, default=0.2, help="probability of out_ready low")
+    co.set_defaults(func=run_cosim)
+
+
+def run_csim(args: argparse.Namespace) -> int:
+    """C-simulate the HLS project: 0 when bit-exact, 1 otherwise."""
+    from fpgaq.sim.csim import csim
+
+    report = csim(args.directory, samples=args.samples)
+    print(report)
+    return 0 if report.passed else 1
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    """Synthesize the RTL project: 0 with a report, 1 when Yosys fails on the design (its log named)."""
+    from fpgaq.sim.synth import SynthError, synthesize_project
+
+    try:
+        result, report = synthesize_project(
+            args.directory, device=args.device, dsp=not args.no_dsp, report=args.output, timeout=args.timeout
+        )
+    except SynthError as err:  # the design, not the user's input, failed: exit 1, with the log to read
+        print(f"fpgaq synth: {err}", file=sys.stderr)
+        if err.log_path:
+            print(f"fpgaq synth: Yosys log: {err.log_path}", file=sys.stderr)
+        return 1
+    print(result.table())
+    print(f"report: {report}\nlog:    {result.log_path}")
+    return 0
+
+
+def run_cosim(args: argparse.Namespace) -> int:
+    """Co-simulate the RTL project: 0 when bit-exact with the right latency and II, 1 otherwise."""
+    from fpgaq.sim.cosim import cosimulate, read_vectors
+
+    inputs, expected = read_vectors(args.directory)
+    result = cosimulate(
+        args.directory,
+        inputs,
+        expected=expected,
+        samples=args.samples,
+        idle=args.idle,
+        backpressure=args.backpressure,
+        seed=args.seed,
+        waves=args.waves,
+    )
+    print(result.report())
+    return 0 if result.passed else 1
