@@ -30,19 +30,20 @@ from typing import Any
 
 import h5py
 
-from fpgaq.larq_layers import QConv2DPadValues, QDepthwiseConv2DPadValues
-from fpgaq.qkeras_import import (
-    _QKERAS_LAYERS,
+from fpgaq.keras2_format import (
+    LayerSpec,
     QKerasImportError,
-    _build,
-    _class_name,
-    _LayerSpec,
-    _load_weights,
-    _read_model,
-    _Structure,
-    _structure,
-    _text,
+    Structure,
+    as_text,
+    build,
+    class_name_of,
+    legacy_weights,
+    model_structure,
+    owner,
+    read_model,
+    set_weights,
 )
+from fpgaq.larq_layers import QConv2DPadValues, QDepthwiseConv2DPadValues
 
 __all__ = [
     "LarqImportError",
@@ -77,9 +78,11 @@ _LAYERS: dict[str, tuple[str, dict[str, str]]] = {
 
 #: fpgaq classes for Larq convolutions padded with a non-zero ``pad_values``.
 _PADDED = {"QConv2D": "QConv2DPadValues", "QDepthwiseConv2D": "QDepthwiseConv2DPadValues"}
-# The Keras 2 reader builds layers from its class table: teach it these two (nothing else changes for QKeras files).
-_QKERAS_LAYERS.setdefault("QConv2DPadValues", QConv2DPadValues)
-_QKERAS_LAYERS.setdefault("QDepthwiseConv2DPadValues", QDepthwiseConv2DPadValues)
+#: The classes of :data:`_PADDED`, which the shared Keras 2 builder does not know (QKeras never writes them).
+_PADDED_CLASSES: dict[str, type] = {
+    "QConv2DPadValues": QConv2DPadValues,
+    "QDepthwiseConv2DPadValues": QDepthwiseConv2DPadValues,
+}
 
 #: Larq layers fpgaq has no hardware for.
 _UNSUPPORTED_LAYERS = frozenset(
@@ -136,23 +139,19 @@ def supported_larq_quantizers() -> list[str]:
     return sorted({k for k in _QUANTIZERS if k[0].isupper()})
 
 
-def _owner(spec: _LayerSpec) -> str:
-    return f"layer {spec.name!r} ({spec.class_name})"
-
-
-def _quantizer(spec: _LayerSpec, key: str, value: Any) -> dict[str, Any] | None:
+def _quantizer(spec: LayerSpec, key: str, value: Any) -> dict[str, Any] | None:
     """fpgaq's ``{"class_name", "config"}`` for a Larq quantizer as Larq serialized it."""
     if value is None:
         return None
     if isinstance(value, str):
         larq_name, config = value, {}
     elif isinstance(value, dict) and "class_name" in value:
-        larq_name, config = _class_name(value), dict(value.get("config") or {})
+        larq_name, config = class_name_of(value), dict(value.get("config") or {})
     else:
         larq_name, config = repr(value), {}
     if larq_name not in _QUANTIZERS:
         raise LarqImportError(
-            f"{_owner(spec)}: {key}={value!r} is not a Larq quantizer fpgaq knows; supported: "
+            f"{owner(spec)}: {key}={value!r} is not a Larq quantizer fpgaq knows; supported: "
             f"{', '.join(supported_larq_quantizers())}; change the quantizer in Larq and save again"
         )
     name = _QUANTIZERS[larq_name]
@@ -165,7 +164,7 @@ def _quantizer(spec: _LayerSpec, key: str, value: Any) -> dict[str, Any] | None:
             out[arguments[k]] = v
         elif k not in _QUANTIZER_LAYER_KEYS:
             raise LarqImportError(
-                f"{_owner(spec)}: {key} {larq_name} has setting {k}={v!r}, which fpgaq's {name} does not take; "
+                f"{owner(spec)}: {key} {larq_name} has setting {k}={v!r}, which fpgaq's {name} does not take; "
                 f"supported: {', '.join(sorted(arguments)) or 'none'}"
             )
     return {"class_name": name, "config": out}
@@ -176,26 +175,26 @@ def larq_quantizer(value: Any) -> Any:
     or an alias such as ``"ste_sign"``); ``None`` for Larq's ``NoOp``.  Raises :class:`LarqImportError`."""
     from fpgaq.quantizers import get_quantizer
 
-    spec = _LayerSpec("(none)", "quantizer", {})
+    spec = LayerSpec("(none)", "quantizer", {})
     return get_quantizer(_quantizer(spec, "quantizer", value))
 
 
-def _activation(spec: _LayerSpec, value: Any) -> Any:
+def _activation(spec: LayerSpec, value: Any) -> Any:
     """A Larq quantizer used as ``activation=`` becomes the fpgaq quantizer; Keras activations stay."""
-    name = _class_name(value) if isinstance(value, dict) else value
+    name = class_name_of(value) if isinstance(value, dict) else value
     if isinstance(name, str) and name in _QUANTIZERS:
         return _quantizer(spec, "activation", value)
     return value
 
 
-def _pad_values(spec: _LayerSpec, target: str) -> str:
+def _pad_values(spec: LayerSpec, target: str) -> str:
     """The fpgaq class for a Larq convolution, given its ``pad_values`` (removed from the config unless used)."""
     value = spec.config.pop("pad_values", 0.0)
     if spec.config.get("padding") != "same" or (not isinstance(value, (list, tuple)) and float(value) == 0.0):
         return target  # Larq pads only 'same' convolutions; zeros are the ordinary padding
     if target not in _PADDED or isinstance(value, (list, tuple)):
         raise LarqImportError(
-            f"{_owner(spec)}: setting pad_values={value!r} with padding='same' pads the quantized input with "
+            f"{owner(spec)}: setting pad_values={value!r} with padding='same' pads the quantized input with "
             f"{value!r} instead of zeros, which fpgaq supports for QuantConv2D and QuantDepthwiseConv2D (one "
             "number) only; supported here: pad_values=0.0, or padding='valid'; retrain with pad_values=0.0, or "
             "use a QuantConv2D"
@@ -204,22 +203,22 @@ def _pad_values(spec: _LayerSpec, target: str) -> str:
     return _PADDED[target]
 
 
-def _rewrite(spec: _LayerSpec) -> list[_LayerSpec]:
+def _rewrite(spec: LayerSpec) -> list[LayerSpec]:
     """The fpgaq layer specs for one Larq layer spec: ``[QActivation(input_quantizer)?, layer]``."""
     if spec.class_name in _UNSUPPORTED_LAYERS:
         raise LarqImportError(
-            f"{_owner(spec)}: Larq class {spec.class_name!r} has no fpgaq equivalent; supported Larq layers: "
+            f"{owner(spec)}: Larq class {spec.class_name!r} has no fpgaq equivalent; supported Larq layers: "
             f"{', '.join(supported_larq_layers())}; replace the layer in Larq and save again"
         )
     if spec.class_name not in _LAYERS:
         config = dict(spec.config)
         if "activation" in config:
             config["activation"] = _activation(spec, config["activation"])
-        return [_LayerSpec(spec.name, spec.class_name, config, spec.inbound)]
+        return [LayerSpec(spec.name, spec.class_name, config, spec.inbound)]
     target, keys = _LAYERS[spec.class_name]
     config = dict(spec.config)
     config.pop("metrics", None)  # Larq's training metrics (flip_ratio) change nothing the model computes
-    converted = _LayerSpec(spec.name, spec.class_name, config)
+    converted = LayerSpec(spec.name, spec.class_name, config)
     if spec.class_name != "QuantDense":
         target = _pad_values(converted, target)
     for larq_key, fpgaq_key in keys.items():
@@ -228,20 +227,20 @@ def _rewrite(spec: _LayerSpec) -> list[_LayerSpec]:
         config["activation"] = _activation(converted, config["activation"])
     input_quantizer = _quantizer(converted, "input_quantizer", config.pop("input_quantizer", None))
     inbound = spec.inbound
-    out: list[_LayerSpec] = []
+    out: list[LayerSpec] = []
     if input_quantizer is not None:
         qname = f"{spec.name}_input_quantizer"
-        out.append(_LayerSpec(qname, "QActivation", {"name": qname, "activation": input_quantizer}, spec.inbound))
+        out.append(LayerSpec(qname, "QActivation", {"name": qname, "activation": input_quantizer}, spec.inbound))
         inbound = [[(qname, i, 0)] for i in range(len(spec.inbound))]
-    out.append(_LayerSpec(spec.name, target, config, inbound))
+    out.append(LayerSpec(spec.name, target, config, inbound))
     return out
 
 
-def _larq_structure(structure: _Structure) -> _Structure:
-    layers: list[_LayerSpec] = []
+def _larq_structure(structure: Structure) -> Structure:
+    layers: list[LayerSpec] = []
     for spec in structure.layers:
         layers.extend(_rewrite(spec))
-    return _Structure(structure.name, layers, structure.inputs, structure.outputs)
+    return Structure(structure.name, layers, structure.inputs, structure.outputs)
 
 
 def load_larq(path: str | os.PathLike[str], weights_path: str | os.PathLike[str] | None = None) -> Any:
@@ -256,13 +255,11 @@ def load_larq(path: str | os.PathLike[str], weights_path: str | os.PathLike[str]
     mapped.
     """
     path, weights_file = os.fspath(path), None if weights_path is None else os.fspath(weights_path)
-    model_config, weights_file, group_path = _read_model(path, weights_file)
-    model, folds = _build(_larq_structure(_structure(model_config)))
+    model_config, weights_file, group_path = read_model(path, weights_file)
+    model, folds = build(_larq_structure(model_structure(model_config)), extra_layers=_PADDED_CLASSES)
     with h5py.File(weights_file, "r") as f:
-        group = f[group_path] if group_path else f
-        if group_path is None and "model_weights" in f and "layer_names" not in f.attrs:
-            group = f["model_weights"]  # a full-model file given as weights_path
-        _load_weights(model, folds, group)
+        saved = legacy_weights(f, group_path)
+    set_weights(model, folds, saved)
     return model
 
 
@@ -274,7 +271,7 @@ def is_larq_h5(path: str | os.PathLike[str]) -> bool:
     with h5py.File(path, "r") as f:
         if "model_config" not in f.attrs:
             return False
-        text = _text(f.attrs["model_config"])
+        text = as_text(f.attrs["model_config"])
     return is_larq_config(text)
 
 
@@ -285,6 +282,5 @@ def is_larq_config(text: str) -> bool:
     except (json.JSONDecodeError, AttributeError):
         return False
     entries = layers.get("layers", []) if isinstance(layers, dict) else layers
-    return any(_class_name(e) in _LAYERS or _class_name(e) in _UNSUPPORTED_LAYERS for e in entries) or (
-        '"larq.' in text
-    )
+    larq = any(class_name_of(e) in _LAYERS or class_name_of(e) in _UNSUPPORTED_LAYERS for e in entries)
+    return larq or '"larq.' in text

@@ -28,13 +28,15 @@ import h5py
 import keras
 import numpy as np
 
-from fpgaq.qkeras_import import (
+from fpgaq.keras2_format import (
+    LayerSpec,
     QKerasImportError,
-    _build,
-    _class_name,
-    _LayerSpec,
-    _set_weights,
-    _Structure,
+    Structure,
+    batchnorm_weights,
+    build,
+    class_name_of,
+    refs,
+    set_weights,
 )
 
 __all__ = ["QKerasV3ImportError", "is_qkeras_v3_file", "load_qkeras_v3"]
@@ -63,7 +65,6 @@ _VARIABLE_ORDER: dict[str, tuple[str | None, ...]] = {
     "QConv2DBatchnorm": ("kernel", "bias"),
     "QDepthwiseConv2DBatchnorm": ("depthwise_kernel", "bias", None),
 }
-_NESTED_BATCHNORM = ("gamma", "beta", "moving_mean", "moving_variance")
 
 #: Keras 3 settings fpgaq's layers do not take, at the values where they change nothing.
 _KERAS3_INERT: dict[str, tuple[Any, ...]] = {
@@ -99,10 +100,10 @@ def _history(value: Any, owner: str) -> list[tuple[str, int, int]]:
     return []
 
 
-def _spec(entry: dict[str, Any]) -> _LayerSpec:
+def _spec(entry: dict[str, Any]) -> LayerSpec:
     config = dict(entry.get("config", {}))
     name = str(entry.get("name") or config.get("name", ""))
-    class_name = _class_name(entry)
+    class_name = class_name_of(entry)
     for key, inert in _KERAS3_INERT.items():
         if key in config and config[key] in inert:
             del config[key]
@@ -116,11 +117,11 @@ def _spec(entry: dict[str, Any]) -> _LayerSpec:
             )
         args = node.get("args", []) if isinstance(node, dict) else node
         nodes.append(_history(args, name))
-    return _LayerSpec(name, class_name, config, nodes)
+    return LayerSpec(name, class_name, config, nodes)
 
 
-def _structure(model_config: dict[str, Any]) -> _Structure:
-    kind = _class_name(model_config)
+def _structure(model_config: dict[str, Any]) -> Structure:
+    kind = class_name_of(model_config)
     config = model_config.get("config", {})
     specs = [_spec(e) for e in config.get("layers", [])]
     if kind == "Sequential":
@@ -131,17 +132,11 @@ def _structure(model_config: dict[str, Any]) -> _Structure:
             )
         for previous, spec in itertools.pairwise(specs):
             spec.inbound = [[(previous.name, 0, 0)]]
-        return _Structure(
+        return Structure(
             str(config.get("name", "sequential")), specs, [(specs[0].name, 0, 0)], [(specs[-1].name, 0, 0)]
         )
     if kind in ("Functional", "Model"):
-
-        def refs(value: Any) -> list[tuple[str, int, int]]:
-            if value and isinstance(value[0], str):
-                value = [value]
-            return [(str(v[0]), int(v[1]), int(v[2])) for v in value]
-
-        return _Structure(
+        return Structure(
             str(config.get("name", "model")), specs, refs(config["input_layers"]), refs(config["output_layers"])
         )
     raise QKerasV3ImportError(
@@ -164,7 +159,7 @@ def _numbered(group: h5py.Group | None) -> list[np.ndarray]:
     return [np.asarray(found[k]) for k in sorted((k for k in found if k.isdigit()), key=int)]
 
 
-def _layer_weights(spec: _LayerSpec, group: h5py.Group) -> dict[str, np.ndarray]:
+def _layer_weights(spec: LayerSpec, group: h5py.Group) -> dict[str, np.ndarray]:
     values = _numbered(group)
     if not values:
         return {}
@@ -175,13 +170,9 @@ def _layer_weights(spec: _LayerSpec, group: h5py.Group) -> dict[str, np.ndarray]
             f"layer {spec.name!r} ({spec.class_name}): has {len(values)} saved variables but fpgaq does not know "
             f"the order qkeras-v3 saves them in; supported layers with weights: {', '.join(sorted(_VARIABLE_ORDER))}"
         )
-    names = [n for n in order if not (n == "bias" and not cfg.get("use_bias", True))]
+    names: list[str | None] = [n for n in order if not (n == "bias" and not cfg.get("use_bias", True))]
     if spec.class_name.endswith("BatchNormalization"):
-        names = [
-            n
-            for n in names
-            if not (n == "gamma" and not cfg.get("scale", True)) and not (n == "beta" and not cfg.get("center", True))
-        ]
+        names = list(batchnorm_weights(cfg))
     if len(names) != len(values):
         raise QKerasV3ImportError(
             f"layer {spec.name!r} ({spec.class_name}): {len(values)} saved variables, expected {len(names)} "
@@ -193,11 +184,7 @@ def _layer_weights(spec: _LayerSpec, group: h5py.Group) -> dict[str, np.ndarray]
     nested = group.get("batchnorm")
     if nested is not None:
         bn = _numbered(nested)
-        bn_names = [
-            n
-            for n in _NESTED_BATCHNORM
-            if not (n == "gamma" and not cfg.get("scale", True)) and not (n == "beta" and not cfg.get("center", True))
-        ]
+        bn_names = batchnorm_weights(cfg)
         if len(bn) != len(bn_names):
             raise QKerasV3ImportError(
                 f"layer {spec.name!r} ({spec.class_name}): its batch normalization has {len(bn)} saved variables, "
@@ -207,7 +194,7 @@ def _layer_weights(spec: _LayerSpec, group: h5py.Group) -> dict[str, np.ndarray]
     return weights
 
 
-def _saved(structure: _Structure, weights_file: h5py.File) -> dict[str, dict[str, np.ndarray]]:
+def _saved(structure: Structure, weights_file: h5py.File) -> dict[str, dict[str, np.ndarray]]:
     """``{layer name: {weight name: value}}`` from Keras 3's class-named paths, in config order."""
     layers = weights_file.get("layers")
     used: dict[str, int] = {}
@@ -245,9 +232,9 @@ def load_qkeras_v3(path: str | os.PathLike[str]) -> keras.Model:
         raise QKerasV3ImportError(f"{path}: the archive has no model.weights.h5; save the model with model.save")
     try:
         structure = _structure(model_config)
-        model, folds = _build(structure)
+        model, folds = build(structure)
         with h5py.File(io.BytesIO(weights_bytes), "r") as f:
-            _set_weights(model, folds, _saved(structure, f))
+            set_weights(model, folds, _saved(structure, f))
     except QKerasImportError as err:  # the shared QKeras mapping speaks of Keras 2 files; say which file this is
         text = str(err).replace("the Keras 2 model", "the qkeras-v3 model")
         raise QKerasV3ImportError(f"{path}: {text}") from None

@@ -404,7 +404,7 @@ def _load_weights_file(model: keras.Model, path: str | os.PathLike[str]) -> None
     """
     import h5py
 
-    from fpgaq.qkeras_import import QKerasImportError, _saved_weights, _set_weights
+    from fpgaq.keras2_format import QKerasImportError, saved_weights, set_weights
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -417,7 +417,7 @@ def _load_weights_file(model: keras.Model, path: str | os.PathLike[str]) -> None
             with h5py.File(path, "r") as f:
                 group = f if "layer_names" in f.attrs else f.get("model_weights")
                 if group is not None and "layer_names" in group.attrs:
-                    _set_weights(model, {}, _saved_weights(group))
+                    set_weights(model, {}, saved_weights(group))
                     return
         model.load_weights(path)
     except (QKerasImportError, ValueError, OSError, KeyError) as err:
