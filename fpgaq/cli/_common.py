@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,6 +20,7 @@ from fpgaq.errors import FpgaqError
 
 __all__ = [
     "CommandError",
+    "add_command",
     "add_model_argument",
     "check_new_file",
     "check_out_dir",
@@ -35,6 +37,19 @@ class CommandError(FpgaqError):
 def fail(message: str) -> NoReturn:
     """Stop the command: ``main`` prints ``fpgaq COMMAND: message`` and exits with code 2."""
     raise CommandError(message)
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    help: str,
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """Add the sub-command ``name`` that ``run(args)`` carries out (returning its exit code); returns its parser."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.set_defaults(func=run)
+    return parser
 
 
 def add_model_argument(parser: argparse.ArgumentParser, help: str = "path to a .keras model") -> None:

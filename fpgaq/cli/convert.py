@@ -5,37 +5,41 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fpgaq.cli._common import add_model_argument, check_new_file, load_model
+from fpgaq.cli._common import add_command, add_model_argument, check_new_file, load_model
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``qstats``, ``summary``, ``config`` and ``convert`` to the ``fpgaq`` sub-commands."""
-    qs = subparsers.add_parser("qstats", help="print the per-layer quantization report of a saved .keras model")
+    qs = add_command(
+        subparsers, "qstats", run_qstats, help="print the per-layer quantization report of a saved .keras model"
+    )
     add_model_argument(qs, help="path to a model saved with model.save('m.keras')")
-    qs.set_defaults(func=run_qstats)
 
-    sm = subparsers.add_parser("summary", help="convert a saved model and print every node's fixed-point types")
+    sm = add_command(
+        subparsers, "summary", run_summary, help="convert a saved model and print every node's fixed-point types"
+    )
     add_model_argument(sm)
     sm.add_argument("-c", "--config", default=None, help="conversion config (YAML)")
-    sm.set_defaults(func=run_summary)
 
-    cf = subparsers.add_parser("config", help="write a complete, editable conversion config for a saved model")
+    cf = add_command(
+        subparsers, "config", run_config, help="write a complete, editable conversion config for a saved model"
+    )
     add_model_argument(cf)
     cf.add_argument("-g", "--granularity", choices=("model", "type", "name"), default="name")
     cf.add_argument("-o", "--output", default=None, help="YAML file to write (default: print)")
     cf.add_argument("--force", action="store_true", help="overwrite an existing file")
-    cf.set_defaults(func=run_config)
 
-    cv = subparsers.add_parser("convert", help="convert a saved model into an HLS C++ or a Verilog RTL project")
+    cv = add_command(
+        subparsers, "convert", run_convert, help="convert a saved model into an HLS C++ or a Verilog RTL project"
+    )
     add_model_argument(cv)
     cv.add_argument("--backend", choices=("hls", "rtl"), default="hls", help="hls (C++) or rtl (Verilog)")
     cv.add_argument("-o", "--output", required=True, help="project directory to create")
     cv.add_argument("-c", "--config", default=None, help="conversion config (YAML)")
     cv.add_argument("--hls-flavor", choices=("catapult", "vitis"), default="catapult", help="ac_fixed or ap_fixed")
     cv.add_argument("--force", action="store_true", help="replace an existing directory")
-    cv.set_defaults(func=run_convert)
 
 
 def run_qstats(args: argparse.Namespace) -> int:

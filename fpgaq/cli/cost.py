@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from fpgaq.cli._common import add_model_argument, check_new_file, fail, load_model
+from fpgaq.cli._common import add_command, add_model_argument, check_new_file, fail, load_model
 
 __all__ = ["register"]
 
@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``estimate``, ``calibrate`` and ``qtools`` to the ``fpgaq`` sub-commands."""
     from fpgaq.devices import DEVICES
 
-    es = subparsers.add_parser("estimate", help="LUT/FF/DSP/BRAM, latency and II per layer, in milliseconds")
+    es = add_command(
+        subparsers, "estimate", run_estimate, help="LUT/FF/DSP/BRAM, latency and II per layer, in milliseconds"
+    )
     add_model_argument(es)
     es.add_argument("-c", "--config", default=None, help="conversion config (YAML)")
     es.add_argument("--device", default="xc7a100t", help=f"device preset: {', '.join(DEVICES)} (default xc7a100t)")
@@ -38,9 +40,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     es.add_argument("--clock", type=float, default=None, help="target clock in MHz (default: the device's)")
     es.add_argument("--no-dsp", action="store_true", help="estimate a synthesis without DSP slices")
     es.add_argument("--json", default=None, help="also write the estimate as JSON")
-    es.set_defaults(func=run_estimate)
 
-    ca = subparsers.add_parser("calibrate", help="synthesize a corpus of layers with Yosys and fit the resource model")
+    ca = add_command(
+        subparsers,
+        "calibrate",
+        run_calibrate,
+        help="synthesize a corpus of layers with Yosys and fit the resource model",
+    )
     ca.add_argument("--flow", action="append", choices=("xc7", "xcup", "generic-lut4"), help="repeatable (default xc7)")
     ca.add_argument("--fit", type=int, default=48, help="designs to fit on (default 48)")
     ca.add_argument("--holdout", type=int, default=24, help="held-out designs to report errors on (default 24)")
@@ -48,10 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ca.add_argument("-o", "--output", default="fpgaq-calibration", help="directory for resource_model.json and data")
     ca.add_argument("--refit", action="store_true", help="refit the records already in -o without synthesizing")
     ca.add_argument("--force", action="store_true", help="update a non-empty output directory")
-    ca.set_defaults(func=run_calibrate)
 
-    qt = subparsers.add_parser(
+    qt = add_command(
+        subparsers,
         "qtools",
+        run_qtools,
         help="QTools data type map and Horowitz energy estimate of a saved .keras model",
         description=(
             "Print each layer's input, weight, bias, multiplier, accumulator and output types and "
@@ -91,7 +98,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="model inputs and outputs are already in SRAM (no DRAM transfer)",
     )
     qt.add_argument("--force", action="store_true", help="overwrite an existing --json file")
-    qt.set_defaults(func=run_qtools)
 
 
 def run_estimate(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fpgaq.cli._common import add_model_argument, check_out_dir, fail, load_arrays, load_model
+from fpgaq.cli._common import add_command, add_model_argument, check_out_dir, fail, load_arrays, load_model
 
 __all__ = ["CONFIG_KEYS", "QUICK", "load_search_config", "register"]
 
@@ -60,8 +60,10 @@ QUICK = {"epochs": 2, "max_train": 6000}
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``sweep`` and ``search`` to the ``fpgaq`` sub-commands."""
-    sw = subparsers.add_parser(
+    sw = add_command(
+        subparsers,
         "sweep",
+        run_sweep,
         help="estimate a grid of precisions and back-end options, keep the Pareto front (LUT, latency, accuracy)",
         description="Estimate every point of a precision x reuse x pipelining x multiplier grid in milliseconds, "
         "discard points over the device budget or latency bound, optionally score accuracy with the bit-exact "
@@ -75,10 +77,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sw.add_argument("-o", "--out", default=None, help="directory for sweep.csv, sweep.json and pareto.png")
     sw.add_argument("--force", action="store_true", help="write into an existing non-empty --out directory")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sw.set_defaults(func=run_sweep)
 
-    se = subparsers.add_parser(
+    se = add_command(
+        subparsers,
         "search",
+        run_search,
         help="AutoQ: search per-layer quantizers (accuracy vs energy, bits or FPGA cost), keep the Pareto front",
         description="Automatic heterogeneous quantization (AutoQKeras' workflow on Optuna): trains quantized "
         "variants of a float model, keeps the Pareto front of accuracy against cost and the best model by the "
@@ -100,7 +103,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     se.add_argument("-o", "--out", default=None, help="directory for pareto.csv, trials.csv, pareto.png, best.keras")
     se.add_argument("--force", action="store_true", help="write into an existing non-empty --out directory")
     se.add_argument("--no-progress", action="store_true", help="no progress bar")
-    se.set_defaults(func=run_search)
 
 
 def run_sweep(args: argparse.Namespace) -> int:

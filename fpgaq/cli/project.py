@@ -10,15 +10,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fpgaq.cli._common import add_model_argument, load_arrays, load_model
+from fpgaq.cli._common import add_command, add_model_argument, load_arrays, load_model
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``demo``, ``project`` and ``report`` to the ``fpgaq`` sub-commands."""
-    demo = subparsers.add_parser(
+    demo = add_command(
+        subparsers,
         "demo",
+        run_demo,
         help="the whole flow on the jet tagger: QAT, HLS + C-sim, RTL + co-sim, estimate, Yosys, QTools, sweep, report",
     )
     demo.add_argument("--quick", action="store_true", help="a smaller model, few epochs and samples (1-3 minutes)")
@@ -26,10 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("-o", "--out", default=None, help="project directory to write (default ./fpgaq-demo)")
     demo.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
-    demo.set_defaults(func=run_demo)
 
-    pj = subparsers.add_parser(
+    pj = add_command(
+        subparsers,
         "project",
+        run_project,
         help="your model's project: HLS + C-sim, RTL + co-sim, estimate, Yosys, QTools, sweep and report.html",
     )
     add_model_argument(pj, help="a .keras model (or a QKeras .h5)")
@@ -41,10 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pj.add_argument("--no-sweep", action="store_true", help="skip the sweep")
     pj.add_argument("--seed", type=int, default=0)
     pj.add_argument("--force", action="store_true", help="write into a non-empty --out directory")
-    pj.set_defaults(func=run_project)
 
-    rp = subparsers.add_parser(
+    rp = add_command(
+        subparsers,
         "report",
+        run_report,
         help="write DIR/report.html: graph, types, resources, verification, energy and sweep of a project",
         description=(
             "Read the records of a project directory (written by `fpgaq demo -o DIR`) and write one "
@@ -54,7 +58,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     rp.add_argument("directory", help="project directory (holds project.json)")
     rp.add_argument("-o", "--output", default=None, help="HTML file to write (default DIR/report.html)")
-    rp.set_defaults(func=run_report)
 
 
 def run_demo(args: argparse.Namespace) -> int:

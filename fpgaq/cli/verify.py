@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fpgaq.cli._common import add_command
+
 __all__ = ["register"]
 
 
@@ -22,20 +24,24 @@ def _probability(text: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``csim``, ``synth`` and ``cosim`` to the ``fpgaq`` sub-commands."""
-    cs = subparsers.add_parser("csim", help="C-simulate an HLS project with g++ and compare with the reference")
+    cs = add_command(
+        subparsers, "csim", run_csim, help="C-simulate an HLS project with g++ and compare with the reference"
+    )
     cs.add_argument("directory", help="a project written by fpgaq convert")
     cs.add_argument("-n", "--samples", type=int, default=None, help="number of samples (default: all in tb_data)")
-    cs.set_defaults(func=run_csim)
 
-    sy = subparsers.add_parser("synth", help="synthesize an RTL project with Yosys and report LUT/FF/DSP/BRAM counts")
+    sy = add_command(
+        subparsers, "synth", run_synth, help="synthesize an RTL project with Yosys and report LUT/FF/DSP/BRAM counts"
+    )
     sy.add_argument("directory", help="an RTL project written by fpgaq convert --backend rtl (with fpgaq_rtl.json)")
     sy.add_argument("--device", choices=("xc7", "xcup", "lut4", "lut6"), default="xc7", help="target (default xc7)")
     sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs, not DSP48 (Xilinx devices)")
     sy.add_argument("-o", "--output", default=None, help="report JSON (default DIR/synth/<device>.json)")
     sy.add_argument("--timeout", type=float, default=3600.0, help="seconds before Yosys is stopped (default 3600)")
-    sy.set_defaults(func=run_synth)
 
-    co = subparsers.add_parser("cosim", help="co-simulate an RTL project with cocotb + Verilator, bit for bit")
+    co = add_command(
+        subparsers, "cosim", run_cosim, help="co-simulate an RTL project with cocotb + Verilator, bit for bit"
+    )
     co.add_argument("directory", help="a project written by fpgaq convert --backend rtl")
     co.add_argument("-n", "--samples", type=int, default=None, help="number of samples (default: all in data/)")
     co.add_argument(
@@ -44,7 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     co.add_argument("--seed", type=int, default=0, help="seed of the idle and back-pressure patterns")
     co.add_argument("--idle", type=_probability, default=0.2, help="probability of an idle cycle before an input")
     co.add_argument("--backpressure", type=_probability, default=0.2, help="probability of out_ready low")
-    co.set_defaults(func=run_cosim)
 
 
 def run_csim(args: argparse.Namespace) -> int:
