@@ -14,8 +14,10 @@ from keras import ops
 from fpgaq.quantizers import QUANTIZERS, BaseQuantizer, get_quantizer, serialize_quantizer
 
 __all__ = [
+    "KERNEL_AND_BIAS",
     "Clip",
     "QuantizedLayerMixin",
+    "QuantizedWeightsMixin",
     "activation_from_spec",
     "activation_to_spec",
     "apply_quantizer",
@@ -252,3 +254,26 @@ class QuantizedLayerMixin:
 
     def quantizer_config(self) -> dict[str, Any]:
         return {public: serialize_quantizer(getattr(self, attr)) for public, attr in self._quantizer_attrs}
+
+
+#: The quantizer attributes of a layer with one kernel and a bias (QDense, the convolutions).
+KERNEL_AND_BIAS = (
+    ("kernel_quantizer", "kernel_quantizer_internal"),
+    ("bias_quantizer", "bias_quantizer_internal"),
+)
+
+
+class QuantizedWeightsMixin(QuantizedLayerMixin):
+    """The config and pruning hooks of a Keras layer whose weights pass through quantizers.
+
+    Placed before the Keras base class, it adds the quantizers and activation to the base's config and tells
+    pruning which weights are kernels (``_prunable``: attribute names, ``("kernel",)`` by default).
+    """
+
+    _prunable: tuple[str, ...] = ("kernel",)
+
+    def get_config(self) -> dict[str, Any]:
+        return self._quantized_config(super().get_config())  # type: ignore[misc]
+
+    def get_prunable_weights(self) -> list[Any]:
+        return [getattr(self, name) for name in self._prunable]

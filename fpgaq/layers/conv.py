@@ -7,14 +7,9 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import QuantizedLayerMixin, apply_quantizer, register_layer, ungrouped
+from fpgaq.layers._common import KERNEL_AND_BIAS, QuantizedWeightsMixin, apply_quantizer, register_layer, ungrouped
 
 __all__ = ["QConv1D", "QConv2D", "QConv2DTranspose", "add_bias_and_activate"]
-
-_KERNEL_AND_BIAS = (
-    ("kernel_quantizer", "kernel_quantizer_internal"),
-    ("bias_quantizer", "bias_quantizer_internal"),
-)
 
 
 def add_bias_and_activate(layer: Any, outputs: Any, training: Any = None) -> Any:
@@ -28,16 +23,10 @@ def add_bias_and_activate(layer: Any, outputs: Any, training: Any = None) -> Any
     return apply_quantizer(layer.activation, outputs, training)
 
 
-class _QConv(QuantizedLayerMixin):
-    """Config and pruning hooks shared by the kernel/bias convolutions."""
+class _QConv(QuantizedWeightsMixin):
+    """The kernel/bias convolutions' quantizers (config and pruning hooks come from the mixin)."""
 
-    _quantizer_attrs = _KERNEL_AND_BIAS
-
-    def get_config(self) -> dict[str, Any]:
-        return self._quantized_config(super().get_config())  # type: ignore[misc]
-
-    def get_prunable_weights(self) -> list[Any]:
-        return [self.kernel]
+    _quantizer_attrs = KERNEL_AND_BIAS
 
 
 @register_layer

@@ -7,13 +7,13 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import QuantizedLayerMixin, apply_quantizer, register_layer
+from fpgaq.layers._common import KERNEL_AND_BIAS, QuantizedWeightsMixin, apply_quantizer, register_layer
 
 __all__ = ["QDense"]
 
 
 @register_layer
-class QDense(QuantizedLayerMixin, keras.layers.Dense):
+class QDense(QuantizedWeightsMixin, keras.layers.Dense):
     """A dense layer computing ``activation(x @ q_k(kernel) + q_b(bias))``.
 
     Arguments, defaults (``he_normal`` kernels) and attribute names follow
@@ -22,10 +22,7 @@ class QDense(QuantizedLayerMixin, keras.layers.Dense):
     activation; ``kernel_range``/``bias_range`` are accepted and ignored.
     """
 
-    _quantizer_attrs = (
-        ("kernel_quantizer", "kernel_quantizer_internal"),
-        ("bias_quantizer", "bias_quantizer_internal"),
-    )
+    _quantizer_attrs = KERNEL_AND_BIAS
 
     def __init__(
         self,
@@ -70,9 +67,3 @@ class QDense(QuantizedLayerMixin, keras.layers.Dense):
         if self.use_bias:
             outputs = ops.add(outputs, self._quantized_weight("bias_quantizer_internal", self.bias, training))
         return apply_quantizer(self.activation, outputs, training)
-
-    def get_config(self) -> dict[str, Any]:
-        return self._quantized_config(super().get_config())
-
-    def get_prunable_weights(self) -> list[Any]:
-        return [self.kernel]

@@ -7,14 +7,14 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import QuantizedLayerMixin, register_layer, ungrouped
+from fpgaq.layers._common import QuantizedWeightsMixin, register_layer, ungrouped
 from fpgaq.layers.conv import add_bias_and_activate
 
 __all__ = ["QDepthwiseConv2D"]
 
 
 @register_layer
-class QDepthwiseConv2D(QuantizedLayerMixin, keras.layers.DepthwiseConv2D):
+class QDepthwiseConv2D(QuantizedWeightsMixin, keras.layers.DepthwiseConv2D):
     """``DepthwiseConv2D`` on ``q_d(depthwise_kernel)`` and ``q_b(bias)``, then ``activation``.
 
     Arguments (in QKeras' order, ``dilation_rate`` after the constraints),
@@ -90,9 +90,3 @@ class QDepthwiseConv2D(QuantizedLayerMixin, keras.layers.DepthwiseConv2D):
             data_format=self.data_format,
         )
         return add_bias_and_activate(self, outputs, training)
-
-    def get_config(self) -> dict[str, Any]:
-        return self._quantized_config(super().get_config())
-
-    def get_prunable_weights(self) -> list[Any]:
-        return [self.kernel]

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import QuantizedLayerMixin, register_layer, ungrouped
+from fpgaq.layers._common import QuantizedWeightsMixin, register_layer, ungrouped
 from fpgaq.layers.conv import add_bias_and_activate
 
 __all__ = ["QSeparableConv1D", "QSeparableConv2D"]
@@ -17,7 +17,7 @@ __all__ = ["QSeparableConv1D", "QSeparableConv2D"]
 _UNUSED_KERNEL_ARGS = frozenset({"kernel_initializer", "kernel_regularizer", "kernel_constraint"})
 
 
-class _QSeparable(QuantizedLayerMixin):
+class _QSeparable(QuantizedWeightsMixin):
     """QKeras' separable layers: both kernels quantized before one fused
     ``separable_conv`` (no rounding between depthwise and pointwise), then
     ``+ q_b(bias)`` and the activation.  No ``*_range`` arguments, as in QKeras."""
@@ -27,6 +27,7 @@ class _QSeparable(QuantizedLayerMixin):
         ("pointwise_quantizer", "pointwise_quantizer_internal"),
         ("bias_quantizer", "bias_quantizer_internal"),
     )
+    _prunable = ("depthwise_kernel", "pointwise_kernel")
 
     def __init__(
         self,
@@ -93,12 +94,6 @@ class _QSeparable(QuantizedLayerMixin):
             data_format=self.data_format,
         )
         return add_bias_and_activate(self, outputs, training)
-
-    def get_config(self) -> dict[str, Any]:
-        return self._quantized_config(super().get_config())  # type: ignore[misc]
-
-    def get_prunable_weights(self) -> list[Any]:
-        return [self.depthwise_kernel, self.pointwise_kernel]
 
 
 @register_layer

@@ -14,6 +14,8 @@
   progress, which is where ``fit`` / ``predict`` / ``layer(x, training=...)``
   put it.
 * Seeded randomness from ``keras.random`` and QKeras-style call strings.
+* The small numeric helpers several quantizer modules need (QKeras' reduction
+  axes, NumPy scalars as Python numbers, the power-of-two test of a scale).
 """
 
 from __future__ import annotations
@@ -42,6 +44,35 @@ REQUIRED = object()
 
 
 # --------------------------------------------------------------- tensors
+def python_number(value: Any) -> Any:
+    """A NumPy scalar as the Python number it holds, so configs and hardware types see ``int``, not ``np.int64``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def reduction_axes(scale_axis: Any, ndim: int) -> list[int]:
+    """Axes QKeras averages over: all but the channel axis (or all but ``scale_axis``).
+
+    Negative axes are not normalised, as in QKeras (``scale_axis=-1`` keeps no
+    axis and so gives one scale for the whole tensor).
+    """
+    if scale_axis is not None:
+        if isinstance(scale_axis, (list, tuple)):
+            return [i for i in range(ndim) if i not in scale_axis]
+        return [*range(scale_axis), *range(scale_axis + 1, ndim)]
+    if keras.config.image_data_format() == "channels_last":
+        return list(range(max(ndim - 1, 0)))
+    return list(range(1, ndim))
+
+
+def is_po2(values: np.ndarray) -> bool:
+    """Whether every value is a positive power of two (a scale the hardware applies as a shift)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0 or np.any(~np.isfinite(v)) or np.any(v <= 0):
+        return False
+    mantissa, _ = np.frexp(v)
+    return bool(np.all(mantissa == 0.5))
+
+
 def as_float(x: Any) -> Any:
     """``x`` as a floating tensor; integer inputs become ``floatx``."""
     x = ops.convert_to_tensor(x)
@@ -218,6 +249,31 @@ class RebuildFromConfig:
 
 def _rebuild(cls: Any, config: dict[str, Any]) -> Any:
     return cls.from_config(config)
+
+
+class SeededArguments:
+    """``get_config`` and ``__str__`` of a seeded quantizer, from one list of its QKeras arguments.
+
+    The binary and ternary families serialize every argument (``alpha`` in config form), then ``seed`` only when
+    set (fpgaq's addition, which QKeras would not read back); their strings list the same arguments. Declaring
+    ``_arguments`` once keeps the config and the string in step.
+    """
+
+    name: str
+    alpha: Any
+    seed: int | None
+    #: ``(argument, QKeras default)`` in QKeras' order, without ``seed``.
+    _arguments: tuple[tuple[str, Any], ...] = ()
+
+    def get_config(self) -> dict[str, Any]:
+        config = {key: config_alpha(self.alpha) if key == "alpha" else getattr(self, key) for key, _ in self._arguments}
+        if self.seed is not None:
+            config["seed"] = self.seed
+        return config
+
+    def __str__(self) -> str:
+        args = [(key, getattr(self, key), default) for key, default in self._arguments]
+        return call_string(self.name, [*args, ("seed", self.seed, None)])
 
 
 def seed_generator(seed: int | None) -> keras.random.SeedGenerator:

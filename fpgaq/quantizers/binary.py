@@ -19,7 +19,6 @@ from keras import ops
 from fpgaq.hwtypes import BinaryType
 from fpgaq.quantizers import _common as c
 from fpgaq.quantizers.base import BaseQuantizer, FunctionForm, register_quantizer, straight_through
-from fpgaq.quantizers.bits import _reduction_axes
 
 __all__ = ["bernoulli", "binary", "binary_sigmoid", "binary_tanh", "stochastic_binary"]
 
@@ -42,7 +41,7 @@ class _ScaledBinary(c.RebuildFromConfig, BaseQuantizer):
             return c.least_squares_scale(self.alpha, x, q)
         # QKeras' newer options: scales along scale_axis, po2 exponents clipped
         if len(x.shape) > 1:
-            axes = _reduction_axes(self.scale_axis, len(x.shape))
+            axes = c.reduction_axes(self.scale_axis, len(x.shape))
             qx = ops.mean(x * q, axis=axes, keepdims=True)
             qq = ops.mean(q * q, axis=axes, keepdims=True)
         else:
@@ -192,7 +191,7 @@ class binary(_ScaledBinary):
 
 
 @register_quantizer
-class stochastic_binary(binary):
+class stochastic_binary(c.SeededArguments, binary):
     """While training, ``+alpha`` with probability ``sigmoid(temperature * x / s)``
     (``s``: the channel's standard deviation when alpha is learned, else 1),
     otherwise ``-alpha``, with an identity gradient; at inference exactly
@@ -202,6 +201,7 @@ class stochastic_binary(binary):
     """
 
     name = "stochastic_binary"
+    _arguments = (("alpha", None), ("temperature", 6.0), ("use_real_sigmoid", True))
 
     def __init__(
         self,
@@ -226,30 +226,9 @@ class stochastic_binary(binary):
         q = ops.where(p < c.uniform(xs, self._seed_generator), -1.0, 1.0)
         return straight_through(x, self._scale(xs, c.sign_no_zero(xs)) * q)
 
-    def get_config(self) -> dict[str, Any]:
-        config = {
-            "alpha": c.config_alpha(self.alpha),
-            "temperature": self.temperature,
-            "use_real_sigmoid": self.use_real_sigmoid,
-        }
-        if self.seed is not None:
-            config["seed"] = self.seed
-        return config
-
-    def __str__(self) -> str:
-        return c.call_string(
-            self.name,
-            [
-                ("alpha", self.alpha, None),
-                ("temperature", self.temperature, 6.0),
-                ("use_real_sigmoid", self.use_real_sigmoid, True),
-                ("seed", self.seed, None),
-            ],
-        )
-
 
 @register_quantizer
-class bernoulli(_ScaledBinary):
+class bernoulli(c.SeededArguments, _ScaledBinary):
     """``alpha`` with probability ``sigmoid(temperature * x / s)``, else 0,
     with an identity gradient; random at inference too, as in QKeras (the
     only quantizer here that is).  ``s`` and the learned scale are as for
@@ -262,6 +241,7 @@ class bernoulli(_ScaledBinary):
 
     name = "bernoulli"
     use_01 = True
+    _arguments = (("alpha", None), ("temperature", 6.0), ("use_real_sigmoid", True))
 
     def __init__(
         self,
@@ -284,27 +264,6 @@ class bernoulli(_ScaledBinary):
         p = _probability(xs, self.temperature, self.use_real_sigmoid, _std_or_one(self.alpha, xs))
         q = ops.where(p < c.uniform(xs, self._seed_generator), 0.0, 1.0)
         return straight_through(x, self._scale(xs, self._levels(xs)) * q)
-
-    def get_config(self) -> dict[str, Any]:
-        config = {
-            "alpha": c.config_alpha(self.alpha),
-            "temperature": self.temperature,
-            "use_real_sigmoid": self.use_real_sigmoid,
-        }
-        if self.seed is not None:
-            config["seed"] = self.seed
-        return config
-
-    def __str__(self) -> str:
-        return c.call_string(
-            self.name,
-            [
-                ("alpha", self.alpha, None),
-                ("temperature", self.temperature, 6.0),
-                ("use_real_sigmoid", self.use_real_sigmoid, True),
-                ("seed", self.seed, None),
-            ],
-        )
 
     def min(self) -> float:
         return 0.0

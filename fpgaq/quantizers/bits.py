@@ -116,25 +116,6 @@ class FixedPointMixin:
             )
 
 
-def _python_number(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _reduction_axes(scale_axis: Any, ndim: int) -> list[int]:
-    """Axes QKeras averages over: all but the channel axis (or all but ``scale_axis``).
-
-    Negative axes are not normalised, as in QKeras (``scale_axis=-1`` keeps no
-    axis and so gives one scale for the whole tensor).
-    """
-    if scale_axis is not None:
-        if isinstance(scale_axis, (list, tuple)):
-            return [i for i in range(ndim) if i not in scale_axis]
-        return [*range(scale_axis), *range(scale_axis + 1, ndim)]
-    if keras.config.image_data_format() == "channels_last":
-        return list(range(max(ndim - 1, 0)))
-    return list(range(1, ndim))
-
-
 def _grouped_means(x: Any, z: Any, scale_axis: Any, elements_per_scale: Any) -> tuple[Any, Any]:
     """``mean(x*z)`` and ``mean(z*z)`` with one scale per ``elements_per_scale`` consecutive channels."""
     shape = list(x.shape)
@@ -160,7 +141,7 @@ def _grouped_means(x: Any, z: Any, scale_axis: Any, elements_per_scale: Any) -> 
         unrolled.insert(axis + shift + 1, factor)
         unrolled_axes.append(axis + shift)
     keep = unrolled_axes if isinstance(scale_axis, (list, tuple)) else unrolled_axes[0]
-    mean_axes = _reduction_axes(keep, len(unrolled))
+    mean_axes = c.reduction_axes(keep, len(unrolled))
     x1, z1 = ops.reshape(x, unrolled), ops.reshape(z, unrolled)
     qx = ops.mean(x1 * z1, axis=mean_axes, keepdims=True)
     qq = ops.mean(z1 * z1, axis=mean_axes, keepdims=True)
@@ -187,14 +168,6 @@ def _symmetric_codes(xs: Any, scale: Any, max_code: float) -> Any:
     v = whole + ops.cast(a - whole >= 0.5, "float32")
     v = ops.where(v < max_code, v, max_code)
     return ops.sign(xs) * v
-
-
-def _is_po2(values: np.ndarray) -> bool:
-    v = np.asarray(values, dtype=np.float64)
-    if v.size == 0 or np.any(~np.isfinite(v)) or np.any(v <= 0):
-        return False
-    mantissa, _ = np.frexp(v)
-    return bool(np.all(mantissa == 0.5))
 
 
 def per_channel(scale: Any, label: str, setting: str) -> tuple[float, ...]:
@@ -250,8 +223,8 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
         max_po2_exponent: int | None = None,
         post_training_scale: Any = None,
     ) -> None:
-        self.bits = _python_number(bits)
-        self.integer = _python_number(integer)
+        self.bits = c.python_number(bits)
+        self.integer = c.python_number(integer)
         self.symmetric = symmetric
         self.keep_negative = keep_negative
         self.alpha = self._check_alpha(alpha)
@@ -285,7 +258,7 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
         if isinstance(alpha, (list, tuple, np.ndarray)):
             arr = np.asarray(alpha, dtype=np.float64)
             return float(arr) if arr.ndim == 0 else arr
-        return _python_number(alpha)
+        return c.python_number(alpha)
 
     def _check(self) -> None:
         if not isinstance(self.bits, int) or isinstance(self.bits, bool) or self.bits < 1:
@@ -374,7 +347,7 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
             scale = ops.convert_to_tensor(self.post_training_scale) / np.float32(2.0**self._unsigned_bits)
             return scale, _symmetric_codes(xs, scale, half_levels)
         ndim = len(xs.shape)
-        max_axes = _reduction_axes(self.scale_axis, ndim) if ndim > 1 else [0]
+        max_axes = c.reduction_axes(self.scale_axis, ndim) if ndim > 1 else [0]
         scale = ops.max(ops.abs(xs), axis=max_axes, keepdims=True) * 2.0 / (half_levels * 2)
         z = _symmetric_codes(xs, scale, half_levels)
         if self.alpha == "auto_po2":
@@ -390,7 +363,7 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
         elif self.elements_per_scale is not None:
             qx, qq = _grouped_means(xs, z, self.scale_axis, self.elements_per_scale)
         else:
-            axes = _reduction_axes(self.scale_axis, len(xs.shape))
+            axes = c.reduction_axes(self.scale_axis, len(xs.shape))
             qx = ops.mean(xs * z, axis=axes, keepdims=True)
             qq = ops.mean(z * z, axis=axes, keepdims=True)
         scale = c.round_po2(qx / (qq + _EPS))
@@ -432,7 +405,7 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
         if self.alpha is None or bool(np.all(np.asarray(self.alpha) == 1)):
             return base
         scale = per_channel(self.alpha, label, "alpha")
-        return ScaledType(base=base, scale=scale, po2=_is_po2(np.asarray(scale)))
+        return ScaledType(base=base, scale=scale, po2=c.is_po2(np.asarray(scale)))
 
     def _auto_hardware(self, x: Any, label: str) -> ScaledType:
         if x is None and self.post_training_scale is None:
@@ -447,7 +420,7 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
             scale = ops.convert_to_numpy(self._auto_scale(xs)) * np.float32(2.0**self._unsigned_bits)
         values = per_channel(scale, label, f"alpha={self.alpha!r}")
         base = FixedType(self.bits, self.integer + self._kn, True, Rounding.RND_INF, Overflow.SAT_SYM)
-        return ScaledType(base=base, scale=values, po2=_is_po2(np.asarray(values)))
+        return ScaledType(base=base, scale=values, po2=c.is_po2(np.asarray(values)))
 
     # ------------------------------------------------------------ QKeras' forms
     def max(self) -> float:

@@ -25,9 +25,6 @@ from fpgaq.quantizers import _common as c
 from fpgaq.quantizers.base import BaseQuantizer, register_quantizer
 from fpgaq.quantizers.bits import (
     FixedPointMixin,
-    _is_po2,
-    _python_number,
-    _reduction_axes,
     as_float32,
     per_channel,
     round_to_integer,
@@ -64,8 +61,8 @@ class quantized_linear(FixedPointMixin, BaseQuantizer):  # QKeras' name
         var_name: str | None = None,
         use_variables: bool = False,
     ) -> None:
-        self.bits = _python_number(bits)
-        self.integer = _python_number(integer)
+        self.bits = c.python_number(bits)
+        self.integer = c.python_number(integer)
         if not isinstance(self.bits, int) or isinstance(self.bits, bool) or self.bits < 1:
             raise ValueError(f"quantized_linear: bits must be an integer >= 1, got {bits!r}")
         if not isinstance(self.integer, int) or isinstance(self.integer, bool) or self.integer < 0:
@@ -98,7 +95,7 @@ class quantized_linear(FixedPointMixin, BaseQuantizer):  # QKeras' name
             return float(arr) if arr.ndim == 0 else arr
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
             raise TypeError(f"quantized_linear: alpha must be None, a number, an array or a string, got {alpha!r}")
-        return _python_number(alpha)
+        return c.python_number(alpha)
 
     # ------------------------------------------------------------ properties
     @property
@@ -133,7 +130,7 @@ class quantized_linear(FixedPointMixin, BaseQuantizer):  # QKeras' name
         return round_to_integer(clipped - np.float32(shift), generator) + np.float32(shift)
 
     def _axes(self, ndim: int) -> list[int]:
-        return _reduction_axes(self.scale_axis, ndim)
+        return c.reduction_axes(self.scale_axis, ndim)
 
     def _auto_scale(self, x: Any) -> Any:
         """QKeras' data-dependent quantization scale of ``x`` (per channel)."""
@@ -210,7 +207,7 @@ class quantized_linear(FixedPointMixin, BaseQuantizer):  # QKeras' name
         base = FixedType(self.bits, self.integer + self._kn, bool(self._kn), Rounding.RND_CONV, overflow)
         if scale == (1.0,):
             return base
-        return ScaledType(base=base, scale=scale, po2=_is_po2(np.asarray(scale)))
+        return ScaledType(base=base, scale=scale, po2=c.is_po2(np.asarray(scale)))
 
     # ------------------------------------------------------------ QKeras' forms
     def max(self) -> float:

@@ -27,7 +27,7 @@ DEFAULT_THRESHOLD = 0.33
 
 
 @register_quantizer
-class ternary(c.RebuildFromConfig, BaseQuantizer):
+class ternary(c.SeededArguments, c.RebuildFromConfig, BaseQuantizer):
     """``alpha * sign(x)`` where ``|x| >= threshold``, else 0.
 
     Gradient: straight through ``tanh(x)`` when ``alpha`` is None, the
@@ -38,6 +38,7 @@ class ternary(c.RebuildFromConfig, BaseQuantizer):
 
     name = "ternary"
     bits = 2
+    _arguments = (("alpha", None), ("threshold", None), ("use_stochastic_rounding", False), ("number_of_unrolls", 5))
 
     def __init__(
         self,
@@ -121,30 +122,6 @@ class ternary(c.RebuildFromConfig, BaseQuantizer):
     def min(self) -> float:
         return -c.alpha_extent(self.alpha)
 
-    # ------------------------------------------------------------ config
-    def get_config(self) -> dict[str, Any]:
-        config = {
-            "alpha": c.config_alpha(self.alpha),
-            "threshold": self.threshold,
-            "use_stochastic_rounding": self.use_stochastic_rounding,
-            "number_of_unrolls": self.number_of_unrolls,
-        }
-        if self.seed is not None:
-            config["seed"] = self.seed
-        return config
-
-    def __str__(self) -> str:
-        return c.call_string(
-            self.name,
-            [
-                ("alpha", self.alpha, None),
-                ("threshold", self.threshold, None),
-                ("use_stochastic_rounding", self.use_stochastic_rounding, False),
-                ("number_of_unrolls", self.number_of_unrolls, 5),
-                ("seed", self.seed, None),
-            ],
-        )
-
 
 def _dead_band(x: Any, threshold: Any) -> Any:
     return ops.cast(ops.abs(x) >= threshold, x.dtype) * ops.sign(x)
@@ -170,6 +147,13 @@ class stochastic_ternary(ternary):
     """
 
     name = "stochastic_ternary"
+    _arguments = (
+        ("alpha", None),
+        ("threshold", None),
+        ("temperature", 8.0),
+        ("use_real_sigmoid", True),
+        ("number_of_unrolls", 5),
+    )
 
     def __init__(
         self,
@@ -212,28 +196,3 @@ class stochastic_ternary(ternary):
         t = self.temperature * z
         p = ops.sigmoid(t) if self.use_real_sigmoid else c.hard_sigmoid(t)
         return ops.where(p < c.uniform(z, self._seed_generator), -1.0, 1.0)
-
-    def get_config(self) -> dict[str, Any]:
-        config = {
-            "alpha": c.config_alpha(self.alpha),
-            "threshold": self.threshold,
-            "temperature": self.temperature,
-            "use_real_sigmoid": self.use_real_sigmoid,
-            "number_of_unrolls": self.number_of_unrolls,
-        }
-        if self.seed is not None:
-            config["seed"] = self.seed
-        return config
-
-    def __str__(self) -> str:
-        return c.call_string(
-            self.name,
-            [
-                ("alpha", self.alpha, None),
-                ("threshold", self.threshold, None),
-                ("temperature", self.temperature, 8.0),
-                ("use_real_sigmoid", self.use_real_sigmoid, True),
-                ("number_of_unrolls", self.number_of_unrolls, 5),
-                ("seed", self.seed, None),
-            ],
-        )
