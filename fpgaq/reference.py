@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from fpgaq.fixed import FixedType, apply_overflow, round_divide
 from fpgaq.ir.graph import Graph, Node
 
-__all__ = ["evaluate", "run_node"]
+__all__ = ["KERNELS", "evaluate", "patches", "run_node"]
 
 _FLOAT_EXACT_BITS = 52
 _INT64_BITS = 62
@@ -69,7 +69,7 @@ def _align(m: np.ndarray, src: FixedType, frac: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- kernels
-def _patches(x: np.ndarray, node: Node) -> np.ndarray:
+def patches(x: np.ndarray, node: Node) -> np.ndarray:
     """(N, out..., k..., C) windows of a channels-last input, after zero padding."""
     ks = node.attrs["kernel_size"] if "kernel_size" in node.attrs else node.attrs["pool_size"]
     strides = node.attrs["strides"]
@@ -104,13 +104,13 @@ def _linear(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.nd
         acc = _matmul(x.reshape(-1, x.shape[-1]), w, bound).reshape(n, *lead, w.shape[-1])
     elif node.op in ("conv1d", "conv2d"):
         ndim = len(node.attrs["kernel_size"])
-        p = _patches(x, node)
+        p = patches(x, node)
         out_sp = p.shape[1 : 1 + ndim]
         acc = _matmul(p.reshape(n * int(np.prod(out_sp)), -1), w.reshape(-1, w.shape[-1]), bound)
         acc = acc.reshape(n, *out_sp, w.shape[-1])
     else:  # depthwise: output channel c * M + m reads input channel c only
         ndim = len(node.attrs["kernel_size"])
-        p = _patches(x, node)  # (N, out..., k..., C)
+        p = patches(x, node)  # (N, out..., k..., C)
         out_sp = p.shape[1 : 1 + ndim]
         c, dm = p.shape[-1], w.shape[-1]
         pk = p.reshape(n * int(np.prod(out_sp)), -1, c)
@@ -183,7 +183,7 @@ def _pool(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndar
         window = x
         area = int(np.prod([x.shape[a] for a in axes]))
     else:
-        p = _patches(x, node)  # (N, out..., k..., C)
+        p = patches(x, node)  # (N, out..., k..., C)
         axes = tuple(range(1 + ndim, 1 + 2 * ndim))
         window = p
         area = int(np.prod(node.attrs["pool_size"]))

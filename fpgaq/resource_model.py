@@ -50,6 +50,7 @@ import numpy as np
 from fpgaq.devices import Device, get_device
 from fpgaq.errors import SettingError
 from fpgaq.ir.graph import Graph
+from fpgaq.ir.opspec import is_linear, is_wiring
 
 __all__ = [
     "BACKENDS",
@@ -304,16 +305,13 @@ def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list
 
 
 # ----------------------------------------------------------------------------- the HLS model
-_LINEAR = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d", "conv2d_transpose")
-
-
 def _hls(graph: Graph, device: Device) -> tuple[list[NodeEstimate], NodeEstimate]:
     nodes = []
     for node in graph.nodes:
         if node.op == "input":
             continue
         out = graph.tensors[node.output]
-        if node.op in _LINEAR:
+        if is_linear(node.op):
             kernel = node.weights["kernel"]
             x_t = graph.tensors[node.inputs[0]].type
             acc = node.types.get("accum") or out.type
@@ -332,7 +330,7 @@ def _hls(graph: Graph, device: Device) -> tuple[list[NodeEstimate], NodeEstimate
             nodes.append(NodeEstimate(node.name, node.op, lut, ff, dsp, 0.0, cycles, rf, 0))
         else:
             bits = out.size * (out.type.width if out.type else 16)
-            wiring = node.op in ("reshape", "flatten", "concatenate", "zeropad1d", "zeropad2d")
+            wiring = is_wiring(node.op)
             nodes.append(NodeEstimate(node.name, node.op, 0.0 if wiring else bits, bits, 0, 0.0, 0 if wiring else 1))
     total = NodeEstimate(
         "total",

@@ -23,12 +23,12 @@ from fpgaq.errors import FpgaqError
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops import tables
+from fpgaq.ir.opspec import is_linear, ops_where
 from fpgaq.ir.precision import range_type
 
-__all__ = ["IO_TYPES", "STREAM_KERNELS", "HlsError", "NodeSpec", "WeightArray", "node_spec", "tensor_alias"]
+__all__ = ["BUILDERS", "IO_TYPES", "STREAM_KERNELS", "HlsError", "NodeSpec", "WeightArray", "node_spec", "tensor_alias"]
 
 IO_TYPES = ("io_parallel", "io_stream")
-_LINEAR = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d", "conv2d_transpose")
 _INT64_SAFE = 61
 _ZERO_BIAS = FixedType(1, 1, False)
 
@@ -83,10 +83,6 @@ class NodeSpec:
     extra_args: list[str]  # weight array names after the data arguments
     template_args: list[str] = dataclasses.field(default_factory=list)  # for concat parts: extra template args
     parts: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # concatenate: one call per input
-
-
-def _where(node: Node) -> str:
-    return f"node {node.name!r} (layer {node.source or node.name!r})"
 
 
 def fixed_literal(value: float) -> str:
@@ -168,14 +164,14 @@ class _Builder:
     def fixed_array(self, role: str, values: np.ndarray, t: FixedType, member: str | None = None) -> str:
         alias = self.own_type(role, t, member)
         name = f"w_{self.cname}_{role}"
-        vals = _weight_values(values, t, _where(self.node))
+        vals = _weight_values(values, t, self.node.where())
         self.weights.append(WeightArray(name, len(vals), vals, type_alias=alias))
         self.extra_args.append(name)
         return name
 
     def int_array(self, role: str, values: list[int]) -> str:
         name = f"w_{self.cname}_{role}"
-        vals = _ints(values, _where(self.node)) or ["0LL"]
+        vals = _ints(values, self.node.where()) or ["0LL"]
         self.weights.append(WeightArray(name, len(vals), vals, ctype="long long"))
         self.extra_args.append(name)
         return name
@@ -220,7 +216,7 @@ def _activation_functor(b: _Builder, attrs: dict[str, Any], tin_alias: str, tin:
         shifted = b.own_type("shifted", FixedType(tin.width, tin.integer - shift, tin.signed))
         return "act_leaky_relu", [tin_alias, out, pos, neg, shifted]
     raise HlsError(
-        f"{_where(b.node)}: activation {fn!r} has no HLS kernel; supported: linear, relu, leaky_relu, "
+        f"{b.node.where()}: activation {fn!r} has no HLS kernel; supported: linear, relu, leaky_relu, "
         "hard_sigmoid, hard_tanh, sigmoid, tanh (tables) and softmax"
     )
 
@@ -270,7 +266,7 @@ def _softmax(b: _Builder) -> NodeSpec:
     recip_t, sum_t = node.types["reciprocal"], node.types["exp_sum"]
     if sum_t.width > _INT64_SAFE:
         raise HlsError(
-            f"{_where(node)}: the softmax sum type {sum_t.ap_fixed()} is wider than 61 bits; use a narrower "
+            f"{node.where()}: the softmax sum type {sum_t.ap_fixed()} is wider than 61 bits; use a narrower "
             "TablePrecision for this layer"
         )
     entries = tables.exp_table(size, table_t, -lo)
@@ -314,7 +310,7 @@ def _piecewise(b: _Builder) -> NodeSpec:
         dens.append(den)
     bound = max(abs(v) for v in aa) * (1 << tin.width) + max(abs(v) for v in bb)
     if 2 * bound >= 1 << _INT64_SAFE:
-        raise HlsError(f"{_where(b.node)}: the piecewise-linear constants need more than 62-bit integers")
+        raise HlsError(f"{b.node.where()}: the piecewise-linear constants need more than 62-bit integers")
     b.io()
     b.const("n_elem", b.tout.size)
     b.const("n_pieces", len(pieces))
@@ -462,7 +458,7 @@ def _pool(b: _Builder) -> NodeSpec:
     tout = b.tout.type
     shift = abs(tout.frac - tin.frac)
     if (area * max(abs(tin.min_int), tin.max_int) << (shift + 2)) >= 1 << _INT64_SAFE:
-        raise HlsError(f"{_where(b.node)}: the average pool's window sum needs more than 62 bits")
+        raise HlsError(f"{b.node.where()}: the average pool's window sum needs more than 62 bits")
     b.const("in_frac", tin.frac)
     b.const("out_frac", tout.frac)
     b.flag("count_inside", op.startswith("padded_"))
@@ -509,7 +505,7 @@ def _zeropad(b: _Builder) -> NodeSpec:
 def _add(b: _Builder) -> NodeSpec:
     n = len(b.node.inputs)
     if n not in (2, 3):
-        raise HlsError(f"{_where(b.node)}: adding {n} tensors is not supported; add two or three at a time")
+        raise HlsError(f"{b.node.where()}: adding {n} tensors is not supported; add two or three at a time")
     for i, t in enumerate(b.node.inputs):
         b.member(f"in{i}_t", b.tensor_alias(t))
     b.member("out_t", b.tensor_alias(b.node.output))
@@ -534,13 +530,9 @@ def _concatenate(b: _Builder) -> NodeSpec:
     return spec
 
 
-_BUILDERS = {
-    "dense": _linear,
-    "conv1d": _linear,
-    "conv2d": _linear,
-    "depthwise1d": _linear,
-    "depthwise2d": _linear,
-    "conv2d_transpose": _linear,
+#: op -> the builder of its template context; an op missing here has no HLS kernel.
+BUILDERS = {
+    **dict.fromkeys(ops_where(is_linear), _linear),
     "scale": _scale,
     "activation": _activation,
     "softmax": _softmax,
@@ -569,19 +561,19 @@ for _op in (
     "padded_avgpool1d",
     "padded_avgpool2d",
 ):
-    _BUILDERS[_op] = _pool
+    BUILDERS[_op] = _pool
 
 
 def node_spec(graph: Graph, node: Node, names: dict[str, str]) -> NodeSpec:
     """The template context of one (non-input) node."""
-    builder = _BUILDERS.get(node.op)
+    builder = BUILDERS.get(node.op)
     if builder is None:
         raise HlsError(
-            f"{_where(node)}: op {node.op!r} has no HLS kernel yet; supported: {', '.join(sorted(_BUILDERS))}"
+            f"{node.where()}: op {node.op!r} has no HLS kernel yet; supported: {', '.join(sorted(BUILDERS))}"
         )
     if node.options.get("io_type", "io_parallel") not in (None, *IO_TYPES):
         raise HlsError(
-            f"{_where(node)}: IOType {node.options['io_type']!r} is not supported by the HLS back end; "
+            f"{node.where()}: IOType {node.options['io_type']!r} is not supported by the HLS back end; "
             f"set Model.IOType to one of {', '.join(IO_TYPES)}"
         )
     return builder(_Builder(graph, node, names))

@@ -33,6 +33,7 @@ import numpy as np
 
 from fpgaq.converters._project_files import write_files
 from fpgaq.ir.graph import Graph
+from fpgaq.ir.opspec import is_reusable
 from fpgaq.rtl.build import check_supported, lower
 from fpgaq.rtl.lower.registry import RtlLoweringError
 from fpgaq.rtl.pipeline import Pipelined, pipeline
@@ -171,7 +172,7 @@ def _manifest(design: Any, p: Pipelined, top: str, verilog: list[str], data: dic
         if node.name not in p.node_stages:
             continue
         s_in, s_out = p.node_stages[node.name]
-        folded = node.op in _FOLDED and int(node.options.get("reuse_factor", 1) or 1) > 1
+        folded = is_reusable(node.op) and int(node.options.get("reuse_factor", 1) or 1) > 1
         nodes.append(
             {
                 "name": node.name,
@@ -199,7 +200,6 @@ def _manifest(design: Any, p: Pipelined, top: str, verilog: list[str], data: dic
     return manifest
 
 
-_FOLDED = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d", "conv2d_transpose")
 _NODE_OPTIONS = ("multiplier", "pipeline_every", "reuse_factor")
 
 

@@ -55,7 +55,6 @@ from fpgaq.rtl.netlist import Netlist, Signal
 
 __all__ = [
     "AUTO_DSP_DIGITS",
-    "MULTIPLIERS",
     "adder_bits",
     "csd",
     "layer_terms",
@@ -67,8 +66,6 @@ __all__ = [
 
 #: ``Multiplier: auto`` uses a DSP (``*``) for weights with more CSD digits than this.
 AUTO_DSP_DIGITS = 4
-
-MULTIPLIERS = ("lut", "dsp", "auto")
 
 Term = tuple[Signal, bool]  # (signal, negated)
 

@@ -45,9 +45,10 @@ from typing import Any
 import numpy as np
 
 from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.build import Lowered
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
-from fpgaq.rtl.lower.linear import FOLDABLE, dot_products, finish, linear_taps
+from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, _load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, bits_for_range
 from fpgaq.rtl.pipeline import LEVELS, _Scheduler
@@ -782,7 +783,7 @@ def node_features(
     flat = [a for arr in arrive for a in arr]
     base = min((st for st, _ in flat), default=0)
     rel = [[(st - base, d) for st, d in arr] for arr in arrive]
-    if node.op in FOLDABLE:
+    if is_linear(node.op):
         x = ins[0]
         core = _core(node, graph, _constants(x))
         timing = _core_timing(core, _every(node), rel[0])

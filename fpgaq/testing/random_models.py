@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from fpgaq.ir.opspec import is_linear
 from fpgaq.layers import QActivation, QConv1D, QConv2D, QDense, QDepthwiseConv2D
 
 __all__ = ["LayerSpec", "ModelSpec", "build_model", "random_inputs", "random_spec"]
@@ -169,7 +170,7 @@ def build_model(spec: ModelSpec) -> keras.Model:
     x = QActivation(spec.input_quantizer, name="in_q")(inputs)
     for i, ls in enumerate(spec.layers):
         name = f"l{i}_{ls.kind}"
-        if ls.kind in ("dense", "conv1d", "conv2d", "depthwise2d"):
+        if is_linear(ls.kind):  # the linear layer kinds are named as their IR ops
             layer = _linear(ls, name)
             y = layer(x)
             for w in layer.weights:

@@ -190,9 +190,7 @@ def _correctly_rounded(function: str, points: list[Fraction], t: FixedType) -> n
 
 # ------------------------------------------------------------------ checks
 def _where(node: Node | None) -> str:
-    if node is None:
-        return "table"
-    return f"node {node.name!r} (layer {node.source or node.name!r})"
+    return "table" if node is None else node.where()
 
 
 def _table_bits(size: Any, where: str) -> int:

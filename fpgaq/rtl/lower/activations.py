@@ -435,10 +435,6 @@ def apply_activation(
     return elementwise(net, xs, lambda x: [arith, *rom_candidate(x, None if tout.wide else table, tout.frac)])
 
 
-def _where(node: Node) -> str:
-    return f"node {node.name!r} (layer {node.source or node.name!r})"
-
-
 def _types(graph: Graph, node: Node) -> tuple[FixedType, FixedType]:
     return graph.tensors[node.inputs[0]].type, graph.tensors[node.output].type
 
@@ -446,7 +442,7 @@ def _types(graph: Graph, node: Node) -> tuple[FixedType, FixedType]:
 @lowering("activation")
 def _activation(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
     tin, tout = _types(graph, node)
-    return apply_activation(net, node.attrs, inputs[0], tin, tout, node.types, node.options, _where(node))
+    return apply_activation(net, node.attrs, inputs[0], tin, tout, node.types, node.options, node.where())
 
 
 # ----------------------------------------------------------------------------- piecewise_linear

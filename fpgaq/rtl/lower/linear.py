@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from fpgaq.config import MULTIPLIERS
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph, Node
-from fpgaq.reference import _patches  # the reference's own window indexing: same taps, same padding
-from fpgaq.rtl.csd import MULTIPLIERS, adder_bits, layer_terms, signed_sum
+from fpgaq.ir.opspec import is_linear, ops_where
+from fpgaq.reference import patches  # the reference's own window indexing: same taps, same padding
+from fpgaq.rtl.csd import adder_bits, layer_terms, signed_sum
 from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
 from fpgaq.rtl.netlist import Netlist, Signal
 
@@ -32,17 +34,11 @@ __all__ = ["dot_products", "linear_taps"]
 
 Tap = tuple[Signal | None, int]  # (input signal, or None on zero padding; weight mantissa)
 
-FOLDABLE = ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d", "conv2d_transpose")
-
-
-def _where(node: Node) -> str:
-    return f"node {node.name!r} ({node.op}, layer {node.source or node.name!r})"
-
 
 def _index_windows(node: Node, in_shape: tuple[int, ...]) -> np.ndarray:
     """``(positions, k..., C)`` flat input indices of every window, -1 on zero padding."""
     idx = np.arange(1, int(np.prod(in_shape)) + 1, dtype=np.int64).reshape(1, *in_shape)
-    win = _patches(idx, node)[0]
+    win = patches(idx, node)[0]
     ndim = len(node.attrs["kernel_size"])
     positions = int(np.prod(win.shape[:ndim]))
     return win.reshape(positions, *win.shape[ndim:]) - 1
@@ -87,7 +83,7 @@ def linear_taps(node: Node, graph: Graph, xs: list[Signal]) -> list[list[Tap]]:
         ]
     if node.op == "conv2d_transpose":
         return _transpose_taps(node, in_shape, w, xs)
-    raise RtlLoweringError(f"{_where(node)}: not a linear op")  # pragma: no cover - registry decides
+    raise RtlLoweringError(f"{node.where(with_op=True)}: not a linear op")  # pragma: no cover - registry decides
 
 
 def _transpose_taps(node: Node, in_shape: tuple[int, ...], w: np.ndarray, xs: list[Signal]) -> list[list[Tap]]:
@@ -115,7 +111,7 @@ def _multiplier(node: Node) -> str:
     style = str(node.options.get("multiplier", "auto")).lower()
     if style not in MULTIPLIERS:
         raise RtlLoweringError(
-            f"{_where(node)}: Multiplier {style!r} is not supported; choose one of {', '.join(MULTIPLIERS)}"
+            f"{node.where(with_op=True)}: Multiplier {style!r} is not supported; choose one of {', '.join(MULTIPLIERS)}"
         )
     return style
 
@@ -168,8 +164,9 @@ def finish(
 
     pre_t = node.types.get("linear_result") or acc_t
     pre = [net.cast(a, pre_t) for a in accs]
+    where = node.where(with_op=True)
     return apply_activation(
-        net, node.attrs["activation"], pre, pre_t, tout, types=node.types, options=node.options, where=_where(node)
+        net, node.attrs["activation"], pre, pre_t, tout, types=node.types, options=node.options, where=where
     )
 
 
@@ -177,7 +174,7 @@ def _reuse(node: Node) -> int:
     return max(1, int(node.options.get("reuse_factor", 1) or 1))
 
 
-@lowering(*FOLDABLE)
+@lowering(*ops_where(is_linear))
 def _linear(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
     tout = graph.tensors[node.output].type
     kernel = node.weights["kernel"]

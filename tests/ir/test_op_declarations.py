@@ -1,0 +1,108 @@
+"""Every declared op has a reference kernel, an HLS builder, an RTL lowering and a cost term,
+and every op those tables name is declared (fpgaq.ir.opspec).
+
+A failure names the op and what it lacks, so that adding an op is one
+declaration plus the implementations this test asks for.  Trace handlers
+(``fpgaq.ir.trace.HANDLERS``) are keyed by Keras class, not by op, and
+precision rules are optional (ops without one get ``precision.exact_output``),
+so only their keys are checked to be declared ops.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import fpgaq.ir.ops  # noqa: F401  (registers the op modules' kernels and rules)
+from fpgaq.converters._hls_nodes import BUILDERS
+from fpgaq.ir.graph import OPS, Graph
+from fpgaq.ir.opspec import COSTS, OP_SPECS, OpSpec, is_linear, op_spec, ops_where
+from fpgaq.ir.precision import PRECISION_RULES
+from fpgaq.reference import KERNELS
+from fpgaq.rtl.build import check_supported
+from fpgaq.rtl.lower.registry import LOWERINGS
+
+check_supported(Graph("empty", [], {}, [], []))  # loads every RTL lowering family
+
+DECLARED = sorted(OP_SPECS)
+
+
+def _computed(op: str) -> bool:
+    return OP_SPECS[op].computed
+
+
+@pytest.mark.parametrize("op", DECLARED)
+def test_declared_op_has_a_reference_kernel(op: str) -> None:
+    if _computed(op):
+        assert op in KERNELS, f"op {op!r} is declared but has no reference kernel (fpgaq.reference.KERNELS)"
+    else:
+        assert op not in KERNELS, f"op {op!r} is declared computed=False but has a reference kernel"
+
+
+@pytest.mark.parametrize("op", DECLARED)
+def test_declared_op_has_an_hls_builder(op: str) -> None:
+    if _computed(op):
+        assert op in BUILDERS, f"op {op!r} is declared but has no HLS builder (fpgaq.converters._hls_nodes.BUILDERS)"
+    else:
+        assert op not in BUILDERS, f"op {op!r} is declared computed=False but has an HLS builder"
+
+
+@pytest.mark.parametrize("op", DECLARED)
+def test_declared_op_has_an_rtl_lowering(op: str) -> None:
+    if _computed(op):
+        assert op in LOWERINGS, f"op {op!r} is declared but has no RTL lowering (fpgaq.rtl.lower.registry.LOWERINGS)"
+    else:
+        assert op not in LOWERINGS, f"op {op!r} is declared computed=False but has an RTL lowering"
+
+
+@pytest.mark.parametrize("op", DECLARED)
+def test_declared_op_has_a_cost_term(op: str) -> None:
+    """The resource model prices linear ops by their dot products (fpgaq.rtl.features' core, the HLS
+    model's multiplier count) and every other computed op by the netlist its RTL lowering builds."""
+    spec = op_spec(op)
+    assert spec.cost in COSTS, f"op {op!r} declares cost {spec.cost!r}; choose one of {', '.join(COSTS)}"
+    if spec.cost == "dot_products":
+        assert spec.linear, f"op {op!r} is priced by its dot products but is not declared linear"
+        assert spec.has_weights, f"op {op!r} is priced by its dot products but has no kernel"
+    elif spec.cost == "netlist":
+        assert not spec.linear, f"op {op!r} is linear: declare cost='dot_products'"
+        assert op in LOWERINGS, f"op {op!r} is priced by its RTL netlist but has no RTL lowering"
+    else:
+        assert not spec.computed, f"op {op!r} is computed, so it costs something: declare its cost term"
+
+
+@pytest.mark.parametrize(
+    ("table", "keys"),
+    [
+        ("fpgaq.reference.KERNELS", KERNELS),
+        ("fpgaq.converters._hls_nodes.BUILDERS", BUILDERS),
+        ("fpgaq.rtl.lower.registry.LOWERINGS", LOWERINGS),
+        ("fpgaq.ir.precision.PRECISION_RULES", PRECISION_RULES),
+    ],
+)
+def test_every_op_a_table_names_is_declared(table: str, keys: dict) -> None:
+    undeclared = sorted(set(keys) - set(OP_SPECS))
+    assert not undeclared, f"{table} names ops that fpgaq.ir.opspec does not declare: {', '.join(undeclared)}"
+
+
+def test_the_graph_knows_exactly_the_declared_ops() -> None:
+    assert {name: spec.doc for name, spec in OP_SPECS.items()} == OPS
+
+
+@pytest.mark.parametrize("spec", OP_SPECS.values(), ids=DECLARED)
+def test_traits_are_consistent(spec: OpSpec) -> None:
+    if spec.fusable or spec.reusable:
+        assert spec.linear, f"op {spec.name!r}: fusable and reusable ops are linear layers"
+    if spec.linear:
+        assert spec.has_weights, f"op {spec.name!r}: a linear op has a kernel"
+    if spec.wiring:
+        assert not spec.linear and not spec.has_weights, f"op {spec.name!r}: a wiring op computes nothing"
+
+
+def test_linear_ops_are_the_dense_and_convolution_layers() -> None:
+    assert ops_where(is_linear) == ("dense", "conv1d", "conv2d", "depthwise1d", "depthwise2d", "conv2d_transpose")
+
+
+def test_an_unknown_op_is_named() -> None:
+    with pytest.raises(KeyError, match="unknown op 'lstm'; known: activation"):
+        op_spec("lstm")
+    assert not is_linear("lstm")
