@@ -181,7 +181,7 @@ def check_alpha(owner: str, alpha: Any) -> Any:
     if isinstance(alpha, (list, tuple, np.ndarray)):
         return tuple(float(a) for a in np.asarray(alpha, dtype=np.float64).reshape(-1))
     if isinstance(alpha, (int, float, np.integer, np.floating)) and not isinstance(alpha, bool):
-        return alpha.item() if isinstance(alpha, np.generic) else alpha
+        return python_number(alpha)
     raise TypeError(f"{owner}: alpha must be None, a number, a list of numbers, 'auto' or 'auto_po2', got {alpha!r}")
 
 
@@ -264,6 +264,13 @@ class SeededArguments:
     seed: int | None
     #: ``(argument, QKeras default)`` in QKeras' order, without ``seed``.
     _arguments: tuple[tuple[str, Any], ...] = ()
+
+    def _init_sampling(self, temperature: float, use_real_sigmoid: bool, seed: int | None) -> None:
+        """The settings of a quantizer that samples through a (real or hard) sigmoid of ``temperature * x``."""
+        self.temperature = temperature
+        self.use_real_sigmoid = bool(use_real_sigmoid)
+        self.seed = seed
+        self._seed_generator = seed_generator(seed)
 
     def get_config(self) -> dict[str, Any]:
         config = {key: config_alpha(self.alpha) if key == "alpha" else getattr(self, key) for key, _ in self._arguments}

@@ -212,10 +212,7 @@ class stochastic_binary(c.SeededArguments, binary):
         seed: int | None = None,
     ) -> None:
         super().__init__(alpha=alpha)
-        self.temperature = temperature
-        self.use_real_sigmoid = bool(use_real_sigmoid)
-        self.seed = seed
-        self._seed_generator = c.seed_generator(seed)
+        self._init_sampling(temperature, use_real_sigmoid, seed)
 
     def __call__(self, x: Any, training: bool | None = None) -> Any:
         if not c.in_training(training):
@@ -252,10 +249,7 @@ class bernoulli(c.SeededArguments, _ScaledBinary):
         seed: int | None = None,
     ) -> None:
         self.alpha = c.check_alpha(self.name, alpha)
-        self.temperature = temperature
-        self.use_real_sigmoid = bool(use_real_sigmoid)
-        self.seed = seed
-        self._seed_generator = c.seed_generator(seed)
+        self._init_sampling(temperature, use_real_sigmoid, seed)
 
     def __call__(self, x: Any, training: bool | None = None) -> Any:
         """``training`` is accepted for a uniform interface and ignored."""
@@ -269,8 +263,36 @@ class bernoulli(c.SeededArguments, _ScaledBinary):
         return 0.0
 
 
+class _RoundedHardSigmoid(FunctionForm, BaseQuantizer):
+    """``round(hard_sigmoid(x))`` (half to even) with the hard sigmoid's gradient, as ``{0, 1}`` (``use_01``) or
+    ``{-1, +1}``: what QKeras' ``binary_sigmoid`` and ``binary_tanh`` functions share. They take no arguments."""
+
+    bits = 1
+    use_01: bool
+
+    def __call__(self, x: Any, training: bool | None = None) -> Any:
+        p = c.hard_sigmoid(c.as_float(x))
+        q = straight_through(p, ops.round(p))
+        return q if self.use_01 else 2.0 * q - 1.0
+
+    def hardware(self, x: Any = None) -> BinaryType:
+        return BinaryType(scale=1.0, use_01=self.use_01)
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    def __str__(self) -> str:
+        return self.name
+
+    def max(self) -> float:
+        return 1.0
+
+    def min(self) -> float:
+        return 0.0 if self.use_01 else -1.0
+
+
 @register_quantizer
-class binary_tanh(FunctionForm, BaseQuantizer):
+class binary_tanh(_RoundedHardSigmoid):
     """QKeras' ``binary_tanh`` activation: ``2 round(hard_sigmoid(x)) - 1``.
 
     ``hard_sigmoid(0) = 0.5`` rounds (half to even) to 0, so 0 gives -1:
@@ -284,53 +306,15 @@ class binary_tanh(FunctionForm, BaseQuantizer):
     """
 
     name = "binary_tanh"
-    bits = 1
-
-    def __call__(self, x: Any, training: bool | None = None) -> Any:
-        p = c.hard_sigmoid(c.as_float(x))
-        return 2.0 * straight_through(p, ops.round(p)) - 1.0
-
-    def hardware(self, x: Any = None) -> BinaryType:
-        return BinaryType(scale=1.0, use_01=False)
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-    def __str__(self) -> str:
-        return self.name
-
-    def max(self) -> float:
-        return 1.0
-
-    def min(self) -> float:
-        return -1.0
+    use_01 = False
 
 
 @register_quantizer
-class binary_sigmoid(FunctionForm, BaseQuantizer):
+class binary_sigmoid(_RoundedHardSigmoid):
     """QKeras' ``binary_sigmoid``: ``round(hard_sigmoid(x))`` (half to even), so 0 for ``x <= 0``, 1 above.
 
     The gradient is that of the hard sigmoid (straight through the rounding).
     """
 
     name = "binary_sigmoid"
-    bits = 1
-
-    def __call__(self, x: Any, training: bool | None = None) -> Any:
-        p = c.hard_sigmoid(c.as_float(x))
-        return straight_through(p, ops.round(p))
-
-    def hardware(self, x: Any = None) -> BinaryType:
-        return BinaryType(scale=1.0, use_01=True)
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-    def __str__(self) -> str:
-        return self.name
-
-    def max(self) -> float:
-        return 1.0
-
-    def min(self) -> float:
-        return 0.0
+    use_01 = True

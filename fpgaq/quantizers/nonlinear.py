@@ -47,7 +47,7 @@ from keras import ops
 
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.hwtypes import HardwareType, LevelsType
-from fpgaq.quantizers._common import in_training, seed_generator, stochastic_round
+from fpgaq.quantizers._common import in_training, python_number, seed_generator, stochastic_round
 from fpgaq.quantizers.activations import float_hard_sigmoid, internal_sigmoid, internal_sigmoid_mode
 from fpgaq.quantizers.base import BaseQuantizer, register_quantizer
 
@@ -61,11 +61,6 @@ def _check_int(name: str, key: str, value: Any, example: str, minimum: int | Non
         need = f"an integer >= {minimum}" if minimum is not None else "an integer"
         raise ValueError(f"{name}: {key} must be {need}, got {value!r}; e.g. {example}")
     return int(value)
-
-
-def _plain(value: Any) -> Any:
-    """Python scalars, so that string forms and configs read back everywhere."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _call_string(name: str, bits: int, options: list[tuple[str, Any, Any]]) -> str:
@@ -124,9 +119,9 @@ class quantized_tanh(BaseQuantizer):
         use_real_tanh: bool = False,
     ) -> None:
         self.bits = _check_int(self.name, "bits", bits, "quantized_tanh(8)", minimum=1)
-        self.use_stochastic_rounding = _plain(use_stochastic_rounding)
-        self.symmetric = _plain(symmetric)
-        self.use_real_tanh = _plain(use_real_tanh)
+        self.use_stochastic_rounding = python_number(use_stochastic_rounding)
+        self.symmetric = python_number(symmetric)
+        self.use_real_tanh = python_number(use_real_tanh)
         self._generator = seed_generator(None) if use_stochastic_rounding else None
         # The exact function, so that nothing downstream mistakes the default hard tanh for tanh.
         self.nonlinearity = "tanh" if use_real_tanh else "hard_tanh"  # type: ignore[misc]
@@ -193,9 +188,9 @@ class quantized_sigmoid(BaseQuantizer):
         use_stochastic_rounding: bool = False,
     ) -> None:
         self.bits = _check_int(self.name, "bits", bits, "quantized_sigmoid(8)", minimum=1)
-        self.symmetric = _plain(symmetric)
-        self.use_real_sigmoid = _plain(use_real_sigmoid)
-        self.use_stochastic_rounding = _plain(use_stochastic_rounding)
+        self.symmetric = python_number(symmetric)
+        self.use_real_sigmoid = python_number(use_real_sigmoid)
+        self.use_stochastic_rounding = python_number(use_stochastic_rounding)
         self._generator = seed_generator(None) if use_stochastic_rounding else None
         self.nonlinearity = "sigmoid" if use_real_sigmoid else "hard_sigmoid"  # type: ignore[misc]
 
@@ -282,7 +277,7 @@ class quantized_ulaw(BaseQuantizer):
     def __init__(self, bits: int = 8, integer: int = 0, symmetric: bool = False, u: float = 255.0) -> None:
         self.bits = _check_int(self.name, "bits", bits, "quantized_ulaw(8)", minimum=1)
         self.integer = _check_int(self.name, "integer", integer, "quantized_ulaw(8, integer=1) for [-2, 2)")
-        self.symmetric = _plain(symmetric)
+        self.symmetric = python_number(symmetric)
         if isinstance(u, bool) or not isinstance(u, numbers.Real) or not u > 0:
             raise ValueError(f"{self.name}: u must be a number > 0, got {u!r}; QKeras' default is u=255.0")
         self.u = float(u)

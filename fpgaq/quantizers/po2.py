@@ -163,10 +163,6 @@ class _Po2Quantizer(c.RebuildFromConfig, BaseQuantizer):
         ]
 
 
-def _number(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _need_exponent_sign_bit(owner: str, max_value: Any) -> int:
     """QKeras gives the exponent a sign bit unless ``max_value <= 1``."""
     if max_value is None:
@@ -208,7 +204,7 @@ class quantized_po2(_Po2Quantizer):
         seed: int | None = None,
     ) -> None:
         self.bits = int(bits)
-        self.max_value = _number(max_value)
+        self.max_value = c.python_number(max_value)
         self.use_stochastic_rounding = bool(use_stochastic_rounding)
         self.quadratic_approximation = bool(quadratic_approximation)
         self.log2_rounding = log2_rounding
@@ -279,8 +275,8 @@ class quantized_relu_po2(_Po2Quantizer):
         seed: int | None = None,
     ) -> None:
         self.bits = int(bits)
-        self.max_value = _number(max_value)
-        self.negative_slope = _number(negative_slope)
+        self.max_value = c.python_number(max_value)
+        self.negative_slope = c.python_number(negative_slope)
         self.use_stochastic_rounding = bool(use_stochastic_rounding)
         self.quadratic_approximation = bool(quadratic_approximation)
         self.log2_rounding = log2_rounding

@@ -168,10 +168,7 @@ class stochastic_ternary(ternary):
         if threshold is not None and threshold == 1.0:
             raise ValueError(f"{self.name}: threshold=1.0 is not allowed (QKeras rejects it); use another threshold")
         super().__init__(alpha=alpha, threshold=threshold, number_of_unrolls=number_of_unrolls)
-        self.temperature = temperature
-        self.use_real_sigmoid = bool(use_real_sigmoid)
-        self.seed = seed
-        self._seed_generator = c.seed_generator(seed)
+        self._init_sampling(temperature, use_real_sigmoid, seed)
 
     def __call__(self, x: Any, training: bool | None = None) -> Any:
         if not c.in_training(training):
