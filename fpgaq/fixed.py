@@ -18,7 +18,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FixedType", "Overflow", "Rounding", "apply_overflow", "round_divide", "round_shift"]
+__all__ = [
+    "FixedType",
+    "Overflow",
+    "OverflowRule",
+    "Rounding",
+    "RoundingBias",
+    "apply_overflow",
+    "overflow_rule",
+    "round_divide",
+    "round_float",
+    "round_shift",
+    "rounding_bias",
+    "saturate",
+]
 
 # Mantissas up to this many bits are held in int64 with headroom for one
 # shift and one addition; wider ones use numpy object arrays of Python ints.
@@ -66,6 +79,92 @@ def _parse_enum(cls: Any, value: Any, what: str) -> Any:
             return cls[key]
     allowed = ", ".join(cls.__members__)
     raise ValueError(f"unknown {what} mode {value!r}; supported: {allowed} (an AC_ or AP_ prefix is accepted)")
+
+
+# ------------------------------------------------------- the rounding table
+@dataclasses.dataclass(frozen=True)
+class RoundingBias:
+    """``floor((n + bias) / den)`` is ``n / den`` rounded by one mode, for every integer ``n``.
+
+    ``bias`` is ``picked`` where the fact named by ``decided_by`` holds and
+    ``otherwise`` where it does not: ``None`` (one constant, ``picked ==
+    otherwise``), ``"negative"`` (``n < 0``) or ``"odd"`` (``floor(n / den)``
+    is odd, which for ``den = 2**k`` is bit ``k`` of ``n``).  Hardware adds
+    the bias (a constant, or a multiplexer on the sign or that bit) and drops
+    bits; the reference asks the same question of the remainder.
+    """
+
+    decided_by: str | None
+    picked: Any  # an int, or an array for an array of divisors
+    otherwise: Any
+
+    def bias(self, negative: bool, odd: bool) -> int:
+        """The bias for one numerator, given its sign and the parity of its floor quotient."""
+        fact = {None: False, "negative": negative, "odd": odd}[self.decided_by]
+        return self.picked if fact else self.otherwise
+
+
+# How each mode treats the remainder ``r`` of ``n / den`` (``0 <= r < den``), as the bias that
+# carries it into the next quotient: "never" 0, "nonzero" den - 1 (every r > 0 rounds up),
+# "half" den // 2 (r >= den/2 rounds up: ties up), "above_half" (den - 1) // 2 (ties down).
+# Per mode: the fact that picks between two treatments, the treatment where it holds, and otherwise.
+_ROUNDING_TABLE: dict[Rounding, tuple[str | None, str, str]] = {
+    Rounding.TRN: (None, "never", "never"),
+    Rounding.TRN_ZERO: ("negative", "nonzero", "never"),
+    Rounding.RND: (None, "half", "half"),
+    Rounding.RND_MIN_INF: (None, "above_half", "above_half"),
+    Rounding.RND_ZERO: ("negative", "half", "above_half"),
+    Rounding.RND_INF: ("negative", "above_half", "half"),
+    Rounding.RND_CONV: ("odd", "half", "above_half"),
+}
+
+
+def _treatment_bias(treatment: str, den: Any) -> Any:
+    return {"never": 0, "nonzero": den - 1, "half": den // 2, "above_half": (den - 1) // 2}[treatment]
+
+
+def rounding_bias(rounding: Rounding, den: int | np.ndarray) -> RoundingBias:
+    """What to add to an integer before ``floor(/ den)`` to round by ``rounding`` (``den >= 1``;
+    an array of divisors gives arrays of biases).
+
+    The one table of rounding modes: :func:`round_shift`, :func:`round_divide`, the float and
+    exact paths of :meth:`FixedType.to_int`, the RTL netlist's casts and the RTL dividers read it.
+    """
+    if np.any(np.asarray(den) < 1):
+        raise ValueError(f"rounding needs a positive divisor, got {den}")
+    decided_by, picked, otherwise = _ROUNDING_TABLE[Rounding.parse(rounding)]
+    return RoundingBias(decided_by, _treatment_bias(picked, den), _treatment_bias(otherwise, den))
+
+
+@dataclasses.dataclass(frozen=True)
+class OverflowRule:
+    """What an overflow mode does to an integer mantissa: wrap modulo ``2**width`` into
+    ``[low, high]``, or keep ``[low, high]`` and replace values below by ``below`` and values
+    above by ``above`` (the saturating modes)."""
+
+    wraps: bool
+    low: int
+    high: int
+    below: int
+    above: int
+
+    @property
+    def saturates(self) -> bool:
+        """Clips to ``[low, high]`` (SAT, SAT_SYM): out-of-range values become the nearest bound."""
+        return not self.wraps and (self.below, self.above) == (self.low, self.high)
+
+
+def overflow_rule(t: FixedType) -> OverflowRule:
+    """The one table of overflow modes, for ``t``'s range (read by the reference and the RTL netlist)."""
+    lo, hi = t.min_int, t.max_int
+    if t.overflow is Overflow.WRAP:
+        return OverflowRule(True, lo, hi, lo, hi)
+    if t.overflow is Overflow.SAT:
+        return OverflowRule(False, lo, hi, lo, hi)
+    if t.overflow is Overflow.SAT_ZERO:
+        return OverflowRule(False, lo, hi, 0, 0)
+    low = -hi if t.signed else lo  # SAT_SYM: the most negative code counts as an overflow too, as in ac_fixed
+    return OverflowRule(False, low, hi, low, hi)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +265,7 @@ class FixedType:
         if self.rounding in (Rounding.RND_CONV, Rounding.TRN, Rounding.TRN_ZERO):
             rounded = _round_small_float(scaled, self.rounding)  # rint/floor/trunc: exact for any float
         else:
-            rounded = _round_float(scaled, self.rounding)
+            rounded = round_float(scaled, self.rounding)
         return apply_overflow(rounded.astype(np.int64), self)
 
     def _to_int_exact(self, x: np.ndarray) -> np.ndarray:
@@ -328,34 +427,37 @@ def _as_int_array(m: Any, bits_needed: int) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
-    """Round exact float64 values to integers (still float64) by ``rounding``."""
+def round_float(scaled: np.ndarray, rounding: Rounding) -> np.ndarray:
+    """Round exact float64 values to integers (still float64) by ``rounding``, as the table says."""
+    rounding = Rounding.parse(rounding)
     floor = np.floor(scaled)
-    if rounding is Rounding.TRN:
+    decided_by, picked, otherwise = _ROUNDING_TABLE[rounding]
+    if picked == otherwise == "never":
         return floor
-    if rounding is Rounding.TRN_ZERO:
-        return np.where((scaled < 0) & (scaled != floor), floor + 1, floor)
     # Compare with the midpoint in doubled units: ``scaled - floor`` is inexact
     # for -1 < scaled < 0, but doubling and odd integers below 2**53 are exact.
     twice = 2.0 * scaled
     mid = 2.0 * floor + 1.0
-    up = twice > mid
-    tie = twice == mid
-    if rounding is Rounding.RND:
-        up = up | tie
-    elif rounding is Rounding.RND_ZERO:
-        up = up | (tie & (scaled < 0))
-    elif rounding is Rounding.RND_INF:
-        up = up | (tie & (scaled > 0))
-    elif rounding is Rounding.RND_CONV:
-        up = up | (tie & (np.fmod(floor, 2) != 0))
+
+    def rounds_up(treatment: str) -> Any:
+        if treatment == "never":
+            return False
+        if treatment == "nonzero":
+            return scaled != floor
+        return twice >= mid if treatment == "half" else twice > mid
+
+    if decided_by is None:
+        up = rounds_up(picked)
+    else:
+        fact = scaled < 0 if decided_by == "negative" else np.fmod(floor, 2) != 0
+        up = np.where(fact, rounds_up(picked), rounds_up(otherwise))
     # From 2**52 up every float is an integer, but ``2 * floor + 1`` is no longer
     # representable and would fake a tie: such values never round.
     return floor + (up & (np.abs(scaled) < 2.0**52))
 
 
 def _round_small_float(x: np.ndarray, rounding: Rounding, out: np.ndarray | None = None) -> np.ndarray:
-    """:func:`_round_float` for values below 2**51 in magnitude, where ``x +- 0.5`` is exact.
+    """:func:`round_float` for values below 2**51 in magnitude, where ``x +- 0.5`` is exact.
 
     One or two vectorised operations per mode: this is the reference's hot loop.
     """
@@ -375,24 +477,7 @@ def _round_small_float(x: np.ndarray, rounding: Rounding, out: np.ndarray | None
 
 
 def _round_fraction(value: Fraction, rounding: Rounding) -> int:
-    floor = value.numerator // value.denominator
-    rem = value - floor
-    if rounding is Rounding.TRN:
-        return floor
-    if rounding is Rounding.TRN_ZERO:
-        return floor + 1 if (value < 0 and rem > 0) else floor
-    half = Fraction(1, 2)
-    up = rem > half
-    tie = rem == half
-    if rounding is Rounding.RND:
-        up = up or tie
-    elif rounding is Rounding.RND_ZERO:
-        up = up or (tie and value < 0)
-    elif rounding is Rounding.RND_INF:
-        up = up or (tie and value > 0)
-    elif rounding is Rounding.RND_CONV:
-        up = up or (tie and floor % 2 != 0)
-    return floor + int(up)
+    return int(round_divide(np.array([value.numerator], dtype=object), value.denominator, rounding)[0])
 
 
 def round_shift(m: np.ndarray, shift: int, rounding: Rounding) -> np.ndarray:
@@ -422,41 +507,31 @@ def round_divide(num: np.ndarray, den: int, rounding: Rounding) -> np.ndarray:
 
 
 def _round_quotient(num: np.ndarray, floor: np.ndarray, rem: np.ndarray, den: int, rounding: Rounding) -> np.ndarray:
-    """Round ``num / den`` given its floor and remainder (``0 <= rem < den``)."""
-    if rounding is Rounding.TRN:
-        return floor
-    if rounding is Rounding.TRN_ZERO:
-        up = (num < 0) & (rem != 0)
+    """Round ``num / den`` given its floor and remainder (``0 <= rem < den``): up where
+    ``rem + bias >= den`` for the table's bias."""
+    table = rounding_bias(rounding, den)
+    if table.decided_by is None:
+        up = rem >= den - table.picked
     else:
-        twice = 2 * rem
-        up = twice > den
-        tie = twice == den
-        if rounding is Rounding.RND:
-            up = up | tie
-        elif rounding is Rounding.RND_ZERO:
-            up = up | (tie & (num < 0))
-        elif rounding is Rounding.RND_INF:
-            up = up | (tie & (num > 0))
-        elif rounding is Rounding.RND_CONV:
-            up = up | (tie & ((floor % 2) != 0))
+        fact = (num < 0) if table.decided_by == "negative" else (floor % 2 != 0)
+        up = np.where(fact, rem >= den - table.picked, rem >= den - table.otherwise)
     up = np.asarray(up, dtype=bool)
     return floor + (up.astype(np.int64) if floor.dtype != object else up.astype(int).astype(object))
 
 
 def apply_overflow(m: np.ndarray, t: FixedType) -> np.ndarray:
-    """Bring integer mantissas into ``t``'s range by its overflow mode."""
+    """Bring integer mantissas into ``t``'s range by its overflow mode (:func:`overflow_rule`)."""
     m = np.asarray(m)
-    lo, hi = t.min_int, t.max_int
-    if t.overflow is Overflow.WRAP:
+    rule = overflow_rule(t)
+    if rule.wraps:
         span = 1 << t.width
-        wrapped = (m - lo) % span + lo
+        wrapped = (m - rule.low) % span + rule.low
         return wrapped
-    if t.overflow is Overflow.SAT:
-        if m.dtype.kind == "f":
-            return np.clip(m, lo, hi)
-        return np.where(m > hi, hi, np.where(m < lo, lo, m)).astype(m.dtype)
-    if t.overflow is Overflow.SAT_ZERO:
-        return np.where((m > hi) | (m < lo), 0, m).astype(m.dtype)
-    # SAT_SYM: the most negative code is treated as an overflow too, as ac_fixed does.
-    low = -hi if t.signed else lo
-    return np.where(m > hi, hi, np.where(m < low, low, m)).astype(m.dtype)
+    if rule.below == rule.low and rule.above == rule.high and m.dtype.kind == "f":
+        return np.clip(m, rule.low, rule.high)
+    return np.where(m > rule.high, rule.above, np.where(m < rule.low, rule.below, m)).astype(m.dtype)
+
+
+def saturate(m: np.ndarray, t: FixedType) -> np.ndarray:
+    """Integer mantissas clipped to ``t``'s range, whatever ``t``'s own overflow mode (``AC_SAT``)."""
+    return apply_overflow(m, t.replace(overflow=Overflow.SAT))

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from fpgaq.fixed import FixedType, Overflow, Rounding
+from fpgaq.fixed import FixedType, Rounding, overflow_rule, rounding_bias
 
 __all__ = ["KINDS", "Netlist", "Op", "Signal", "bits_for_range", "simulate"]
 
@@ -401,37 +401,23 @@ class Netlist:
         return self._overflow(a, t)
 
     def _round(self, a: Signal, k: int, rounding: Rounding) -> Signal:
-        half = 1 << (k - 1)
-        if rounding is Rounding.TRN:
+        """``a / 2**k`` rounded: add the mode's bias from :func:`fpgaq.fixed.rounding_bias`, drop ``k`` bits."""
+        if rounding is Rounding.TRN:  # nothing to add
             return self.shr(a, k)
-        if rounding is Rounding.RND:
-            return self.shr(self.add(a, self.const(half, a.frac)), k)
-        if rounding is Rounding.RND_MIN_INF:
-            return self.shr(self.add(a, self.const(half - 1, a.frac)), k)
-        if rounding is Rounding.TRN_ZERO:  # negative values round up: add 2**k - 1 to them
-            bias = self.mux(self.sign(a), self.const((1 << k) - 1, a.frac), self.const(0, a.frac))
-            return self.shr(self.add(a, bias), k)
-        if rounding is Rounding.RND_ZERO:  # ties: up for negatives, down for positives
-            bias = self.mux(self.sign(a), self.const(half, a.frac), self.const(half - 1, a.frac))
-            return self.shr(self.add(a, bias), k)
-        if rounding is Rounding.RND_INF:  # ties: away from zero
-            bias = self.mux(self.sign(a), self.const(half - 1, a.frac), self.const(half, a.frac))
-            return self.shr(self.add(a, bias), k)
-        # RND_CONV: ties to even; bit k of a is the parity of the truncated result
-        odd = self.bit(a, k)
-        bias = self.mux(odd, self.const(half, a.frac), self.const(half - 1, a.frac))
+        table = rounding_bias(rounding, 1 << k)
+        if table.decided_by is None:
+            return self.shr(self.add(a, self.const(table.picked, a.frac)), k)
+        # the sign of a, or bit k of a: the parity of the truncated result
+        fact = self.sign(a) if table.decided_by == "negative" else self.bit(a, k)
+        bias = self.mux(fact, self.const(table.picked, a.frac), self.const(table.otherwise, a.frac))
         return self.shr(self.add(a, bias), k)
 
     def _overflow(self, a: Signal, t: FixedType) -> Signal:
-        lo, hi = t.min_int, t.max_int
-        if t.overflow is Overflow.WRAP:
+        """``a`` brought into ``t``'s range by :func:`fpgaq.fixed.overflow_rule`."""
+        rule = overflow_rule(t)
+        if rule.wraps:
             return self.wrap(a, t.width, t.signed)
-        if t.overflow is Overflow.SAT:
-            return self.clip(a, lo, hi)
-        if t.overflow is Overflow.SAT_ZERO:
-            return self.clip(a, lo, hi, 0, 0)
-        low = -hi if t.signed else lo  # SAT_SYM
-        return self.clip(a, low, hi)
+        return self.clip(a, rule.low, rule.high, rule.below, rule.above)
 
     # ------------------------------------------------------------ outputs
     def add_output(self, name: str, sigs: list[Signal], t: FixedType) -> None:

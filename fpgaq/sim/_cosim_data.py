@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from fpgaq.errors import FpgaqError
+from fpgaq.fixed import FixedType
 
 MANIFEST = "fpgaq_rtl.json"
 _NARROW_BITS = 61  # mantissas up to this width go through int64
@@ -47,12 +48,17 @@ class Port:
         return self.elements * self.width
 
     @property
+    def mantissa_type(self) -> FixedType:
+        """The integer type of one element (the binary point plays no part on the bus)."""
+        return FixedType(self.width, self.width, self.signed)
+
+    @property
     def min_int(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
+        return self.mantissa_type.min_int
 
     @property
     def max_int(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+        return self.mantissa_type.max_int
 
 
 def load_manifest(project_dir: str | os.PathLike[str]) -> dict[str, Any]:

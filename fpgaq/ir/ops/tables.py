@@ -105,7 +105,16 @@ from typing import Any
 import numpy as np
 
 from fpgaq import reference
-from fpgaq.fixed import FixedType, Overflow, Rounding, apply_overflow, round_shift
+from fpgaq.fixed import (
+    FixedType,
+    Overflow,
+    Rounding,
+    apply_overflow,
+    round_divide,
+    round_float,
+    round_shift,
+    saturate,
+)
 from fpgaq.ir import precision
 from fpgaq.ir.graph import Graph, Node
 
@@ -179,13 +188,13 @@ def _correctly_rounded(function: str, points: list[Fraction], t: FixedType) -> n
     scaled = np.ldexp(v, t.frac)
     floor = np.floor(scaled)
     dist = np.abs(scaled - floor - 0.5)
-    out = floor + ((scaled - floor > 0.5) | ((scaled - floor == 0.5) & (np.fmod(floor, 2) != 0)))
+    out = round_float(scaled, Rounding.RND_CONV)
     near = np.flatnonzero(dist <= np.abs(scaled) * _FLOAT_GUARD)
     mant = out.astype(object)
     for i in near:
         value = _decimal_value(function, points[i])
         mant[i] = _round_decimal(value, t.frac, f"{function}({points[i]})")
-    return np.array([min(max(int(v), t.min_int), t.max_int) for v in mant], dtype=np.int64)
+    return saturate(np.array([int(v) for v in mant], dtype=object), t).astype(np.int64)
 
 
 # ------------------------------------------------------------------ checks
@@ -310,13 +319,9 @@ def reciprocal_type(table_type: FixedType, where: str = "softmax") -> FixedType:
 def _reciprocal_table(size: int, rtype: FixedType) -> np.ndarray:
     n = _table_bits(size, "reciprocal table")
     # 2**n / (2**n + r + 1/2) = 2**(n+1) / (2**(n+1) + 2r + 1); an odd divisor never gives a tie
-    num = 1 << (n + 1 + rtype.frac)
-    out = []
-    for r in range(size):
-        den = (1 << (n + 1)) + 2 * r + 1
-        q, rem = divmod(num, den)
-        out.append(min(q + int(2 * rem > den), rtype.max_int))
-    entries = np.array(out, dtype=np.int64)
+    dens = np.array([(1 << (n + 1)) + 2 * r + 1 for r in range(size)], dtype=object)
+    nums = np.full(size, 1 << (n + 1 + rtype.frac), dtype=object)
+    entries = saturate(round_divide(nums, dens, Rounding.RND_CONV), rtype).astype(np.int64)
     entries.flags.writeable = False
     return entries
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import fpgaq.ir.ops  # noqa: F401  (registers the reference kernels the ROM candidates read)
-from fpgaq.fixed import FixedType, Overflow, Rounding, apply_overflow, round_divide
+from fpgaq.fixed import FixedType, Overflow, Rounding, apply_overflow, overflow_rule, round_divide, rounding_bias
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops.quantized_activations import step_table
 from fpgaq.reference import KERNELS
@@ -54,7 +54,6 @@ ROM_LIMIT = 4096
 
 #: Functions of the ``activation`` op lowered here (sigmoid and tanh: fpgaq.rtl.lower.tables).
 FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_sigmoid", "hard_tanh")
-_SATURATING = (Overflow.SAT, Overflow.SAT_SYM)
 
 
 # ----------------------------------------------------------------------------- integer building blocks
@@ -193,30 +192,21 @@ def _floor_div_odd(net: Netlist, n: Signal, d: int, dsp: bool, extra: int = 0) -
 
 def _bias(den: int, rounding: Rounding) -> int | None:
     """What to add to ``n`` so that ``floor((n + bias) / den)`` rounds ``n / den`` by ``rounding``
-    (ties to even still need the correction in :func:`divide`); None where it depends on the sign."""
-    if rounding is Rounding.TRN:
-        return 0
-    if rounding is Rounding.TRN_ZERO:
+    (:func:`fpgaq.fixed.rounding_bias`; ties to even add the ties-up bias and still need the
+    correction in :func:`divide`); None where it depends on the sign."""
+    if rounding is Rounding.TRN_ZERO:  # negatives round up, whatever the divisor
         return None
-    if den % 2:  # an odd divisor makes no ties: every nearest mode is floor((n + (den - 1)/2) / den)
-        return (den - 1) // 2
-    half = den // 2  # ties up: n + den/2; ties down: n + den/2 - 1
-    if rounding in (Rounding.RND, Rounding.RND_CONV):
-        return half
-    if rounding is Rounding.RND_MIN_INF:
-        return half - 1
-    return None  # RND_ZERO, RND_INF
+    table = rounding_bias(rounding, den)
+    if table.picked == table.otherwise or table.decided_by == "odd":
+        return table.picked
+    return None  # RND_ZERO, RND_INF with an even divisor
 
 
 def _sign_bias(net: Netlist, n: Signal, den: int, rounding: Rounding) -> Signal:
-    """The bias of the modes that treat negative numerators differently."""
+    """The bias of the modes that treat negative numerators differently (TRN_ZERO, RND_ZERO, RND_INF)."""
     negative, const = net.sign(n), net.const
-    if rounding is Rounding.TRN_ZERO:  # negatives round up
-        return net.mux(negative, const(den - 1), const(0))
-    half = den // 2
-    if rounding is Rounding.RND_ZERO:  # ties up for negatives, down otherwise
-        return net.mux(negative, const(half), const(half - 1))
-    return net.mux(negative, const(half - 1), const(half))  # RND_INF: ties away from zero
+    table = rounding_bias(rounding, den)
+    return net.mux(negative, const(table.picked), const(table.otherwise))
 
 
 def divide(net: Netlist, num: Signal, den: int, rounding: Rounding, dsp: bool = False, offset: int = 0) -> Signal:
@@ -376,11 +366,11 @@ def _hard(net: Netlist, x: Signal, attrs: dict[str, Any], tin: FixedType, tout: 
     if sig:
         v = net.add(v, net.const(one >> 1, frac))
     lo, hi = (0 if sig else -one), one
-    if tout.overflow in _SATURATING:
-        lowest = -tout.max_int if tout.overflow is Overflow.SAT_SYM and tout.signed else tout.min_int
-        if _cast_const(lo, frac, tout) == lowest:
+    rule = overflow_rule(tout)
+    if rule.saturates:
+        if _cast_const(lo, frac, tout) == rule.low:
             lo = min(lo, v.lo)
-        if _cast_const(hi, frac, tout) == tout.max_int:
+        if _cast_const(hi, frac, tout) == rule.high:
             hi = max(hi, v.hi)
     return net.cast(net.clip(v, lo, hi), tout)
 
