@@ -13,16 +13,15 @@ import keras
 
 from fpgaq.fixed import FixedType
 from fpgaq.hwtypes import BinaryType, LevelsType, Po2Type, ScaledType, TernaryType
+from fpgaq.keras_walk import WEIGHT_QUANTIZERS, walk_layers
 from fpgaq.qstats import qstats
 from fpgaq.quantizers import BaseQuantizer
 
 __all__ = ["describe_hardware", "quantization_report", "quantization_rows"]
 
+# (quantizer attribute, the weight it applies to or None for an output quantizer), in report order.
 _ROLES = (
-    ("kernel_quantizer_internal", "kernel"),
-    ("depthwise_quantizer_internal", "depthwise_kernel"),
-    ("pointwise_quantizer_internal", "pointwise_kernel"),
-    ("bias_quantizer_internal", "bias"),
+    *((attr, weight) for weight, attr in WEIGHT_QUANTIZERS.items()),
     ("quantizer", None),
     ("activation", None),
 )
@@ -54,7 +53,8 @@ def describe_hardware(q: BaseQuantizer, x: Any = None) -> str:
 def quantization_rows(model: keras.Model) -> list[dict[str, str]]:
     """One row per quantizer in the model: layer, role, quantizer, hardware type."""
     rows = []
-    for layer in model.layers:
+    for visit in walk_layers(model):
+        layer = visit.layer
         seen: set[int] = set()
         for attr, var_name in _ROLES:
             q = getattr(layer, attr, None)
@@ -67,7 +67,7 @@ def quantization_rows(model: keras.Model) -> list[dict[str, str]]:
             rows.append(
                 {
                     "layer": layer.name,
-                    "class": type(layer).__name__,
+                    "class": visit.cls,
                     "role": role,
                     "quantizer": str(q),
                     "hardware": describe_hardware(q, x),

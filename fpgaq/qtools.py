@@ -122,7 +122,17 @@ import numpy as np
 from fpgaq.errors import FpgaqError
 from fpgaq.fixed import FixedType
 from fpgaq.hwtypes import Po2Type, ScaledType
-from fpgaq.qstats import _COMPUTE_LAYERS, _KINDS, _OP_TABLE, _as_list, _operation_count, _weights_of, quantizer_kind
+from fpgaq.keras_walk import (
+    COMPUTE_LAYERS,
+    KINDS,
+    operation_count,
+    operation_name,
+    prod,
+    quantizer_kind,
+    sample_elements,
+    walk_layers,
+    weights_of,
+)
 from fpgaq.quantizers import BaseQuantizer, get_quantizer
 
 __all__ = [
@@ -342,7 +352,7 @@ def _po2_as_fixed(p: QType) -> tuple[int, int]:
 
 
 def _multiplier(w: QType, x: QType) -> _Multiplier:
-    impl = _IMPL[w.kind][_KINDS.index(x.kind)]
+    impl = _IMPL[w.kind][KINDS.index(x.kind)]
     signed = w.signed or x.signed
     if impl == "fmul":
         bits = max(t.bits for t in (w, x) if t.is_float)
@@ -428,8 +438,8 @@ def _fan_in(layer: Any, in_shape: tuple) -> int:
     """Products summed into one output (the true fan-in; QKeras' accumulator sizing input)."""
     cls = type(layer).__name__
     if "Dense" in cls:
-        return int(np.prod([int(v) for v in in_shape[1:]]))
-    area = int(np.prod([int(v) for v in layer.kernel_size]))
+        return prod(in_shape[1:])
+    area = prod(layer.kernel_size)
     if "Depthwise" in cls:
         return area
     groups = int(getattr(layer, "groups", 1) or 1)
@@ -520,11 +530,6 @@ def _shape(shape: Any) -> list[int]:
     return [-1 if v is None else int(v) for v in shape]
 
 
-def _elements(shape: Sequence[Any]) -> int:
-    """Elements of one sample of a tensor of ``shape`` (batch dimension dropped)."""
-    return int(np.prod([int(v) for v in shape[1:]])) if len(shape) > 1 else 1
-
-
 def _is_quantized_layer(layer: Any) -> bool:
     return hasattr(layer, "get_quantizers")
 
@@ -602,17 +607,12 @@ class QTools:
         model_inputs = {id(t) for t in self.model.inputs}
         model_outputs = {id(t) for t in self.model.outputs}
         entries = []
-        for layer in self.model.layers:
-            cls = type(layer).__name__
-            if cls == "InputLayer":
-                continue
-            inputs = _as_list(layer.input)
-            outputs = _as_list(layer.output)
-            in_types = [tensor_type.get(id(t), self._kq) for t in inputs]
-            entry = self._entry(layer, cls, inputs, outputs, in_types)
-            entry.is_input_layer = any(id(t) in model_inputs for t in inputs)
-            entry.is_output_layer = any(id(t) in model_outputs for t in outputs)
-            for t in outputs:
+        for visit in walk_layers(self.model):
+            in_types = [tensor_type.get(id(t), self._kq) for t in visit.inputs]
+            entry = self._entry(visit.layer, visit.cls, visit.inputs, visit.outputs, in_types)
+            entry.is_input_layer = any(id(t) in model_inputs for t in visit.inputs)
+            entry.is_output_layer = any(id(t) in model_outputs for t in visit.outputs)
+            for t in visit.outputs:
                 tensor_type[id(t)] = entry.output
             entries.append(entry)
         return entries
@@ -641,12 +641,12 @@ class QTools:
                 out = unquantized
             else:
                 out = _type_of(q, default=unquantized, where=where)
-            return _LayerEntry(output=out, operation_count=_elements(in_shapes[0]), **base)
+            return _LayerEntry(output=out, operation_count=sample_elements(in_shapes[0]), **base)
         if cls in _PASS_THROUGH_LAYERS:
-            return _LayerEntry(output=in_types[0], operation_count=_elements(in_shapes[0]), **base)
+            return _LayerEntry(output=in_types[0], operation_count=sample_elements(in_shapes[0]), **base)
         if cls in _SUPPORTED_COMPUTE:
             return self._compute_entry(layer, cls, where, in_types, in_shapes, out_shape, base)
-        if cls in _COMPUTE_LAYERS:
+        if cls in COMPUTE_LAYERS:
             raise QToolsError(
                 f"{where}: QTools' energy model has no multiplier/accumulator rule for {cls}; supported compute "
                 f"layers: {', '.join(sorted(_SUPPORTED_COMPUTE))}; fpgaq.qstats counts its operations"
@@ -661,7 +661,7 @@ class QTools:
     def _compute_entry(
         self, layer: Any, cls: str, where: str, in_types: list[QType], in_shapes: list, out_shape: tuple, base: dict
     ) -> _LayerEntry:
-        label, var, wq = _weights_of(layer)[0]
+        label, var, wq = weights_of(layer)[0]
         w_np = keras.ops.convert_to_numpy(var)
         quantized = _is_quantized_layer(layer) and not self.for_reference
         weight = _type_of(wq, w_np, default=self._kq, where=f"{where} {label}") if quantized else self._kq
@@ -685,8 +685,6 @@ class QTools:
             acc = self._ka
         act = getattr(layer, "activation", None)
         out = _type_of(act, where=where) if (quantized and isinstance(act, BaseQuantizer)) else acc
-        sign = "s" if (weight.signed or in_types[0].signed) else "u"
-        op_name = f"{sign}{_OP_TABLE[weight.kind][_KINDS.index(in_types[0].kind)]}_{weight.bits}_{in_types[0].bits}"
         return _LayerEntry(
             output=out,
             weight=weight,
@@ -695,8 +693,8 @@ class QTools:
             bias_shape=bias_shape,
             multiplier=mult,
             accumulator=acc,
-            operation_count=_operation_count(layer, in_shapes[0], out_shape),
-            operation=op_name,
+            operation_count=operation_count(layer, in_shapes[0], out_shape),
+            operation=operation_name(weight, in_types[0]),
             **base,
         )
 
@@ -825,10 +823,10 @@ class QTools:
         total = 0.0
         for e in self._entries:
             inputs = sum(
-                mem(_elements(s) * q.bits, activations_on_memory, e.is_input_layer)
+                mem(sample_elements(s) * q.bits, activations_on_memory, e.is_input_layer)
                 for q, s in zip(e.inputs, e.input_shapes)
             )
-            outputs = mem(_elements(e.output_shape) * e.output.bits, activations_on_memory, e.is_output_layer)
+            outputs = mem(sample_elements(e.output_shape) * e.output.bits, activations_on_memory, e.is_output_layer)
             parameters = op_cost = 0.0
             if e.weight is not None and e.multiplier is not None and e.accumulator is not None:
                 parameters = mem(float(np.prod(e.weight_shape)) * e.weight.bits, parameters_on_memory, False)

@@ -16,6 +16,7 @@ from typing import Any
 
 import keras
 
+from fpgaq.keras_walk import activation_name
 from fpgaq.layers import (
     QActivation,
     QBatchNormalization,
@@ -49,9 +50,8 @@ _ALLOWED_KEYS = {"activation", *(k for _, keys in _MAPPING.values() for k in key
 
 
 def _activation_name(act: Any) -> str | None:
-    if act is None:
-        return None
-    name = getattr(act, "__name__", None) or str(act)
+    """The activation's name, ``None`` for none or linear (nothing to quantize)."""
+    name = activation_name(act)
     return None if name == "linear" else name
 
 

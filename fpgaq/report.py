@@ -25,8 +25,6 @@ turns its section into a sentence that says what is missing and how to get it)::
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import math
 import os
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fpgaq.errors import FpgaqError
+from fpgaq.figures import figure, png_data_uri, png_uri
 
 __all__ = [
     "PROJECT_FILE",
@@ -167,26 +166,6 @@ def load_project(directory: str | os.PathLike[str]) -> _Project:
 
 
 # ----------------------------------------------------------------------------- plots
-def _png_uri(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def _figure(width: float, height: float) -> Any:
-    """A matplotlib Figure with a private Agg canvas: no global backend switch, no display needed."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _fig_uri(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
-    return _png_uri(buf.getvalue())
-
-
 def _levels(graph: Mapping[str, Any]) -> dict[str, int]:
     """Longest distance of each node from an input, so that every arrow points right."""
     producer = {n["output"]: n["name"] for n in graph["nodes"]}
@@ -216,7 +195,7 @@ def _graph_plot(graph: Mapping[str, Any]) -> str:
     width = len(columns) * (box_w + gap_x)
     height = rows * (box_h + gap_y)
     scale = min(1.0, 26.0 / max(width, 1.0))  # very wide graphs shrink instead of growing without bound
-    fig = _figure(max(4.0, width * scale), max(1.6, height * scale))
+    fig = figure(max(4.0, width * scale), max(1.6, height * scale))
     ax = fig.add_subplot()
     producer = {n["output"]: n["name"] for n in nodes}
     colours = {"input": "#dbe9f6", "dense": "#fde5c8", "conv1d": "#fde5c8", "conv2d": "#fde5c8"}
@@ -256,7 +235,7 @@ def _graph_plot(graph: Mapping[str, Any]) -> str:
     ax.set_ylim(-height / 2 - 0.1, height / 2 + 0.1)
     ax.set_aspect("equal")
     ax.axis("off")
-    return _fig_uri(fig)
+    return png_uri(fig)
 
 
 def _bars(rows: Sequence[Mapping[str, Any]], have_synth: bool) -> str:
@@ -264,7 +243,7 @@ def _bars(rows: Sequence[Mapping[str, Any]], have_synth: bool) -> str:
     import numpy as np
 
     names = [r["name"] for r in rows]
-    fig = _figure(max(6.0, 1.1 * len(names) + 3.0), 3.4)
+    fig = figure(max(6.0, 1.1 * len(names) + 3.0), 3.4)
     axes = fig.subplots(1, 3)
     x = np.arange(len(names))
     width = 0.38 if have_synth else 0.6
@@ -279,7 +258,7 @@ def _bars(rows: Sequence[Mapping[str, Any]], have_synth: bool) -> str:
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    return _fig_uri(fig)
+    return png_uri(fig)
 
 
 def _energy_plot(layers: Sequence[Mapping[str, Any]]) -> str:
@@ -287,7 +266,7 @@ def _energy_plot(layers: Sequence[Mapping[str, Any]]) -> str:
     import numpy as np
 
     names = [r["name"] for r in layers]
-    fig = _figure(max(5.0, 0.9 * len(names) + 2.5), 3.2)
+    fig = figure(max(5.0, 0.9 * len(names) + 2.5), 3.2)
     ax = fig.add_subplot()
     bottom = np.zeros(len(names))
     for key in ("inputs", "outputs", "parameters", "op_cost"):
@@ -299,7 +278,7 @@ def _energy_plot(layers: Sequence[Mapping[str, Any]]) -> str:
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
-    return _fig_uri(fig)
+    return png_uri(fig)
 
 
 # ----------------------------------------------------------------------------- sections
@@ -507,7 +486,7 @@ def _sweep(p: _Project) -> dict[str, Any]:
         return _missing("Design-space sweep", "pareto.png is not a PNG file", "Rerun the sweep.")
     front = [pt for pt in (data or {}).get("points", []) if pt.get("pareto")]
     counts = (data or {}).get("counts") or {}
-    return {"available": True, "image": _png_uri(raw), "front": front, "counts": counts}
+    return {"available": True, "image": png_data_uri(raw), "front": front, "counts": counts}
 
 
 def _fmt(value: Any) -> str:

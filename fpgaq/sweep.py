@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from fpgaq.config import MULTIPLIERS
 from fpgaq.errors import FpgaqError
+from fpgaq.figures import figure, png_bytes
 
 __all__ = [
     "GRID_KEYS",
@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 BACKENDS = ("rtl", "hls")
+MULTIPLIERS = ("auto", "lut", "dsp")
 
 #: Top-level keys of a grid file and what each takes (used in error messages).
 GRID_KEYS: dict[str, str] = {
@@ -388,11 +389,7 @@ class SweepResult:
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """PNG of LUT vs latency: survivors coloured by accuracy, discarded estimates grey, Pareto front marked."""
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(7.5, 5.0), dpi=120)
-        FigureCanvasAgg(fig)  # a private canvas: no global backend switch, no display needed
+        fig = figure(7.5, 5.0, dpi=120)
         ax = fig.add_subplot()
         dropped = [p for p in self.points if not p.survives and p.lut is not None and p.latency_ns is not None]
         alive = [p for p in self.survivors if p.lut is not None]
@@ -407,24 +404,17 @@ class SweepResult:
             )
         if alive:
             accs = [p.accuracy for p in alive]
-            if all(a is not None for a in accs):
-                sc = ax.scatter(
-                    [p.lut for p in alive],
-                    [p.latency_ns for p in alive],
-                    s=18,
-                    c=accs,
-                    cmap="viridis",
-                    label=f"within budget ({len(alive)})",
-                )
+            measured = all(a is not None for a in accs)
+            sc = ax.scatter(
+                [p.lut for p in alive],
+                [p.latency_ns for p in alive],
+                s=18,
+                c=accs if measured else "tab:blue",
+                cmap="viridis" if measured else None,
+                label=f"within budget ({len(alive)})",
+            )
+            if measured:
                 fig.colorbar(sc, ax=ax, label="accuracy (bit-exact reference)")
-            else:
-                ax.scatter(
-                    [p.lut for p in alive],
-                    [p.latency_ns for p in alive],
-                    s=18,
-                    c="tab:blue",
-                    label=f"within budget ({len(alive)})",
-                )
         front = self.pareto()
         if front:
             ax.scatter(
@@ -453,10 +443,8 @@ class SweepResult:
         ax.grid(True, alpha=0.3)
         if self.points:
             ax.legend(loc="best", fontsize=8)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
         out = Path(path)
-        _write_atomic(out, buf.getvalue())
+        _write_atomic(out, png_bytes(fig))
         return out
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
