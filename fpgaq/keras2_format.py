@@ -20,7 +20,7 @@ import inspect
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -46,6 +46,7 @@ __all__ = [
     "batchnorm_weights",
     "build",
     "class_name_of",
+    "h5_model_config",
     "is_layered_weights",
     "layered_weights",
     "legacy_weights",
@@ -201,6 +202,18 @@ def read_model(path: str, weights_path: str | None) -> tuple[dict[str, Any], str
     return config, weights_path, None
 
 
+def h5_model_config(path: str | os.PathLike[str]) -> tuple[str, str] | None:
+    """``(model_config JSON text, keras_version)`` of an HDF5 model file (version ``"2"`` when unrecorded), or
+    ``None`` when ``path`` is not an HDF5 file holding a model config: what the importers' file tests look at."""
+    path = os.fspath(path)
+    if not (os.path.exists(path) and h5py.is_hdf5(path)):
+        return None
+    with h5py.File(path, "r") as f:
+        if "model_config" not in f.attrs:
+            return None
+        return as_text(f.attrs["model_config"]), as_text(f.attrs.get("keras_version", "2"))
+
+
 # ----------------------------------------------------------------------------------- model structure
 @dataclass
 class LayerSpec:
@@ -353,31 +366,33 @@ def _strip_object(value: Any) -> Any:
     return value
 
 
-def _quantizer(spec: LayerSpec, key: str, value: Any) -> Any:
+def _mapped(spec: LayerSpec, key: str, value: Any, read: Callable[[Any], Any], supported: str) -> Any:
+    """``value`` (its Keras 2.13+ object form stripped), once ``read(value)`` accepts it; else the error naming
+    the layer, the setting, ``supported`` and the fix."""
     value = _strip_object(value)
     try:
-        get_quantizer(value)
+        read(value)
     except (TypeError, ValueError) as err:
-        raise QKerasImportError(
-            f"{owner(spec)}: {key}={value!r} cannot be mapped: {err}. Supported quantizers: "
-            f"{', '.join(sorted(QUANTIZERS))}; register a custom one with fpgaq.register_quantizer, or change "
-            "the layer's quantizer in QKeras and save again"
-        ) from None
+        raise QKerasImportError(f"{owner(spec)}: {key}={value!r} cannot be mapped: {err}. {supported}") from None
     return value
+
+
+def _quantizer(spec: LayerSpec, key: str, value: Any) -> Any:
+    supported = (
+        f"Supported quantizers: {', '.join(sorted(QUANTIZERS))}; register a custom one with "
+        "fpgaq.register_quantizer, or change the layer's quantizer in QKeras and save again"
+    )
+    return _mapped(spec, key, value, get_quantizer, supported)
 
 
 def _activation(spec: LayerSpec, key: str, value: Any) -> Any:
     if isinstance(value, dict) and class_name_of(value) == "function":  # Keras 2.13+: a plain Keras function
         value = value.get("config")
-    value = _strip_object(value)
-    try:
-        activation_from_spec(value)
-    except (TypeError, ValueError) as err:
-        raise QKerasImportError(
-            f"{owner(spec)}: {key}={value!r} cannot be mapped: {err}. Supported: the quantizers "
-            f"{', '.join(sorted(QUANTIZERS))} and Keras' activations; change the activation in QKeras and save again"
-        ) from None
-    return value
+    supported = (
+        f"Supported: the quantizers {', '.join(sorted(QUANTIZERS))} and Keras' activations; change the "
+        "activation in QKeras and save again"
+    )
+    return _mapped(spec, key, value, activation_from_spec, supported)
 
 
 def _single_axis(spec: LayerSpec, value: Any) -> Any:

@@ -6,8 +6,9 @@ is quantized when read (``kernel_quantizer``, ``depthwise_quantizer``) and
 whose input is quantized first (``input_quantizer``).  That is exactly an
 fpgaq layer with the same kernel quantizer, preceded by a ``QActivation``
 holding the input quantizer, so the import rewrites the layer list that way
-and then builds and fills the model with :mod:`fpgaq.qkeras_import`'s reader
-of Keras 2 files.  Larq's quantizers become :mod:`fpgaq.quantizers.larq`.
+and then builds and fills the model with :mod:`fpgaq.keras2_format`, the
+reader of Keras 2 files the QKeras importer uses too (given this module's
+pad-value layer classes as ``extra_layers``).  Larq's quantizers become :mod:`fpgaq.quantizers.larq`.
 
 ``pad_values``: Larq pads a ``padding="same"`` convolution with that value
 (after quantizing its input) instead of zeros.  Zero, or any value with
@@ -34,9 +35,9 @@ from fpgaq.keras2_format import (
     LayerSpec,
     QKerasImportError,
     Structure,
-    as_text,
     build,
     class_name_of,
+    h5_model_config,
     legacy_weights,
     model_structure,
     owner,
@@ -265,14 +266,8 @@ def load_larq(path: str | os.PathLike[str], weights_path: str | os.PathLike[str]
 
 def is_larq_h5(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a Keras 2 HDF5 model with at least one Larq layer (or Larq quantizer)."""
-    path = os.fspath(path)
-    if not (os.path.exists(path) and h5py.is_hdf5(path)):
-        return False
-    with h5py.File(path, "r") as f:
-        if "model_config" not in f.attrs:
-            return False
-        text = as_text(f.attrs["model_config"])
-    return is_larq_config(text)
+    found = h5_model_config(path)
+    return found is not None and is_larq_config(found[0])
 
 
 def is_larq_config(text: str) -> bool:

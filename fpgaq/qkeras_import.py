@@ -28,6 +28,9 @@ What is read, and why it is safe to drop the rest:
 Anything that cannot be mapped raises :class:`QKerasImportError`, naming the
 layer, the setting, what is supported and how to fix it; QKeras' recurrent
 layers get a "not yet supported" error of their own until fpgaq has them.
+
+The reading, mapping and weight setting live in :mod:`fpgaq.keras2_format`,
+shared with the Larq and qkeras-v3 importers; this module is the QKeras entry.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ import keras
 
 from fpgaq.keras2_format import (
     QKerasImportError,
-    as_text,
     build,
+    h5_model_config,
     is_layered_weights,
     layered_weights,
     legacy_weights,
@@ -82,9 +85,5 @@ def load_qkeras(path: str | os.PathLike[str], weights_path: str | os.PathLike[st
 
 def is_keras2_h5(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is an HDF5 model saved by Keras 2 (and so needs :func:`load_qkeras`)."""
-    path = os.fspath(path)
-    if not (os.path.exists(path) and h5py.is_hdf5(path)):
-        return False
-    with h5py.File(path, "r") as f:
-        version = as_text(f.attrs.get("keras_version", "2"))
-        return "model_config" in f.attrs and version.split(".")[0] in ("1", "2")
+    found = h5_model_config(path)
+    return found is not None and found[1].split(".")[0] in ("1", "2")

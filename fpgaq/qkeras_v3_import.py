@@ -5,8 +5,9 @@ qkeras-v3's registered classes ``qkeras>QDense``, ``qkeras>quantized_bits``, ...
 ``model.weights.h5``.  Keras cannot load it without qkeras-v3 (and qkeras-v3 cannot reload some of
 its own files: ``quantized_hswish`` writes a setting its constructor refuses, and the folded
 batchnorm layers fail to rebuild).  The layers and quantizers are QKeras', so this module only
-reads the Keras 3 layout and hands every layer to :mod:`fpgaq.qkeras_import`, which owns the
-mapping of QKeras' classes, settings and quantizers onto fpgaq's (and its error messages).
+reads the Keras 3 layout and hands every layer to :mod:`fpgaq.keras2_format`, which owns the
+mapping of QKeras' classes, settings and quantizers onto fpgaq's (and its error messages) for
+all three importers.
 
 Why weights are matched by position: Keras 3 stores a layer's variables as ``vars/0``,
 ``vars/1``, ... under a path made from the layer's class name, not its own name.  The order is the
