@@ -12,20 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import jinja2
+from fpgaq.templating import template_environment  # re-exported: its home is the neutral fpgaq.templating
 
 __all__ = ["template_environment", "write_files"]
-
-
-def template_environment(directory: Path) -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(directory)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
 
 
 def write_files(files: dict[str, str | bytes], directory: str | os.PathLike[str], force: bool = False) -> Path:

@@ -49,7 +49,7 @@ from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.build import Lowered
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
 from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
-from fpgaq.rtl.lower.registry import LOWERINGS, _load_families
+from fpgaq.rtl.lower.registry import LOWERINGS, load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, bits_for_range
 from fpgaq.rtl.pipeline import LEVELS, _Scheduler
 
@@ -777,7 +777,7 @@ def node_features(
     fast; latencies can then exceed the exact ones by up to a cycle per layer
     (never fall short), and register counts move by a few percent.
     """
-    _load_families()
+    load_families()
     if not exact_timing:
         arrive = _aligned(arrive)
     flat = [a for arr in arrive for a in arr]
@@ -837,7 +837,7 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
     one's stage, which is the latency.  ``exact_timing=False``: see
     :func:`node_features`.
     """
-    _load_families()
+    load_families()
     ranges: dict[str, Ranges] = {}
     ready: dict[str, Arrival] = {}
     input_bits = 0

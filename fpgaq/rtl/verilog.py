@@ -39,9 +39,9 @@ from typing import Any
 
 import jinja2
 
-from fpgaq.converters._project_files import template_environment
 from fpgaq.rtl.netlist import Op, Signal, bits_for_range
 from fpgaq.rtl.pipeline import Pipelined
+from fpgaq.templating import template_environment
 
 __all__ = ["PARTITIONS", "TEMPLATE_DIR", "Module", "emit_verilog", "verilog_identifier"]
 

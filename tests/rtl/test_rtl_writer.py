@@ -108,7 +108,7 @@ def test_never_overwrites_without_force(design, tmp_path: Path) -> None:
 
 def test_unsupported_op_raises_before_anything_is_written(design, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delitem(LOWERINGS, "dense")
-    monkeypatch.setattr("fpgaq.rtl.build._load_families", lambda: None)
+    monkeypatch.setattr("fpgaq.rtl.lower.driver.load_families", lambda: None)
     with pytest.raises(RtlLoweringError) as err:
         write_rtl(design, tmp_path / "proj")
     assert str(err.value).startswith(

@@ -7,6 +7,7 @@ result is the node's output tensor in C order, already in the output
 tensor's type, exactly as :mod:`fpgaq.reference` computes it.
 """
 
-from fpgaq.rtl.lower.registry import LOWERINGS, RtlLoweringError, lower_graph, lowering
+from fpgaq.rtl.lower.driver import lower_graph
+from fpgaq.rtl.lower.registry import LOWERINGS, RtlLoweringError, lowering
 
 __all__ = ["LOWERINGS", "RtlLoweringError", "lower_graph", "lowering"]

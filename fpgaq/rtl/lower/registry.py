@@ -1,4 +1,4 @@
-"""The op -> lowering table and the driver that lowers a whole graph."""
+"""The op -> lowering table, filled by the family modules (the driver is :mod:`fpgaq.rtl.lower.driver`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fpgaq.errors import FpgaqError
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.rtl.netlist import Netlist, Signal
 
-__all__ = ["LOWERINGS", "Lowering", "RtlLoweringError", "lower_graph", "lowering"]
+__all__ = ["LOWERINGS", "Lowering", "RtlLoweringError", "load_families", "lowering"]
 
 Lowering = Callable[[Netlist, Node, Graph, list[list[Signal]]], list[Signal]]
 
@@ -33,21 +33,11 @@ def lowering(*ops: str) -> Callable[[Lowering], Lowering]:
     return register
 
 
-def _load_families() -> None:
+def load_families() -> None:
+    """Import every family module once, so that ``LOWERINGS`` holds every lowering."""
     for family in _FAMILIES:
         try:
             importlib.import_module(f"fpgaq.rtl.lower.{family}")
         except ModuleNotFoundError as err:
             if err.name != f"fpgaq.rtl.lower.{family}":
                 raise
-
-
-def lower_graph(graph: Graph) -> Netlist:
-    """The whole graph as one combinational netlist (pipelining comes after).
-
-    The same driver as the RTL generator's :func:`fpgaq.rtl.build.lower`, which
-    also records which node built each op; this is its netlist alone.
-    """
-    from fpgaq.rtl.build import lower  # build imports this module
-
-    return lower(graph).net
