@@ -76,8 +76,9 @@ Layout
 ``settings`` (the fields, goals and defaults, and their validation),
 ``sites`` (the layers searched, their limits, groups and blocks), ``costs``
 (bits, energy, FPGA cost, forgiving factor, Pareto mask), ``storage``
-(Optuna storage and studies), ``search`` (:class:`AutoQ`) and ``results``
-(:class:`Candidate`, the CSV table and the plot).
+(Optuna storage and studies), ``training`` (one trial's epochs and early
+stop), ``search`` (:class:`AutoQ`) and ``results`` (:class:`Candidate`, the
+CSV table and the plot).
 """
 
 from fpgaq.autoq.costs import bit_profile, bits_cost, energy_cost, forgiving_factor, fpga_cost, pareto_mask

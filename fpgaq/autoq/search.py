@@ -7,7 +7,7 @@ import os
 import re
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,36 +37,9 @@ from fpgaq.autoq.sites import (
     merge_group_choices,
 )
 from fpgaq.autoq.storage import make_sampler, open_storage, open_study, storage_url
+from fpgaq.autoq.training import EpochWatcher, top1_accuracy
 
 __all__ = ["AutoQ"]
-
-
-def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray, batch: int = 4096) -> float:
-    """Top-1 accuracy by direct calls (``model.predict`` retraces for every new trial model)."""
-    hits = 0
-    for i in range(0, len(x), batch):
-        pred = keras.ops.convert_to_numpy(model(x[i : i + batch], training=False))
-        hits += int(np.sum(np.argmax(pred, axis=-1) == y[i : i + batch]))
-    return hits / max(1, len(x))
-
-
-class _EpochWatcher(keras.callbacks.Callback):
-    """Validation accuracy after every epoch, and the early stop of poor learning curves."""
-
-    def __init__(self, evaluate: Callable[[], float], should_prune: Callable[[int, float], bool], epochs: int) -> None:
-        super().__init__()
-        self.evaluate = evaluate
-        self.should_prune = should_prune
-        self.epochs = epochs
-        self.curve: list[float] = []
-        self.pruned = False
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        acc = self.evaluate()
-        self.curve.append(acc)
-        if epoch + 1 < self.epochs and self.should_prune(epoch, acc):
-            self.pruned = True
-            self.model.stop_training = True
 
 
 class AutoQ:
@@ -514,7 +487,7 @@ class AutoQ:
                 return False
             return acc < statistics.median(peers) - self.prune_margin
 
-        watcher = _EpochWatcher(lambda: _accuracy(model, x_val, y_val), should_prune, epochs)
+        watcher = EpochWatcher(lambda: top1_accuracy(model, x_val, y_val), should_prune, epochs)
         train_classifier(
             model,
             x,
