@@ -46,12 +46,12 @@ import numpy as np
 
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear
-from fpgaq.rtl.build import Lowered
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
+from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, bits_for_range
-from fpgaq.rtl.pipeline import LEVELS, _Scheduler
+from fpgaq.rtl.pipeline import LEVELS, Scheduler, hold_stage, read_stage, registers_output
 
 __all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_features"]
 
@@ -259,7 +259,7 @@ class _Replay:
         for sig, when in zip(inputs, arrive):
             at[sig.id] = when
             width[sig.id] = program.widths.get(sig.id) or sig.width
-        hold_stage: dict[int, int] = {}
+        holds: dict[int, int] = {}  # fold group -> the stage its hold registers load
         for sid, kind, cost, arg_ids, w, extra in program.steps:
             if sid in at:
                 continue
@@ -268,20 +268,14 @@ class _Replay:
             if not args:  # constants and phases only: rebuilt where read
                 continue
             if kind == _HOLD:
-                if extra not in hold_stage:
-                    hold_stage[extra] = max(at[i][0] for i in program.hold_inputs[extra] if i in at) + 1
+                if extra not in holds:
+                    holds[extra] = hold_stage(at[i][0] for i in program.hold_inputs[extra] if i in at)
                 s_a = at[args[0]][0]
-                if s_a < hold_stage[extra] - 1:
-                    self._delay(args[0], s_a, hold_stage[extra] - 1)
-                at[sid] = (hold_stage[extra], 0)
+                if s_a < holds[extra] - 1:
+                    self._delay(args[0], s_a, holds[extra] - 1)
+                at[sid] = (holds[extra], 0)
                 continue
-            if len(args) == 1:
-                stage, deepest = at[args[0]]
-            else:
-                stage = max(at[i][0] for i in args)
-                deepest = max(at[i][1] for i in args if at[i][0] == stage)
-            if n > 0 and cost > 0 and deepest > 0 and deepest + cost > n:
-                stage += 1
+            stage = read_stage([at[i] for i in args], cost, n)
             depth = 0
             for i in args:
                 s_a, d_a = at[i]
@@ -295,7 +289,7 @@ class _Replay:
             if depth > self.max_depth:
                 self.max_depth = depth
             stage += extra  # an accumulator's phases
-            if (n > 0 and cost > 0 and depth >= n) or (depth > 0 and sid in boundary):
+            if registers_output(depth, cost, n, sid in boundary):
                 self.reg_bits += w
                 self.regs += 1
                 if cost == _MUL_LEVELS:
@@ -551,27 +545,6 @@ class _CoreTiming:
     dsp_reg_bits: float = 0.0
 
 
-class _ArrivingInputs(_Scheduler):
-    """The real scheduler, with each input element arriving at its own (stage, depth) after its
-    input register, as it does when it comes from an earlier layer of the design."""
-
-    arrive: Arrival = []
-
-    def _own(self, s: Signal, owner: str | None, stage: int, depth: int) -> Signal:
-        if owner is None and stage == 1 and depth == 0 and self.arrive:
-            op = self.out.producer(s)
-            if op.kind == "reg" and op.args:
-                src = self.out.producer(op.args[0])
-                if src.kind == "input":
-                    offset, d = self.arrive[src.param[1]]
-                    stage, depth = 1 + offset, d
-        return super()._own(s, owner, stage, depth)
-
-    def _finish(self) -> Any:
-        self.mark = len(self.out.ops)  # registers from here on only align the outputs
-        return super()._finish()
-
-
 def _core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
     """The scheduler on the core alone, inputs arriving as given (relative stages): the rule
     replayed (:class:`_Replay`), or with ``_REPLAY_CORES`` off the real scheduler, which the tests
@@ -586,8 +559,7 @@ def _core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
     net.outputs = [("sums", list(core.sums), None)]  # type: ignore[list-item]
     owner = {op.out.id: name for op in net.ops if op.kind != "input"}
     fake_graph = types.SimpleNamespace(nodes=[types.SimpleNamespace(name=name, options={"pipeline_every": every})])
-    scheduler = _ArrivingInputs(Lowered(fake_graph, net, owner, {}, {}))  # type: ignore[arg-type]
-    scheduler.arrive = list(arrive)
+    scheduler = Scheduler(Lowered(fake_graph, net, owner, {}, {}), arrive)  # type: ignore[arg-type]
     p = scheduler.run()
     net.outputs = []
     live = p.net.live()
@@ -605,9 +577,9 @@ def _core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
         if s.is_const:
             sums.append((0, 0))
             continue
-        st, d = p.stage[scheduler.m[s.id].id]
+        st, d = p.stage[scheduler.scheduled(s).id]
         sums.append((st - 1, d))
-    align = [op for op in regs if op.out.id >= scheduler.mark]
+    align = [op for op in regs if op.out.id >= scheduler.aligning_from]
     bits = float(sum(op.out.width for op in regs)) - float(sum(op.out.width for op in align))
     deepest = max((d for _, d in p.stage.values()), default=0)
     timing = _CoreTiming(sums, deepest, bits, float(len(regs) - len(align)))

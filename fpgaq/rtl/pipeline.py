@@ -43,11 +43,23 @@ and ``accum`` params are what the Verilog emitter reads.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 
-from fpgaq.rtl.build import Lowered
+from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.netlist import Netlist, Op, Signal
 
-__all__ = ["LEVELS", "Pipelined", "pipeline"]
+__all__ = [
+    "LEVELS",
+    "Arrival",
+    "Pipelined",
+    "Scheduler",
+    "hold_stage",
+    "pipeline",
+    "read_stage",
+    "registers_output",
+]
+
+Arrival = tuple[int, int]  # (stage, logic depth) at which a signal is available
 
 #: Logic levels of each primitive (absent: 0).
 LEVELS = {"add": 1, "neg": 1, "max": 1, "min": 1, "clip": 1, "rom": 1, "accum": 1, "mul": 2, "mulc": 2}
@@ -72,9 +84,47 @@ class Pipelined:
     every: dict[str, int]
 
 
-class _Scheduler:
-    def __init__(self, low: Lowered) -> None:
+# ---------------------------------------------------------------- the rule
+# Written once: the scheduler below applies it to a netlist, and the resource model
+# (fpgaq.rtl.features) replays it on small netlists to count registers without building them.
+def read_stage(arrivals: Iterable[Arrival], cost: int, every: int) -> int:
+    """The stage at which an operation of ``cost`` levels reads inputs arriving at ``arrivals``.
+
+    The latest input's stage; one stage later (its inputs registered) when the deepest input
+    at that stage is already in logic and ``cost`` more levels would exceed ``PipelineEvery``.
+    Inputs of earlier stages are read through delay registers, at depth 0.
+    """
+    arrivals = list(arrivals)
+    stage = max(s for s, _ in arrivals)
+    deepest = max((d for s, d in arrivals if s == stage), default=0)
+    if every > 0 and cost > 0 and deepest > 0 and deepest + cost > every:
+        stage += 1
+    return stage
+
+
+def registers_output(depth: int, cost: int, every: int, boundary: bool) -> bool:
+    """Whether an operation's output is registered: its depth reached ``PipelineEvery``, or it is
+    a layer's output under ``PipelineEvery: 0`` (``boundary``) and still in logic."""
+    return (every > 0 and cost > 0 and depth >= every) or (boundary and depth > 0)
+
+
+def hold_stage(input_stages: Iterable[int]) -> int:
+    """A fold group's ``hold`` registers load one stage after the latest of their inputs."""
+    return max(input_stages) + 1
+
+
+class Scheduler:
+    """Applies the rule to a lowered netlist: :func:`pipeline` is ``Scheduler(low).run()``.
+
+    ``arrive`` (optional) gives, per input element, the (stage offset, depth) at which it
+    arrives after its input register, as it does when it comes from an earlier layer of the
+    design: the resource model schedules one layer's core alone that way.
+    """
+
+    def __init__(self, low: Lowered, arrive: Sequence[Arrival] = ()) -> None:
         self.low = low
+        self.arrive = list(arrive)
+        self.aligning_from: int | None = None  # ops from here on only align the outputs (set by run)
         self.src = low.net
         self.out = Netlist()
         self.out.fold_groups = dict(self.src.fold_groups)
@@ -87,6 +137,10 @@ class _Scheduler:
         self.hold_stage: dict[int, int] = {}
         self.every = {n.name: int(n.options.get("pipeline_every", 0) or 0) for n in low.graph.nodes}
         self.boundary = {s.id for name, sigs in low.node_outputs.items() if self.every.get(name, 0) == 0 for s in sigs}
+
+    def scheduled(self, s: Signal) -> Signal:
+        """The registered netlist's signal standing for source signal ``s`` (after :meth:`run`)."""
+        return self.m[s.id]
 
     # ---------------------------------------------------------------- helpers
     def _own(self, s: Signal, owner: str | None, stage: int, depth: int) -> Signal:
@@ -136,10 +190,11 @@ class _Scheduler:
         src, out = self.src, self.out
         for name, sigs, t in src.inputs:
             news = out.add_input(name, t, len(sigs))
-            for old, new in zip(sigs, news):
+            for i, (old, new) in enumerate(zip(sigs, news)):
                 self._own(new, None, 0, 0)
                 r = out.reg(new)
-                self.m[old.id] = self._own(r, None, 1, 0)
+                offset, depth = self.arrive[i] if self.arrive else (0, 0)
+                self.m[old.id] = self._own(r, None, 1 + offset, depth)
                 self.cls[old.id] = "abs"
         ops = src.live()
         holds: dict[int, list[Op]] = {}
@@ -169,7 +224,7 @@ class _Scheduler:
         g = op.param[0]
         if g not in self.hold_stage:
             stages = [self.st[self.m[h.args[0].id].id][0] for h in group if self.cls[h.args[0].id] == "abs"]
-            self.hold_stage[g] = max(stages) + 1
+            self.hold_stage[g] = hold_stage(stages)
         s_g = self.hold_stage[g]
         src = self.delay(self.m[op.args[0].id], s_g - 1)
         new = self._copy(op, (src,), (g, s_g - 1))
@@ -180,10 +235,7 @@ class _Scheduler:
         n = self.every.get(owner, 0) if owner is not None else 0
         cost = LEVELS.get(op.kind, 0)
         abs_args = [self.m[a.id] for a in op.args if self.cls[a.id] == "abs"]
-        stage = max(self.st[a.id][0] for a in abs_args)
-        deepest = max((self.st[a.id][1] for a in abs_args if self.st[a.id][0] == stage), default=0)
-        if n > 0 and cost > 0 and deepest > 0 and deepest + cost > n:
-            stage += 1  # register the inputs rather than exceed N levels
+        stage = read_stage((self.st[a.id] for a in abs_args), cost, n)
         args, depth = [], 0
         for a in op.args:
             c = self.cls[a.id]
@@ -205,13 +257,14 @@ class _Scheduler:
         else:
             new = self._copy(op, tuple(args))
         new = self._own(new, owner, out_stage, depth)
-        if (n > 0 and cost > 0 and depth >= n) or (op.out.id in self.boundary and depth > 0):
+        if registers_output(depth, cost, n, op.out.id in self.boundary):
             r = self.out.reg(new)
             new = self._own(r, owner, out_stage + 1, 0)
         self.m[op.out.id] = new
 
     def _finish(self) -> Pipelined:
         src, out, low = self.src, self.out, self.low
+        self.aligning_from = len(out.ops)
         finals = [[self.m[s.id] for s in sigs] for _, sigs, _ in src.outputs]
         stages = [self.st[s.id][0] for sigs in finals for s in sigs if not s.is_const]
         latency = max(stages, default=1)
@@ -232,4 +285,4 @@ class _Scheduler:
 
 def pipeline(low: Lowered) -> Pipelined:
     """Registers per ``PipelineEvery``, balanced paths and the exact latency (see the module docstring)."""
-    return _Scheduler(low).run()
+    return Scheduler(low).run()
