@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from fpgaq.fixed import FixedType, apply_overflow, round_divide
 from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.opspec import is_average_pool, is_fusable, ops_where
 
 __all__ = ["KERNELS", "evaluate", "patches", "run_node"]
 
@@ -230,12 +231,10 @@ def _zeropad(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.n
     return tout.cast(np.pad(x, [(0, 0), *node.attrs["padding"], (0, 0)]), tin)
 
 
+#: op -> its kernel; op modules (fpgaq.ir.ops) add theirs.  The linear layers whose kernel reads as
+#: (fan-in, channel) columns share one (conv2d_transpose has its own, in fpgaq.ir.ops.transpose).
 KERNELS: dict[str, _Kernel] = {
-    "dense": _single(_linear),
-    "conv1d": _single(_linear),
-    "conv2d": _single(_linear),
-    "depthwise1d": _single(_linear),
-    "depthwise2d": _single(_linear),
+    **dict.fromkeys(ops_where(is_fusable), _single(_linear)),
     "activation": _single(_activation),
     "maxpool1d": _single(_pool),
     "maxpool2d": _single(_pool),
@@ -273,7 +272,7 @@ def _fits_float_mode(graph: Graph) -> bool:
     for node in graph.nodes:
         widths += [t.width + 2 for t in node.types.values() if isinstance(t, FixedType)]
         widths += [w.type.width for w in node.weights.values()]
-        if node.op in ("avgpool1d", "avgpool2d", "global_avgpool1d", "global_avgpool2d"):
+        if is_average_pool(node.op):
             widths.append(graph.tensors[node.inputs[0]].type.width + 2 + 20)  # window sums
     return bool(widths) and max(widths) <= _FLOAT_MODE_BITS
 

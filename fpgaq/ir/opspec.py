@@ -27,6 +27,7 @@ __all__ = [
     "is_linear",
     "is_reusable",
     "is_wiring",
+    "keeps_input_type",
     "op_spec",
     "ops_where",
 ]
@@ -58,6 +59,9 @@ class OpSpec:
     #: Its reference kernel computes the exact result and casts it once into the output type, and
     #: its open output type is that exact result's type (merge_quantizer, requantize).
     exact_then_cast: bool = False
+    #: Its exact result has its input's type (max pooling, and wiring that adds no value): the
+    #: type precision inference gives its open output.
+    keeps_input_type: bool = False
     #: A mean over a window (or the whole map) through the reciprocal of its area: exact only
     #: when the area is a power of two.
     average_pool: bool = False
@@ -104,12 +108,12 @@ _DECLARATIONS = (
     OpSpec("scale", "per-channel y = x * scale + shift (unfolded batch normalization)", has_weights=True),
     OpSpec("activation", "element-wise function then cast to the output type: linear, relu, leaky_relu, and tables"),
     OpSpec("softmax", "softmax over the last axis through exp and reciprocal tables"),
-    OpSpec("maxpool1d", "max pooling", exact_then_cast=True),
-    OpSpec("maxpool2d", "max pooling", exact_then_cast=True),
+    OpSpec("maxpool1d", "max pooling", exact_then_cast=True, keeps_input_type=True),
+    OpSpec("maxpool2d", "max pooling", exact_then_cast=True, keeps_input_type=True),
     OpSpec("avgpool1d", "average pooling: exact sum times the reciprocal of the pool size", average_pool=True),
     OpSpec("avgpool2d", "average pooling", average_pool=True),
-    OpSpec("global_maxpool1d", "max over the spatial axis", exact_then_cast=True),
-    OpSpec("global_maxpool2d", "max over the spatial axes", exact_then_cast=True),
+    OpSpec("global_maxpool1d", "max over the spatial axis", exact_then_cast=True, keeps_input_type=True),
+    OpSpec("global_maxpool2d", "max over the spatial axes", exact_then_cast=True, keeps_input_type=True),
     OpSpec("global_avgpool1d", "mean over the spatial axis", average_pool=True),
     OpSpec("global_avgpool2d", "mean over the spatial axes", average_pool=True),
     OpSpec("padded_maxpool1d", "max pooling whose padded border cells are ignored (Keras padding='same')"),
@@ -136,15 +140,24 @@ _DECLARATIONS = (
         "piecewise constant: levels[number of thresholds <= input mantissa] (attrs thresholds, levels): QKeras' "
         "binary, ternary and power-of-two quantizers as activations",
     ),
-    OpSpec("zeropad1d", "zero padding", wiring=True, exact_then_cast=True),
-    OpSpec("zeropad2d", "zero padding", wiring=True, exact_then_cast=True),
+    OpSpec("zeropad1d", "zero padding", wiring=True, exact_then_cast=True, keeps_input_type=True),
+    OpSpec("zeropad2d", "zero padding", wiring=True, exact_then_cast=True, keeps_input_type=True),
     OpSpec(
-        "reshape", "wiring only: a new shape over the same values in the same order", wiring=True, exact_then_cast=True
+        "reshape",
+        "wiring only: a new shape over the same values in the same order",
+        wiring=True,
+        exact_then_cast=True,
+        keeps_input_type=True,
     ),
     OpSpec("add", "element-wise sum of two or more tensors", exact_then_cast=True),
     OpSpec("concatenate", "concatenation along an axis", wiring=True, exact_then_cast=True),
     # Casts to its output type, which may round or saturate: the HLS cost model counts its logic.
-    OpSpec("identity", "wiring only: same values (Dropout at inference, linear Activation)", exact_then_cast=True),
+    OpSpec(
+        "identity",
+        "wiring only: same values (Dropout at inference, linear Activation)",
+        exact_then_cast=True,
+        keeps_input_type=True,
+    ),
 )
 
 #: op name -> its declaration: the one list of the ops the IR knows.
@@ -180,3 +193,4 @@ is_fusable = _trait("fusable")
 is_wiring = _trait("wiring")
 is_exact_then_cast = _trait("exact_then_cast")
 is_average_pool = _trait("average_pool")
+keeps_input_type = _trait("keeps_input_type")

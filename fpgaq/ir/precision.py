@@ -19,7 +19,7 @@ import numpy as np
 
 from fpgaq.fixed import FixedType, Rounding
 from fpgaq.ir.graph import Graph, Node
-from fpgaq.ir.opspec import is_average_pool, is_fusable
+from fpgaq.ir.opspec import is_average_pool, is_fusable, keeps_input_type
 
 __all__ = [
     "PRECISION_RULES",
@@ -117,7 +117,7 @@ def exact_output(graph: Graph, node: Node, ins: list[FixedType]) -> FixedType:
             f"node {node.name!r}: activation {fn!r} needs an explicit output type (a quantizer, or "
             f"Precision.result for layer {node.source!r} in the config)"
         )
-    if op in ("maxpool1d", "maxpool2d", "global_maxpool1d", "global_maxpool2d"):
+    if keeps_input_type(op):
         return ins[0]
     if is_average_pool(op):
         area = _pool_area(graph, node)
@@ -134,8 +134,6 @@ def exact_output(graph: Graph, node: Node, ins: list[FixedType]) -> FixedType:
     if op == "concatenate":
         frac = max(t.frac for t in ins)
         return range_type(min(t.min for t in ins), max(t.max for t in ins), frac)
-    if op in ("reshape", "identity", "zeropad1d", "zeropad2d"):
-        return ins[0]
     raise ValueError(f"node {node.name!r}: no precision rule for op {op!r}; give its type in the config")
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "supported_layers",
     "trace",
     "trace_depthwise",
+    "window_attrs",
 ]
 
 
@@ -278,6 +279,17 @@ def explicit_padding(layer: Any, in_shape: tuple[int, ...], ndim: int) -> list[t
     return pads
 
 
+def window_attrs(layer: Any, in_shape: tuple[int, ...]) -> dict[str, Any]:
+    """A convolution's window as the IR's attrs hold it (kernel_size, strides, dilation, explicit
+    padding), shared by every handler that makes a convolution or depthwise node."""
+    return {
+        "kernel_size": tuple(layer.kernel_size),
+        "strides": tuple(layer.strides),
+        "dilation": tuple(layer.dilation_rate),
+        "padding": explicit_padding(layer, in_shape, len(layer.kernel_size)),
+    }
+
+
 def _dense(t: _Tracer, layer: Any, ins: list[str], out_shape, lc) -> str:
     kernel, bias = t.kernel_and_bias(layer, lc)
     return t.linear_layer(layer, "dense", ins, out_shape, lc, kernel, bias, {})
@@ -289,27 +301,14 @@ def _conv(t: _Tracer, layer: Any, ins: list[str], out_shape, lc) -> str:
         raise _unsupported(layer, "data_format='channels_first' is not supported", "use channels_last")
     if getattr(layer, "groups", 1) != 1:
         raise _unsupported(layer, f"groups={layer.groups} is not supported", "use groups=1")
-    in_shape = t.tensors[ins[0]].shape
-    attrs = {
-        "kernel_size": tuple(layer.kernel_size),
-        "strides": tuple(layer.strides),
-        "dilation": tuple(layer.dilation_rate),
-        "padding": explicit_padding(layer, in_shape, ndim),
-    }
+    attrs = window_attrs(layer, t.tensors[ins[0]].shape)
     kernel, bias = t.kernel_and_bias(layer, lc)
     return t.linear_layer(layer, f"conv{ndim}d", ins, out_shape, lc, kernel, bias, attrs)
 
 
 def trace_depthwise(t: _Tracer, layer: Any, ins: list[str], out_shape, lc) -> str:
     ndim = len(layer.kernel_size)
-    in_shape = t.tensors[ins[0]].shape
-    attrs = {
-        "kernel_size": tuple(layer.kernel_size),
-        "strides": tuple(layer.strides),
-        "dilation": tuple(layer.dilation_rate),
-        "padding": explicit_padding(layer, in_shape, ndim),
-        "depth_multiplier": int(layer.depth_multiplier),
-    }
+    attrs = {**window_attrs(layer, t.tensors[ins[0]].shape), "depth_multiplier": int(layer.depth_multiplier)}
     kq = "depthwise_quantizer_internal"
     kernel, bias = t.kernel_and_bias(layer, lc, kernel_attr="kernel", kq=kq)
     return t.linear_layer(layer, f"depthwise{ndim}d", ins, out_shape, lc, kernel, bias, attrs)

@@ -4,6 +4,7 @@ Each module here registers, for its layers and ops, a trace handler
 (``fpgaq.ir.trace.HANDLERS``), a precision rule
 (``fpgaq.ir.precision.PRECISION_RULES``) and a reference kernel
 (``fpgaq.reference.KERNELS``).  Importing this package registers them all.
+The ops themselves, and their traits, are declared in :mod:`fpgaq.ir.opspec`.
 """
 
 from fpgaq.ir.ops import (

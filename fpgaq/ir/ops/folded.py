@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fpgaq.ir.ops._common import channels_last
-from fpgaq.ir.trace import HANDLERS, explicit_padding
+from fpgaq.ir.trace import HANDLERS, window_attrs
 from fpgaq.ir.weights import quantize_weight
 
 __all__: list[str] = []
@@ -28,12 +28,7 @@ def _folded(t: Any, layer: Any, ins: list[str], out_shape: tuple[int, ...], lc: 
     bias = quantize_weight(folded_bias, layer.bias_quantizer_internal, t.weight_default(lc, "bias"), "bias", layer.name)
     if not is_conv:
         return t.linear_layer(layer, "dense", ins, out_shape, lc, kernel, bias, {})
-    attrs = {
-        "kernel_size": tuple(layer.kernel_size),
-        "strides": tuple(layer.strides),
-        "dilation": tuple(layer.dilation_rate),
-        "padding": explicit_padding(layer, t.tensors[ins[0]].shape, 2),
-    }
+    attrs = window_attrs(layer, t.tensors[ins[0]].shape)
     return t.linear_layer(layer, "conv2d", ins, out_shape, lc, kernel, bias, attrs)
 
 

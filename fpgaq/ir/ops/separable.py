@@ -14,7 +14,7 @@ from typing import Any
 
 from fpgaq.ir.graph import Node
 from fpgaq.ir.ops._common import channels_last, unsupported
-from fpgaq.ir.trace import HANDLERS, explicit_padding, trace_depthwise
+from fpgaq.ir.trace import HANDLERS, trace_depthwise, window_attrs
 
 __all__: list[str] = []
 
@@ -31,13 +31,7 @@ def _separable(t: Any, layer: Any, ins: list[str], out_shape: tuple[int, ...], l
     bias = None
     if layer.use_bias and getattr(layer, "bias", None) is not None:
         bias = t.weight(layer, "bias", "bias_quantizer_internal", "bias", lc)
-    dw_attrs = {
-        "kernel_size": tuple(layer.kernel_size),
-        "strides": tuple(layer.strides),
-        "dilation": tuple(layer.dilation_rate),
-        "padding": explicit_padding(layer, in_shape, ndim),
-        "depth_multiplier": multiplier,
-    }
+    dw_attrs = {**window_attrs(layer, in_shape), "depth_multiplier": multiplier}
     dw_name = f"{layer.name}_depthwise"
     dw_node = Node(
         dw_name, f"depthwise{ndim}d", ins[:1], dw_name, dw_attrs, {"kernel": depthwise}, {}, t.options(lc), layer.name
