@@ -1,0 +1,76 @@
+"""The shared Keras-model walk (fpgaq.keras_walk) and the figure helper (fpgaq.figures)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import keras
+import pytest
+
+import fpgaq.qstats
+from fpgaq.keras_walk import (
+    COMPUTE_LAYERS,
+    QuantizerKind,
+    operation_count,
+    operation_name,
+    quantizer_kind,
+    sample_elements,
+    walk_layers,
+    weights_of,
+)
+from fpgaq.layers import QActivation, QDense
+from fpgaq.quantizers import get_quantizer
+
+FPGAQ = Path(fpgaq.qstats.__file__).resolve().parent
+
+
+def _model() -> keras.Model:
+    x = keras.Input((6,), name="x")
+    h = QDense(4, kernel_quantizer="quantized_bits(6,0,alpha=1)", bias_quantizer="quantized_bits(8,3)", name="fc")(x)
+    y = QActivation("quantized_relu(4,2)", name="act")(h)
+    return keras.Model(x, y, name="walked")
+
+
+def test_walk_skips_input_layers_and_lists_tensors():
+    visits = list(walk_layers(_model()))
+    assert [(v.layer.name, v.cls) for v in visits] == [("fc", "QDense"), ("act", "QActivation")]
+    assert all(len(v.inputs) == 1 and len(v.outputs) == 1 for v in visits)
+    assert "QDense" in COMPUTE_LAYERS and "QActivation" not in COMPUTE_LAYERS
+
+
+def test_weights_operations_and_names_of_a_dense_layer():
+    fc = _model().get_layer("fc")
+    [(label, var, q)] = weights_of(fc)
+    assert label == "kernel" and tuple(var.shape) == (6, 4) and str(q) == str(fc.kernel_quantizer_internal)
+    assert operation_count(fc, (None, 6), (None, 4)) == 24
+    assert sample_elements((None, 3, 5)) == 15 and sample_elements((None,)) == 1
+    w, x = quantizer_kind(q), quantizer_kind(get_quantizer("quantized_relu(8,0)"))
+    assert operation_name(w, x) == "smult_6_8"
+    assert operation_name(QuantizerKind("po2", 4, False), QuantizerKind("fixed", 8, False)) == "ubarrel_4_8"
+
+
+def test_qstats_keeps_its_public_names():
+    assert fpgaq.qstats.quantizer_kind is quantizer_kind
+    assert fpgaq.qstats.QuantizerKind is QuantizerKind
+
+
+@pytest.mark.parametrize("module", ["qstats.py", "qtools.py", "qreport.py", "quantize_model.py", "autoq"])
+def test_walk_users_import_no_private_names(module):
+    """qstats, QTools, qreport and AutoQ share the walk through public names only."""
+    paths = [FPGAQ / module] if module.endswith(".py") else sorted((FPGAQ / module).glob("*.py"))
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fpgaq"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name} imports {private} from {node.module}"
+
+
+def test_figures_have_their_own_canvas_and_stable_png():
+    from fpgaq.figures import figure, png_bytes, png_uri
+
+    fig = figure(2.0, 1.5, dpi=50)
+    assert tuple(fig.get_size_inches()) == (2.0, 1.5) and fig.canvas is not None
+    fig.add_subplot().plot([0, 1], [1, 0])
+    assert png_bytes(fig).startswith(b"\x89PNG")
+    assert png_uri(fig).startswith("data:image/png;base64,") and png_uri(fig) == png_uri(fig)
