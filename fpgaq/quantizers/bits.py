@@ -12,7 +12,7 @@ other power of two within an ulp of the midpoint, and differently under XLA).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -79,6 +79,13 @@ class FixedPointMixin:
     use_variables: bool
     var_name: str | None
     use_stochastic_rounding: Any
+    #: Constructor arguments QKeras leaves out of ``get_config``, with their defaults (see :meth:`_extras`).
+    _extra_defaults: ClassVar[dict[str, Any]] = {}
+
+    def _extras(self) -> dict[str, Any]:
+        """Constructor arguments QKeras leaves out of ``get_config``, when they differ from the default: written
+        to configs and strings so that round trips are exact."""
+        return {k: getattr(self, k) for k, d in self._extra_defaults.items() if getattr(self, k) != d}
 
     def _init_rounding(self) -> None:
         self._generator = c.seed_generator(None) if self.use_stochastic_rounding else None
@@ -204,6 +211,15 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
     """
 
     name = "quantized_bits"
+    _extra_defaults: ClassVar[dict[str, Any]] = {
+        "scale_axis": None,
+        "var_name": None,
+        "use_ste": True,
+        "use_variables": False,
+        "elements_per_scale": None,
+        "min_po2_exponent": None,
+        "max_po2_exponent": None,
+    }
 
     def __init__(
         self,
@@ -432,19 +448,6 @@ class quantized_bits(FixedPointMixin, BaseQuantizer):  # QKeras' name
         if not self.keep_negative:
             return 0.0
         return -max(1.0, 2.0**self.integer) if self._unsigned_bits > 0 else -1.0
-
-    def _extras(self) -> dict[str, Any]:
-        """Constructor arguments QKeras leaves out of ``get_config``, when they differ from the default."""
-        defaults: dict[str, Any] = {
-            "scale_axis": None,
-            "var_name": None,
-            "use_ste": True,
-            "use_variables": False,
-            "elements_per_scale": None,
-            "min_po2_exponent": None,
-            "max_po2_exponent": None,
-        }
-        return {k: getattr(self, k) for k, d in defaults.items() if getattr(self, k) != d}
 
     def get_config(self) -> dict[str, Any]:
         """QKeras' keys, plus any non-default argument QKeras would drop (so round trips are exact)."""

@@ -11,7 +11,7 @@ scaled negative side on the same grid.  The gradient is QKeras': that of the
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from keras import ops
@@ -86,6 +86,12 @@ class quantized_relu(FixedPointMixin, BaseQuantizer):  # QKeras' name
     """
 
     name = "quantized_relu"
+    _extra_defaults: ClassVar[dict[str, Any]] = {
+        "is_quantized_clip": True,
+        "var_name": None,
+        "use_ste": True,
+        "use_variables": False,
+    }
 
     def __init__(
         self,
@@ -237,15 +243,6 @@ class quantized_relu(FixedPointMixin, BaseQuantizer):  # QKeras' name
         if self.bits - 1 > 0:
             return min(-0.0, -self.negative_slope * 2.0**self.integer)
         return -1.0
-
-    def _extras(self) -> dict[str, Any]:
-        defaults: dict[str, Any] = {
-            "is_quantized_clip": True,
-            "var_name": None,
-            "use_ste": True,
-            "use_variables": False,
-        }
-        return {k: getattr(self, k) for k, d in defaults.items() if getattr(self, k) != d}
 
     def get_config(self) -> dict[str, Any]:
         """QKeras' keys, plus any non-default argument QKeras would drop (so round trips are exact)."""
