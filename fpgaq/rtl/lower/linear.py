@@ -27,6 +27,7 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear, ops_where
 from fpgaq.reference import patches  # the reference's own window indexing: same taps, same padding
 from fpgaq.rtl.csd import adder_bits, layer_terms, signed_sum
+from fpgaq.rtl.lower.activations import apply_activation
 from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
 from fpgaq.rtl.netlist import Netlist, Signal
 
@@ -160,8 +161,6 @@ def finish(
         accs.append(net.cast(total, acc_t))
     if "activation" not in node.attrs:
         return [net.cast(a, tout) for a in accs]
-    from fpgaq.rtl.lower.activations import apply_activation  # written alongside; imported when needed
-
     pre_t = node.types.get("linear_result") or acc_t
     pre = [net.cast(a, pre_t) for a in accs]
     where = node.where(with_op=True)

@@ -14,8 +14,8 @@ What remains is a rounded shift, or a division by an odd constant ``d``:
 a multiplication by ``M`` (``ceil`` or ``floor`` of ``2**s / d``), one
 constant and a shift by ``s``, with ``s`` chosen so that the result is
 provably ``floor(n / d)`` over the sum's whole exact range (the proof is in
-:func:`fpgaq.rtl.lower.activations._reciprocal`; ties to even add a
-remainder test, see :func:`~fpgaq.rtl.lower.activations.divide`).  When
+:func:`fpgaq.rtl.lower.blocks._reciprocal`; ties to even add a
+remainder test, see :func:`~fpgaq.rtl.lower.blocks.divide`).  When
 the sum spans few values, a ROM of the rounded quotients is used instead
 if it costs fewer LUTs.
 """
@@ -29,8 +29,8 @@ import numpy as np
 
 from fpgaq.fixed import FixedType, Rounding, round_divide
 from fpgaq.ir.graph import Graph, Node
-from fpgaq.rtl.lower import activations
-from fpgaq.rtl.lower.activations import (
+from fpgaq.rtl.lower import blocks
+from fpgaq.rtl.lower.blocks import (
     Builder,
     cheapest,
     divide,
@@ -124,7 +124,7 @@ def average(net: Netlist, total: Signal, den: int, tin: FixedType, tout: FixedTy
     cancel = min(shift, (den & -den).bit_length() - 1)  # common powers of two
     shift, den = shift - cancel, den >> cancel
     num = relabel(net, total, total.frac - tin.frac - shift)  # the integer sum * 2**shift (free)
-    q = _divider(num.lo, num.hi, num.frac, den, tout.rounding, dsp, activations.ROM_LIMIT)(net, num)
+    q = _divider(num.lo, num.hi, num.frac, den, tout.rounding, dsp, blocks.ROM_LIMIT)(net, num)
     return net.cast(relabel(net, q, tout.frac), tout)
 
 

@@ -39,8 +39,8 @@ from fpgaq.ir.ops.tables import (
     reciprocal_table,
     reciprocal_type,
 )
-from fpgaq.rtl.lower import activations
-from fpgaq.rtl.lower.activations import Builder, elementwise, integer, relabel
+from fpgaq.rtl.lower import blocks
+from fpgaq.rtl.lower.blocks import Builder, elementwise, integer, relabel
 from fpgaq.rtl.lower.pooling import max_tree
 from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
 from fpgaq.rtl.netlist import Netlist, Signal, bits_for_range
@@ -115,7 +115,7 @@ def table_activation(
 
     def candidates(x: Signal) -> list[Builder]:
         span = (x.hi >> max(shift, 0)) - (x.lo >> max(shift, 0))
-        return [clamped, spanning] if span < activations.ROM_LIMIT else [clamped]
+        return [clamped, spanning] if span < blocks.ROM_LIMIT else [clamped]
 
     return elementwise(net, xs, candidates)
 
@@ -186,7 +186,7 @@ def softmax_row(
 
 @lowering("softmax")
 def _softmax(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
-    where = f"node {node.name!r} (layer {node.source or node.name!r})"
+    where = node.where()
     tin, tout = graph.tensors[node.inputs[0]].type, graph.tensors[node.output].type
     size, table_t = _settings(node.attrs, node.types, where)
     shape = graph.tensors[node.inputs[0]].shape

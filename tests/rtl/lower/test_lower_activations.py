@@ -31,15 +31,16 @@ import fpgaq
 from fpgaq.fixed import FixedType, Rounding
 from fpgaq.layers import QActivation
 from fpgaq.rtl.csd import csd
-from fpgaq.rtl.lower import RtlLoweringError, activations
-from fpgaq.rtl.lower.activations import _reciprocal, apply_activation, below, divide, relabel, select, times_const
+from fpgaq.rtl.lower import RtlLoweringError, blocks
+from fpgaq.rtl.lower.activations import apply_activation
+from fpgaq.rtl.lower.blocks import _reciprocal, below, divide, relabel, select, times_const
 from fpgaq.rtl.netlist import Netlist, simulate
 
 
 @pytest.fixture
 def no_roms(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only arithmetic circuits: no ROM over an input's range is ever a candidate."""
-    monkeypatch.setattr(activations, "ROM_LIMIT", 0)
+    monkeypatch.setattr(blocks, "ROM_LIMIT", 0)
 
 
 def _run(build, t: FixedType) -> tuple[np.ndarray, list[Fraction], Netlist]:
@@ -287,7 +288,7 @@ def test_piecewise_linear_every_code_every_mode(name: str, monkeypatch: pytest.M
         assert design.graph.node("act").op == "piecewise_linear"
         x = every_code(design.graph.tensors[design.graph.inputs[0]].type)
         for limit in (0, 4096):
-            monkeypatch.setattr(activations, "ROM_LIMIT", limit)
+            monkeypatch.setattr(blocks, "ROM_LIMIT", limit)
             assert_exact(design, x)
 
 
@@ -325,7 +326,7 @@ def test_step_every_code(quantizer: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert design.graph.node("act").op == "step"
     x = every_code(design.graph.tensors[design.graph.inputs[0]].type)
     for limit in (0, 4096):
-        monkeypatch.setattr(activations, "ROM_LIMIT", limit)
+        monkeypatch.setattr(blocks, "ROM_LIMIT", limit)
         assert_exact(design, x)
 
 

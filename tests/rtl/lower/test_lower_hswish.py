@@ -7,7 +7,7 @@ import pytest
 from _lower_testing import assert_exact, every_code, keras_design, kinds
 
 from fpgaq.layers import QActivation
-from fpgaq.rtl.lower import activations
+from fpgaq.rtl.lower import blocks
 
 QUANTIZERS = [
     "quantized_hswish(8,3)",
@@ -20,7 +20,7 @@ QUANTIZERS = [
 @pytest.mark.parametrize("quantizer", QUANTIZERS)
 @pytest.mark.parametrize("rom_limit", [0, 4096])  # 0: comparisons only; 4096: a ROM over the 10-bit input
 def test_every_code(quantizer: str, rom_limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(activations, "ROM_LIMIT", rom_limit)
+    monkeypatch.setattr(blocks, "ROM_LIMIT", rom_limit)
     design = keras_design(QActivation(quantizer, name="act"), "quantized_bits(10,3,alpha=1)", (1,))
     assert design.graph.node("act").op == "step"
     net = assert_exact(design, every_code(design.graph.tensors[design.graph.inputs[0]].type))

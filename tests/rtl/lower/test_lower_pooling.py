@@ -10,7 +10,7 @@ from _lower_testing import MODES, ROUNDINGS, assert_exact, keras_design, kinds, 
 from fpgaq.fixed import FixedType, Overflow
 from fpgaq.ir.graph import Node
 from fpgaq.layers import QAveragePooling2D, QGlobalAveragePooling2D
-from fpgaq.rtl.lower import RtlLoweringError, activations
+from fpgaq.rtl.lower import RtlLoweringError, blocks
 from fpgaq.rtl.lower.pooling import window_rows
 
 T4 = FixedType(4, 2, True)  # few codes: window sums hit every rounding tie often
@@ -91,7 +91,7 @@ def test_average_every_rounding(op, pool, strides, shape, monkeypatch: pytest.Mo
     x = random_codes(T4, shape, 600, spread=2)
     shapes = ((4, 1), (4, 3), (3, 3))  # finer than the input, coarser, coarser still
     for limit, overflows in ((0, (Overflow.SAT, Overflow.WRAP, Overflow.SAT_ZERO)), (4096, (Overflow.SAT,))):
-        monkeypatch.setattr(activations, "ROM_LIMIT", limit)  # arithmetic only, then ROMs where cheaper
+        monkeypatch.setattr(blocks, "ROM_LIMIT", limit)  # arithmetic only, then ROMs where cheaper
         assert_exact(auto, x)
         for rounding in ROUNDINGS:
             for overflow in overflows:
@@ -109,7 +109,7 @@ def test_average_by_a_power_of_two_is_wiring_when_the_output_is_exact() -> None:
 
 
 def test_average_by_nine_is_shift_add_without_multipliers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(activations, "ROM_LIMIT", 0)
+    monkeypatch.setattr(blocks, "ROM_LIMIT", 0)
     tout = FixedType(10, 3, True, "RND_CONV", "SAT")
     design = one_node("avgpool2d", _pool("avgpool2d", (3, 3), (3, 3)), FixedType(8, 3), (3, 3, 1), tout, (1, 1, 1))
     net = assert_exact(design, random_codes(FixedType(8, 3), (3, 3, 1), 2000, spread=3))
@@ -141,7 +141,7 @@ def test_same_padding_pools(layer, monkeypatch: pytest.MonkeyPatch) -> None:
     assert design.graph.node("pool").op.startswith("padded_")
     x = random_codes(design.graph.tensors[design.graph.inputs[0]].type, shape, 500, spread=3)
     for limit in (0, 4096):
-        monkeypatch.setattr(activations, "ROM_LIMIT", limit)
+        monkeypatch.setattr(blocks, "ROM_LIMIT", limit)
         assert_exact(design, x)
 
 

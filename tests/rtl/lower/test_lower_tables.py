@@ -11,7 +11,7 @@ from _lower_testing import assert_exact, every_code, keras_design, kinds, lower,
 
 from fpgaq.fixed import FixedType
 from fpgaq.ir.ops import tables
-from fpgaq.rtl.lower import RtlLoweringError, activations
+from fpgaq.rtl.lower import RtlLoweringError, blocks
 from fpgaq.rtl.lower.activations import apply_activation
 from fpgaq.rtl.netlist import Netlist, simulate
 
@@ -38,12 +38,12 @@ def _table(fn: str, size: int, t: FixedType, tin: FixedType, tout: FixedType | N
 def test_table_activation_every_code(fn, size, table_type, tin, tout, monkeypatch: pytest.MonkeyPatch) -> None:
     design = _table(fn, size, table_type, tin, tout)
     for limit in (0, 4096):  # clamp + ROM only, then a ROM over the shifted input where cheaper
-        monkeypatch.setattr(activations, "ROM_LIMIT", limit)
+        monkeypatch.setattr(blocks, "ROM_LIMIT", limit)
         assert_exact(design, every_code(tin))
 
 
 def test_table_rom_holds_entries_already_in_the_output_type(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(activations, "ROM_LIMIT", 0)
+    monkeypatch.setattr(blocks, "ROM_LIMIT", 0)
     tout = FixedType(4, 1, True, "RND", "SAT")
     net = lower(_table("sigmoid", 16, U8, FixedType(12, 6), tout))
     assert kinds(net) == {"shr": 1, "clip": 1, "rom": 1}  # index, clamp, table: no logic after the ROM
