@@ -65,7 +65,7 @@ def run_demo(
     whether every check was bit-exact (``all_exact``) and the report's path.
     """
     from fpgaq import datasets, zoo
-    from fpgaq.project import DEFAULT_DEVICE, PROJECT_STEPS, _Steps, build_project, prepare_directory
+    from fpgaq.project import DEFAULT_DEVICE, PROJECT_STEPS, Steps, build_project, prepare_directory
     from fpgaq.qreport import quantization_report
     from fpgaq.report import PROJECT_SCHEMA
     from fpgaq.train import accuracy, train_classifier
@@ -89,7 +89,7 @@ def run_demo(
         },
     }
 
-    with _Steps(2 + PROJECT_STEPS) as steps:
+    with Steps(2 + PROJECT_STEPS) as steps:
         # 1. Data: seeded, so two runs see the same samples.
         steps.start("data", "data")
         x, y = datasets.jet_like(n, seed=seed)

@@ -31,7 +31,7 @@ import numpy as np
 
 from fpgaq import layers as qlayers
 from fpgaq.errors import FpgaqError
-from fpgaq.layers._common import activation_from_spec
+from fpgaq.layers.common import activation_from_spec
 from fpgaq.quantizers import QUANTIZERS, get_quantizer
 
 __all__ = [

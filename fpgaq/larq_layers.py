@@ -20,7 +20,7 @@ from typing import Any
 from keras import ops
 
 from fpgaq.layers import QConv2D, QDepthwiseConv2D
-from fpgaq.layers._common import register_layer
+from fpgaq.layers.common import register_layer
 
 __all__ = ["QConv2DPadValues", "QDepthwiseConv2DPadValues", "same_padding"]
 

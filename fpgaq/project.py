@@ -46,7 +46,7 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-class _Steps:
+class Steps:
     """A rich progress bar over the demo's steps, with one result line printed per step."""
 
     def __init__(self, total: int) -> None:
@@ -69,7 +69,7 @@ class _Steps:
         self._start = 0.0
         self._key = ""
 
-    def __enter__(self) -> _Steps:
+    def __enter__(self) -> Steps:
         self.progress.__enter__()
         return self
 
@@ -184,7 +184,7 @@ def build_project(
         model.save(os.fspath(root / files["model"]))
     own_steps = steps is None
     if own_steps:
-        steps = _Steps(PROJECT_STEPS).__enter__()
+        steps = Steps(PROJECT_STEPS).__enter__()
     try:
         # The typed graph, checked against Keras.
         steps.start("convert", "conversion and reference check")

@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from fpgaq.layers._common import (
+from fpgaq.layers.common import (
     QuantizedLayerMixin,
     activation_from_spec,
     activation_to_spec,

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import KERNEL_AND_BIAS, QuantizedWeightsMixin, apply_quantizer, register_layer, ungrouped
+from fpgaq.layers.common import KERNEL_AND_BIAS, QuantizedWeightsMixin, apply_quantizer, register_layer, ungrouped
 
 __all__ = ["QConv1D", "QConv2D", "QConv2DTranspose", "add_bias_and_activate"]
 

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import KERNEL_AND_BIAS, QuantizedWeightsMixin, apply_quantizer, register_layer
+from fpgaq.layers.common import KERNEL_AND_BIAS, QuantizedWeightsMixin, apply_quantizer, register_layer
 
 __all__ = ["QDense"]
 

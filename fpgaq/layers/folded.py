@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from fpgaq.layers._common import QuantizedLayerMixin, layer_label, register_layer
+from fpgaq.layers.common import QuantizedLayerMixin, layer_label, register_layer
 
 __all__ = ["FOLDING_MODES", "QConv2DBatchnorm", "QDenseBatchnorm", "fold_batchnorm"]
 

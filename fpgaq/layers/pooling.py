@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from fpgaq.layers._common import (
+from fpgaq.layers.common import (
     QuantizedLayerMixin,
     activation_from_spec,
     activation_to_spec,

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from fpgaq.layers._common import QuantizedWeightsMixin, register_layer, ungrouped
+from fpgaq.layers.common import QuantizedWeightsMixin, register_layer, ungrouped
 from fpgaq.layers.conv import add_bias_and_activate
 
 __all__ = ["QSeparableConv1D", "QSeparableConv2D"]

@@ -22,7 +22,7 @@ from _qlayer_testing import (
     weights,
 )
 
-from fpgaq.layers._common import Clip
+from fpgaq.layers.common import Clip
 from fpgaq.layers.conv import QConv1D, QConv2D, QConv2DTranspose, add_bias_and_activate
 
 

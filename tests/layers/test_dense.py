@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from _qlayer_testing import GRID, TestGrid, grid_inputs, has_quantizer, q4, q6i2, use_grid, weights
 
-from fpgaq.layers._common import Clip
+from fpgaq.layers.common import Clip
 from fpgaq.layers.dense import QDense
 
 

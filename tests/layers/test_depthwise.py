@@ -17,7 +17,7 @@ from _qlayer_testing import (
     weights,
 )
 
-from fpgaq.layers._common import Clip
+from fpgaq.layers.common import Clip
 from fpgaq.layers.depthwise import QDepthwiseConv2D
 
 

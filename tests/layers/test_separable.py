@@ -18,7 +18,7 @@ from _qlayer_testing import (
     weights,
 )
 
-from fpgaq.layers._common import Clip
+from fpgaq.layers.common import Clip
 from fpgaq.layers.separable import QSeparableConv1D, QSeparableConv2D
 
 
