@@ -14,7 +14,7 @@ import pytest
 
 import fpgaq.ir.ops  # noqa: F401  (registers the op modules' kernels and rules)
 from fpgaq.converters._hls_nodes import BUILDERS
-from fpgaq.ir.graph import OPS, Graph
+from fpgaq.ir.graph import OPS, Graph, Node
 from fpgaq.ir.opspec import COSTS, OP_SPECS, OpSpec, is_linear, op_spec, ops_where
 from fpgaq.ir.precision import PRECISION_RULES
 from fpgaq.reference import KERNELS
@@ -106,3 +106,10 @@ def test_an_unknown_op_is_named() -> None:
     with pytest.raises(KeyError, match="unknown op 'lstm'; known: activation"):
         op_spec("lstm")
     assert not is_linear("lstm")
+
+
+def test_a_node_says_where_it_is() -> None:
+    node = Node("fc1", "dense", ["x"], "y", source="dense_1")
+    assert node.where() == "node 'fc1' (layer 'dense_1')"
+    assert node.where(with_op=True) == "node 'fc1' (dense, layer 'dense_1')"
+    assert Node("fc2", "dense", ["x"], "z").where() == "node 'fc2' (layer 'fc2')"
