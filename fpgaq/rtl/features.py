@@ -47,6 +47,7 @@ import numpy as np
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
+from fpgaq.rtl.fold import folded_dot_products
 from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, load_families
@@ -465,8 +466,6 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
     kfrac = node.weights["kernel"].type.frac
     reuse = _reuse(node)
     if reuse > 1:
-        from fpgaq.rtl.fold import folded_dot_products
-
         sums = folded_dot_products(net, taps, kfrac, _multiplier(node), reuse)
     else:
         sums = dot_products(net, taps, kfrac, _multiplier(node))

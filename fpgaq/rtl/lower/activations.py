@@ -21,6 +21,7 @@ import numpy as np
 import fpgaq.ir.ops  # noqa: F401  (registers the reference kernels the ROM candidates read)
 from fpgaq.fixed import FixedType, Overflow, apply_overflow, overflow_rule, round_divide
 from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.ops.activations import evaluate_pieces
 from fpgaq.ir.ops.quantized_activations import step_table
 from fpgaq.reference import KERNELS
 from fpgaq.rtl.lower.blocks import (  # re-exported: callers have found them here
@@ -298,7 +299,6 @@ def _piecewise(net: Netlist, x: Signal, pieces: list[Any], tin: FixedType, tout:
 
 @lowering("piecewise_linear")
 def _piecewise_linear(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
-    from fpgaq.ir.ops.activations import evaluate_pieces
 
     tin, tout = _types(graph, node)
     pieces = list(node.attrs["pieces"])

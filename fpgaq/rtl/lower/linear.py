@@ -27,6 +27,7 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear, ops_where
 from fpgaq.reference import patches  # the reference's own window indexing: same taps, same padding
 from fpgaq.rtl.csd import adder_bits, layer_terms, signed_sum
+from fpgaq.rtl.fold import folded_dot_products
 from fpgaq.rtl.lower.activations import apply_activation
 from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
 from fpgaq.rtl.netlist import Netlist, Signal
@@ -182,8 +183,6 @@ def _linear(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) 
     multiplier = _multiplier(node)
     reuse = _reuse(node)
     if reuse > 1:
-        from fpgaq.rtl.fold import folded_dot_products
-
         sums = folded_dot_products(net, taps, kfrac, multiplier, reuse)
     else:
         sums = dot_products(net, taps, kfrac, multiplier)
