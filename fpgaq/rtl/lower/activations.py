@@ -24,9 +24,7 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops.activations import evaluate_pieces
 from fpgaq.ir.ops.quantized_activations import step_table
 from fpgaq.reference import KERNELS
-from fpgaq.rtl.lower.blocks import (  # re-exported: callers have found them here
-    below,
-    cheapest,
+from fpgaq.rtl.lower.blocks import (
     divide,
     elementwise,
     integer,
@@ -39,17 +37,7 @@ from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
 from fpgaq.rtl.lower.tables import TABLE_FUNCTIONS, table_activation
 from fpgaq.rtl.netlist import Netlist, Signal, bits_for_range
 
-__all__ = [
-    "apply_activation",
-    "below",
-    "cheapest",
-    "divide",
-    "elementwise",
-    "integer",
-    "relabel",
-    "select",
-    "times_const",
-]
+__all__ = ["apply_activation"]
 
 #: Functions of the ``activation`` op lowered here (sigmoid and tanh: fpgaq.rtl.lower.tables).
 FUNCTIONS = ("linear", "relu", "leaky_relu", "hard_sigmoid", "hard_tanh")
