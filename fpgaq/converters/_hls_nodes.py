@@ -154,6 +154,11 @@ class _Builder:
     def const(self, name: str, value: int) -> None:
         self.constants.append((name, int(value)))
 
+    def consts(self, **values: int) -> None:
+        """Several constants, in the order given (the config struct's order)."""
+        for name, value in values.items():
+            self.const(name, value)
+
     def flag(self, name: str, value: bool) -> None:
         self.flags.append((name, bool(value)))
 
@@ -375,23 +380,9 @@ def _linear(b: _Builder) -> NodeSpec:
     else:
         pads = node.attrs.get("padding", [(0, 0)] * len(ks))
         pad_top, pad_left = _pair([p[0] for p in pads], 0)
-    for name, value in (
-        ("in_h", in_h),
-        ("in_w", in_w),
-        ("n_chan", n_chan),
-        ("out_h", out_h),
-        ("out_w", out_w),
-        ("n_out", n_out),
-        ("kern_h", kern_h),
-        ("kern_w", kern_w),
-        ("stride_h", stride_h),
-        ("stride_w", stride_w),
-        ("dilation_h", dil_h),
-        ("dilation_w", dil_w),
-        ("pad_top", pad_top),
-        ("pad_left", pad_left),
-    ):
-        b.const(name, value)
+    b.consts(in_h=in_h, in_w=in_w, n_chan=n_chan, out_h=out_h, out_w=out_w, n_out=n_out)
+    b.consts(kern_h=kern_h, kern_w=kern_w, stride_h=stride_h, stride_w=stride_w, dilation_h=dil_h, dilation_w=dil_w)
+    b.consts(pad_top=pad_top, pad_left=pad_left)
     if node.op.startswith("depthwise"):
         b.const("mult", n_out // n_chan)
         return b.spec("depthwise")
@@ -428,20 +419,8 @@ def _pool_geometry(b: _Builder) -> None:
         stride_h, stride_w = _pair(node.attrs["strides"], 1)
         pads = node.attrs.get("padding", [(0, 0)] * len(node.attrs["pool_size"]))
         pad_top, pad_left = _pair([p[0] for p in pads], 0)
-    for name, value in (
-        ("in_h", in_h),
-        ("in_w", in_w),
-        ("n_chan", n_chan),
-        ("out_h", out_h),
-        ("out_w", out_w),
-        ("pool_h", pool_h),
-        ("pool_w", pool_w),
-        ("stride_h", stride_h),
-        ("stride_w", stride_w),
-        ("pad_top", pad_top),
-        ("pad_left", pad_left),
-    ):
-        b.const(name, value)
+    b.consts(in_h=in_h, in_w=in_w, n_chan=n_chan, out_h=out_h, out_w=out_w, pool_h=pool_h, pool_w=pool_w)
+    b.consts(stride_h=stride_h, stride_w=stride_w, pad_top=pad_top, pad_left=pad_left)
 
 
 def _pool(b: _Builder) -> NodeSpec:
@@ -489,16 +468,7 @@ def _zeropad(b: _Builder) -> NodeSpec:
     out_h, out_w, _ = _spatial(b.tout.shape)
     pads = b.node.attrs["padding"]
     pad_top, pad_left = _pair([p[0] for p in pads], 0)
-    for name, value in (
-        ("in_h", in_h),
-        ("in_w", in_w),
-        ("n_chan", n_chan),
-        ("out_h", out_h),
-        ("out_w", out_w),
-        ("pad_top", pad_top),
-        ("pad_left", pad_left),
-    ):
-        b.const(name, value)
+    b.consts(in_h=in_h, in_w=in_w, n_chan=n_chan, out_h=out_h, out_w=out_w, pad_top=pad_top, pad_left=pad_left)
     return b.spec("zeropad")
 
 
