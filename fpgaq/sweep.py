@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from fpgaq.config import MULTIPLIERS
 from fpgaq.errors import FpgaqError
 from fpgaq.figures import figure, png_bytes
 
@@ -63,7 +64,6 @@ __all__ = [
 ]
 
 BACKENDS = ("rtl", "hls")
-MULTIPLIERS = ("auto", "lut", "dsp")
 
 #: Top-level keys of a grid file and what each takes (used in error messages).
 GRID_KEYS: dict[str, str] = {

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from _qlayer_testing import GRID, TestGrid, grid_inputs, has_quantizer, use_grid, weights
 
-from fpgaq.layers.common import Clip
 from fpgaq.layers.activation import QActivation
+from fpgaq.layers.common import Clip
 from fpgaq.layers.conv import QConv1D, QConv2D, QConv2DTranspose
 from fpgaq.layers.dense import QDense
 from fpgaq.layers.depthwise import QDepthwiseConv2D
