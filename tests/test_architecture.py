@@ -138,6 +138,76 @@ def test_no_private_names_of_other_modules() -> None:
     assert not offenders, "imports of another module's private names:\n" + "\n".join(offenders)
 
 
+#: docs/architecture.md's layers, bottom to top: a module imports from its own layer or those below.
+#: A name matches the module itself or a package and everything in it; the longest match decides.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "numbers",
+        (
+            "fpgaq.errors",
+            "fpgaq.fixed",
+            "fpgaq.hwtypes",
+            "fpgaq.devices",
+            "fpgaq.templating",
+            "fpgaq.figures",
+            "fpgaq._keras_registration",
+        ),
+    ),
+    ("keras side", ("fpgaq.quantizers", "fpgaq.layers", "fpgaq.larq_layers", "fpgaq.keras_walk")),
+    (
+        "model files",
+        ("fpgaq.keras2_format", "fpgaq.qkeras_import", "fpgaq.larq_import", "fpgaq.qkeras_v3_import", "fpgaq.model_io"),
+    ),
+    ("IR", ("fpgaq.ir", "fpgaq.reference", "fpgaq.config")),
+    ("back ends", ("fpgaq.rtl", "fpgaq.converters", "fpgaq.resource_model")),
+    (
+        "tools",
+        (
+            "fpgaq.sim",
+            "fpgaq.design",
+            "fpgaq.calibrate",
+            "fpgaq.qstats",
+            "fpgaq.qtools",
+            "fpgaq.qreport",
+            "fpgaq.quantize_model",
+            "fpgaq.sweep",
+            "fpgaq.autoq",
+            "fpgaq.train",
+            "fpgaq.datasets",
+            "fpgaq.zoo",
+            "fpgaq.testing",
+        ),
+    ),
+    ("front", ("fpgaq.project", "fpgaq.demo", "fpgaq.report", "fpgaq.cli", "fpgaq.__main__")),
+)
+
+
+def _layer(module: str) -> int | None:
+    matches = [
+        (len(prefix), rank)
+        for rank, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    return max(matches)[1] if matches else None
+
+
+def test_every_module_has_a_layer() -> None:
+    """The package's own ``__init__`` (lazy names for users) is the only module above the layers."""
+    assert [m for m in MODULES if _layer(m) is None] == ["fpgaq"]
+
+
+def test_no_module_imports_upward() -> None:
+    offenders = [
+        f"{name} ({LAYERS[_layer(name)][0]}) imports {target} ({LAYERS[_layer(target)][0]})"
+        for name in MODULES
+        if _layer(name) is not None
+        for target in sorted(_edges(name))
+        if _layer(target) is not None and _layer(target) > _layer(name)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
 @pytest.mark.parametrize("lower, upper", [("fpgaq.rtl", "fpgaq.converters"), ("fpgaq.fixed", "fpgaq.ir")])
 def test_layering(lower: str, upper: str) -> None:
     offenders = [
