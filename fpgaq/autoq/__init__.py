@@ -81,39 +81,15 @@ stop), ``search`` (:class:`AutoQ`) and ``results`` (:class:`Candidate`, the
 CSV table and the plot).
 """
 
-from fpgaq.autoq.costs import bit_profile, bits_cost, energy_cost, forgiving_factor, fpga_cost, pareto_mask
-from fpgaq.autoq.results import Candidate
-from fpgaq.autoq.search import AutoQ
-from fpgaq.autoq.settings import (
-    DEFAULT_QUANTIZATION_CONFIG,
-    FIELDS,
-    FILTER_RANGE,
-    FPGA_METRICS,
-    GOALS,
-    REFERENCE_QUANTIZERS,
-    SAMPLERS,
-    SCHEDULES,
-    TUNE_FILTERS,
-    AutoQError,
-)
+from fpgaq.autoq import costs, results, search, settings
+from fpgaq.autoq.costs import *  # noqa: F403
+from fpgaq.autoq.results import *  # noqa: F403
+from fpgaq.autoq.search import *  # noqa: F403
+from fpgaq.autoq.settings import *  # noqa: F403
 
-__all__ = [
-    "DEFAULT_QUANTIZATION_CONFIG",
-    "FIELDS",
-    "FILTER_RANGE",
-    "FPGA_METRICS",
-    "GOALS",
-    "REFERENCE_QUANTIZERS",
-    "SAMPLERS",
-    "SCHEDULES",
-    "TUNE_FILTERS",
-    "AutoQ",
-    "AutoQError",
-    "Candidate",
-    "bit_profile",
-    "bits_cost",
-    "energy_cost",
-    "forgiving_factor",
-    "fpga_cost",
-    "pareto_mask",
-]
+# The package re-exports its submodules' public names; each submodule's ``__all__`` is the one list.
+__all__: list[str] = []
+__all__ += settings.__all__
+__all__ += costs.__all__
+__all__ += results.__all__
+__all__ += search.__all__
