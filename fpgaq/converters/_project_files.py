@@ -14,17 +14,26 @@ from pathlib import Path
 
 from fpgaq.templating import template_environment  # re-exported: its home is the neutral fpgaq.templating
 
-__all__ = ["template_environment", "write_files"]
+__all__ = ["check_new_directory", "template_environment", "write_files"]
 
 
-def write_files(files: dict[str, str | bytes], directory: str | os.PathLike[str], force: bool = False) -> Path:
-    """Write ``files`` as a new directory, atomically: a temporary sibling renamed into place."""
+def check_new_directory(directory: str | os.PathLike[str], force: bool = False) -> Path:
+    """``directory`` resolved, or a FileExistsError if it exists and ``force`` is not set.
+
+    Writers call it before rendering too, so that a refused directory costs no rendering.
+    """
     target = Path(directory).resolve()
     if target.exists() and not force:
         raise FileExistsError(
             f"{target} already exists; fpgaq does not overwrite a directory unless asked: pass force=True "
             "(--force on the command line) or choose another directory"
         )
+    return target
+
+
+def write_files(files: dict[str, str | bytes], directory: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write ``files`` as a new directory, atomically: a temporary sibling renamed into place."""
+    target = check_new_directory(directory, force)
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"{target} exists and is not a directory; remove it or choose another path")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ import jinja2
 import numpy as np
 
 from fpgaq.converters._hls_nodes import IO_TYPES, STREAM_KERNELS, HlsError, NodeSpec, node_spec, tensor_alias
-from fpgaq.converters._project_files import template_environment, write_files
+from fpgaq.converters._project_files import check_new_directory, template_environment, write_files
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph
 from fpgaq.reference import evaluate
@@ -482,11 +482,6 @@ def write_hls(
     **options: Any,
 ) -> Path:
     """Render the project and write it to ``directory`` (complete or not at all)."""
-    target = Path(directory)
-    if target.exists() and not force:
-        raise FileExistsError(
-            f"{target.resolve()} already exists; fpgaq does not overwrite a directory unless asked: pass "
-            "force=True (--force on the command line) or choose another directory"
-        )
+    check_new_directory(directory, force)
     files = render_hls(design, flavor=flavor, x=x, samples=samples, **options)
-    return write_files(files, target, force=force)
+    return write_files(files, directory, force=force)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fpgaq.converters._project_files import write_files
+from fpgaq.converters._project_files import check_new_directory, write_files
 from fpgaq.ir.graph import Graph
 from fpgaq.ir.opspec import is_reusable
 from fpgaq.rtl.build import check_supported, lower
@@ -263,11 +263,6 @@ def write_rtl(
     partition: str = "layer",
 ) -> Path:
     """Render the RTL project and write it to ``directory`` (complete or not at all)."""
-    target = Path(directory)
-    if target.exists() and not force:
-        raise FileExistsError(
-            f"{target.resolve()} already exists; fpgaq does not overwrite a directory unless asked: pass "
-            "force=True (--force on the command line) or choose another directory"
-        )
+    check_new_directory(directory, force)
     project = render_rtl(design, samples=samples, seed=seed, partition=partition)
-    return _write_atomic(project.files, target, force)
+    return _write_atomic(project.files, directory, force)
