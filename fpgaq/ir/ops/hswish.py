@@ -32,12 +32,23 @@ from fpgaq.ir.ops.quantized_activations import Piece, emit_step, fixed_alpha
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError
 from fpgaq.quantizers.base import get_quantizer
 
-__all__ = ["FLOAT32_EXACT_BITS", "HswishSteps"]
+__all__ = ["FLOAT32_EXACT_BITS", "HswishSteps", "check_float32_input"]
 
 #: float32 holds every integer code of at most this many bits (its significand).
 FLOAT32_EXACT_BITS = 24
 # Codes evaluated per call of the Keras quantizer, so a 24-bit input needs no gigabyte temporaries.
 _CHUNK = 1 << 20
+
+
+def check_float32_input(tin: FixedType, quantizer: str, where: str, function: str) -> None:
+    """Refuse an input ``tin`` too wide for float32, which Keras would round before ``function``."""
+    if tin.width > FLOAT32_EXACT_BITS:
+        raise UnsupportedLayerError(
+            f"{where}: activation quantizer {quantizer} reads a {tin.width}-bit input "
+            f"({tin.ap_fixed()}), wider than float32's {FLOAT32_EXACT_BITS}-bit significand, so Keras rounds "
+            f"the input before the {function} and no exact fixed-point form exists; put a quantizer of at most "
+            f"{FLOAT32_EXACT_BITS} bits before it (e.g. quantized_bits(16, ...) on the previous layer's output)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,13 +69,7 @@ class HswishSteps:
 
     def outputs(self, tin: FixedType) -> np.ndarray:
         """The quantizer's float32 output for every code of ``tin``, in code order."""
-        if tin.width > FLOAT32_EXACT_BITS:
-            raise UnsupportedLayerError(
-                f"{self.where}: activation quantizer {self.quantizer} reads a {tin.width}-bit input "
-                f"({tin.ap_fixed()}), wider than float32's {FLOAT32_EXACT_BITS}-bit significand, so Keras rounds "
-                f"the input before the hard swish and no exact fixed-point form exists; put a quantizer of at most "
-                f"{FLOAT32_EXACT_BITS} bits before it (e.g. quantized_bits(16, ...) on the previous layer's output)"
-            )
+        check_float32_input(tin, self.quantizer, self.where, "hard swish")
         q = get_quantizer(self.quantizer)
         out = []
         for start in range(tin.min_int, tin.max_int + 1, _CHUNK):

@@ -51,7 +51,7 @@ import numpy as np
 from keras import ops
 
 from fpgaq.fixed import FixedType
-from fpgaq.ir.ops.hswish import FLOAT32_EXACT_BITS
+from fpgaq.ir.ops.hswish import check_float32_input
 from fpgaq.ir.ops.quantized_activations import Piece, emit_step, levels_type
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError
 from fpgaq.quantizers.base import get_quantizer
@@ -135,13 +135,7 @@ class UlawSteps:
 
     def outputs(self, tin: FixedType) -> np.ndarray:
         """Keras' compiled float32 output for every code of ``tin``, in code order."""
-        if tin.width > FLOAT32_EXACT_BITS:
-            raise UnsupportedLayerError(
-                f"{self.where}: activation quantizer {self.quantizer} reads a {tin.width}-bit input "
-                f"({tin.ap_fixed()}), wider than float32's {FLOAT32_EXACT_BITS}-bit significand, so Keras rounds "
-                f"the input before the u-law and no exact fixed-point form exists; put a quantizer of at most "
-                f"{FLOAT32_EXACT_BITS} bits before it (e.g. quantized_bits(16, ...) on the previous layer's output)"
-            )
+        check_float32_input(tin, self.quantizer, self.where, "u-law")
         return _code_outputs(self.quantizer, tin)
 
     def pieces(self, tin: FixedType) -> list[Piece]:
