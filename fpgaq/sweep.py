@@ -331,6 +331,12 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _scatter(ax: Any, points: list[SweepPoint], label: str, *, x: str = "lut", **style: Any) -> Any:
+    """``points`` at (``x``, latency) on ``ax``, labelled with their count."""
+    xs = [getattr(p, x) for p in points]
+    return ax.scatter(xs, [p.latency_ns for p in points], label=f"{label} ({len(points)})", **style)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary file, so a file appears complete or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -394,49 +400,27 @@ class SweepResult:
         dropped = [p for p in self.points if not p.survives and p.lut is not None and p.latency_ns is not None]
         alive = [p for p in self.survivors if p.lut is not None]
         if dropped:
-            ax.scatter(
-                [p.lut for p in dropped],
-                [p.latency_ns for p in dropped],
-                s=10,
-                c="0.8",
-                marker="x",
-                label=f"discarded ({len(dropped)})",
-            )
+            _scatter(ax, dropped, "discarded", s=10, c="0.8", marker="x")
         if alive:
             accs = [p.accuracy for p in alive]
             measured = all(a is not None for a in accs)
-            sc = ax.scatter(
-                [p.lut for p in alive],
-                [p.latency_ns for p in alive],
+            sc = _scatter(
+                ax,
+                alive,
+                "within budget",
                 s=18,
                 c=accs if measured else "tab:blue",
                 cmap="viridis" if measured else None,
-                label=f"within budget ({len(alive)})",
             )
             if measured:
                 fig.colorbar(sc, ax=ax, label="accuracy (bit-exact reference)")
         front = self.pareto()
         if front:
-            ax.scatter(
-                [p.lut for p in front],
-                [p.latency_ns for p in front],
-                s=70,
-                facecolors="none",
-                edgecolors="tab:red",
-                linewidths=1.5,
-                label=f"Pareto front ({len(front)})",
-            )
+            _scatter(ax, front, "Pareto front", s=70, facecolors="none", edgecolors="tab:red", linewidths=1.5)
             ax.step([p.lut for p in front], [p.latency_ns for p in front], where="post", c="tab:red", lw=0.8)
             synth = [p for p in front if p.synth_lut is not None]
             if synth:
-                ax.scatter(
-                    [p.synth_lut for p in synth],
-                    [p.latency_ns for p in synth],
-                    s=40,
-                    marker="^",
-                    c="tab:orange",
-                    label=f"Yosys LUTs ({len(synth)})",
-                )
+                _scatter(ax, synth, "Yosys LUTs", x="synth_lut", s=40, marker="^", c="tab:orange")
         ax.set_xlabel(f"LUTs ({self.grid.backend.upper()} estimate)")
         ax.set_ylabel("latency (ns)")
         ax.set_title(f"{self.design} on {self.grid.device}: {len(self.points)} points")
