@@ -29,28 +29,21 @@ def _computed(op: str) -> bool:
     return OP_SPECS[op].computed
 
 
+#: What every computed op must have: (what it is, where it is registered, the table).
+IMPLEMENTATIONS = [
+    ("reference kernel", "fpgaq.reference.KERNELS", KERNELS),
+    ("HLS builder", "fpgaq.converters._hls_nodes.BUILDERS", BUILDERS),
+    ("RTL lowering", "fpgaq.rtl.lower.registry.LOWERINGS", LOWERINGS),
+]
+
+
+@pytest.mark.parametrize(("what", "table", "keys"), IMPLEMENTATIONS, ids=[i[0] for i in IMPLEMENTATIONS])
 @pytest.mark.parametrize("op", DECLARED)
-def test_declared_op_has_a_reference_kernel(op: str) -> None:
+def test_declared_op_has_its_implementations(op: str, what: str, table: str, keys: dict) -> None:
     if _computed(op):
-        assert op in KERNELS, f"op {op!r} is declared but has no reference kernel (fpgaq.reference.KERNELS)"
+        assert op in keys, f"op {op!r} is declared but has no {what} ({table})"
     else:
-        assert op not in KERNELS, f"op {op!r} is declared computed=False but has a reference kernel"
-
-
-@pytest.mark.parametrize("op", DECLARED)
-def test_declared_op_has_an_hls_builder(op: str) -> None:
-    if _computed(op):
-        assert op in BUILDERS, f"op {op!r} is declared but has no HLS builder (fpgaq.converters._hls_nodes.BUILDERS)"
-    else:
-        assert op not in BUILDERS, f"op {op!r} is declared computed=False but has an HLS builder"
-
-
-@pytest.mark.parametrize("op", DECLARED)
-def test_declared_op_has_an_rtl_lowering(op: str) -> None:
-    if _computed(op):
-        assert op in LOWERINGS, f"op {op!r} is declared but has no RTL lowering (fpgaq.rtl.lower.registry.LOWERINGS)"
-    else:
-        assert op not in LOWERINGS, f"op {op!r} is declared computed=False but has an RTL lowering"
+        assert op not in keys, f"op {op!r} is declared computed=False but has a {what} in {table}"
 
 
 @pytest.mark.parametrize("op", DECLARED)
@@ -71,12 +64,7 @@ def test_declared_op_has_a_cost_term(op: str) -> None:
 
 @pytest.mark.parametrize(
     ("table", "keys"),
-    [
-        ("fpgaq.reference.KERNELS", KERNELS),
-        ("fpgaq.converters._hls_nodes.BUILDERS", BUILDERS),
-        ("fpgaq.rtl.lower.registry.LOWERINGS", LOWERINGS),
-        ("fpgaq.ir.precision.PRECISION_RULES", PRECISION_RULES),
-    ],
+    [(table, keys) for _, table, keys in IMPLEMENTATIONS] + [("fpgaq.ir.precision.PRECISION_RULES", PRECISION_RULES)],
 )
 def test_every_op_a_table_names_is_declared(table: str, keys: dict) -> None:
     undeclared = sorted(set(keys) - set(OP_SPECS))
