@@ -70,7 +70,7 @@ def run_demo(
     from fpgaq.report import PROJECT_SCHEMA
     from fpgaq.train import accuracy, train_classifier
 
-    root = prepare_directory(out if out else DEFAULT_OUT, force, "demo")
+    root = prepare_directory(out if out else DEFAULT_OUT, force)
     n = 12_000 if quick else 60_000
     epochs = epochs if epochs is not None else (6 if quick else 30)
     n_check = 300 if quick else 5_000  # samples through C-simulation and co-simulation

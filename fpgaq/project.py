@@ -28,13 +28,14 @@ DEFAULT_DEVICE = "xc7a100t"  # a preset of fpgaq.devices; its synthesis flow is 
 PROJECT_STEPS = 8
 
 
-def prepare_directory(out: str | os.PathLike[str], force: bool, command: str) -> Path:
-    """The project directory, created; an existing non-empty one only with ``force``."""
+def prepare_directory(out: str | os.PathLike[str], force: bool) -> Path:
+    """The project directory, created; an existing non-empty one only with ``force``.
+
+    The refusal names no command: ``fpgaq`` prefixes its own ``fpgaq COMMAND:``.
+    """
     root = Path(out)
     if root.exists() and (not root.is_dir() or any(root.iterdir())) and not force:
-        raise FileExistsError(
-            f"fpgaq {command}: {root} exists and is not empty; choose a new directory or pass --force"
-        )
+        raise FileExistsError(f"{root} exists and is not empty; choose a new directory or pass --force")
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -171,7 +172,7 @@ def build_project(
     from fpgaq.testing.inputs import edge_inputs
 
     get_device(device)  # a clear error before anything is written
-    root = prepare_directory(out, force, "project") if steps is None else Path(out)
+    root = prepare_directory(out, force) if steps is None else Path(out)
     results = {} if results is None else results
     meta = {"schema": PROJECT_SCHEMA, "mode": "project", "seed": seed} if meta is None else meta
     meta["device"] = device

@@ -20,7 +20,9 @@ from fpgaq.errors import FpgaqError, SettingError
 def test_demo_refuses_a_non_empty_directory(tmp_path, capsys) -> None:
     (tmp_path / "mine.txt").write_text("keep me")
     assert main(["demo", "--quick", "--epochs", "1", "-o", str(tmp_path)]) == 2
-    assert "exists and is not empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "exists and is not empty" in err
+    assert err.count("fpgaq demo:") == 1  # main's prefix only, not the library's too
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 
