@@ -17,9 +17,22 @@ __all__ = ["as_ints", "channels_last", "finish_linear", "float32_fraction", "lik
 _INT64_BITS = 61
 
 
+def layer_where(layer: Any) -> str:
+    """A layer as errors name it: its name and class."""
+    return f"layer {layer.name!r} ({type(layer).__name__})"
+
+
 def unsupported(layer: Any, what: str, fix: str) -> UnsupportedLayerError:
     """The error every handler raises: layer name and class, what is wrong, how to fix it."""
-    return UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}): {what}; {fix}")
+    return UnsupportedLayerError(f"{layer_where(layer)}: {what}; {fix}")
+
+
+def hardware_type(layer: Any, q: Any) -> Any:
+    """``q.hardware()``; its ValueError (which names the fix) becomes the layer's UnsupportedLayerError."""
+    try:
+        return q.hardware()
+    except ValueError as err:
+        raise UnsupportedLayerError(f"{layer_where(layer)}: {err}") from None
 
 
 def channels_last(layer: Any) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 from keras import ops
 
 from fpgaq.fixed import FixedType
-from fpgaq.ir.ops._common import unsupported
+from fpgaq.ir.ops._common import hardware_type, layer_where, unsupported
 from fpgaq.ir.ops.quantized_activations import Piece, emit_step, fixed_alpha
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError
 from fpgaq.quantizers.base import get_quantizer
@@ -86,18 +86,14 @@ class HswishSteps:
 
 def _hswish(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
     fixed_alpha(layer, q)  # refuses a learned or per-channel scale, naming the fix
-    try:
-        grid = q.hardware()
-    except ValueError as err:
-        raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}): {err}") from None
+    grid = hardware_type(layer, q)
     if not isinstance(grid, FixedType):
         raise unsupported(
             layer,
             f"activation quantizer {q} rounds to {grid}, a scaled grid, which is not supported for activations",
             "use alpha=1 (or None)",
         )
-    where = f"layer {layer.name!r} ({type(layer).__name__})"
-    return emit_step(t, layer, q, src, name, lc, HswishSteps(str(q), grid, where))
+    return emit_step(t, layer, q, src, name, lc, HswishSteps(str(q), grid, layer_where(layer)))
 
 
 QUANTIZER_ACTIVATIONS["quantized_hswish"] = _hswish

@@ -78,9 +78,9 @@ import numpy as np
 from fpgaq.fixed import FixedType
 from fpgaq.hwtypes import Po2Type
 from fpgaq.ir.graph import Graph, Node
-from fpgaq.ir.ops._common import float32_fraction, like_input, unsupported
+from fpgaq.ir.ops._common import float32_fraction, hardware_type, like_input, unsupported
 from fpgaq.ir.precision import PRECISION_RULES, range_type
-from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError, check_declared
+from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, check_declared
 from fpgaq.quantizers import EPSILON as QUANTIZER_EPSILON
 from fpgaq.quantizers.ternary import DEFAULT_THRESHOLD
 from fpgaq.reference import KERNELS
@@ -288,10 +288,7 @@ def _po2(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
             "taking its log2",
             "use a max_value > 0, or None",
         )
-    try:
-        hw = q.hardware()
-    except ValueError as err:
-        raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}): {err}") from None
+    hw = hardware_type(layer, q)
     rule = Po2Steps(
         relu=q.name == "quantized_relu_po2",
         low=int(q._min_exp),

@@ -51,6 +51,7 @@ import numpy as np
 from keras import ops
 
 from fpgaq.fixed import FixedType
+from fpgaq.ir.ops._common import hardware_type, layer_where
 from fpgaq.ir.ops.hswish import check_float32_input
 from fpgaq.ir.ops.quantized_activations import Piece, emit_step, levels_type
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS, UnsupportedLayerError
@@ -154,12 +155,8 @@ class UlawSteps:
 
 
 def _ulaw(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
-    try:
-        q.hardware()  # refuses QKeras' smooth internal sigmoid, naming set_internal_sigmoid('hard')
-    except ValueError as err:
-        raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}): {err}") from None
-    where = f"layer {layer.name!r} ({type(layer).__name__})"
-    return emit_step(t, layer, q, src, name, lc, UlawSteps(str(q), where))
+    hardware_type(layer, q)  # refuses QKeras' smooth internal sigmoid, naming set_internal_sigmoid('hard')
+    return emit_step(t, layer, q, src, name, lc, UlawSteps(str(q), layer_where(layer)))
 
 
 QUANTIZER_ACTIVATIONS["quantized_ulaw"] = _ulaw
