@@ -14,7 +14,7 @@ alphas, and one bit with ``keep_negative`` is a scaled sign (never 0).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from keras import ops
@@ -47,6 +47,7 @@ class quantized_linear(FixedPointMixin, BaseQuantizer):  # QKeras' name
     """
 
     name = "quantized_linear"
+    _extra_defaults: ClassVar[dict[str, Any]] = {"scale_axis": None, "var_name": None, "use_variables": False}
 
     def __init__(
         self,
@@ -228,7 +229,7 @@ class quantized_linear(FixedPointMixin, BaseQuantizer):  # QKeras' name
         return d if self.alpha is None else np.asarray(self.alpha, dtype=np.float64) * d
 
     def get_config(self) -> dict[str, Any]:
-        """QKeras' keys, plus ``scale_axis`` when set (QKeras drops it; kept so round trips are exact)."""
+        """QKeras' keys, plus the arguments it drops (``_extra_defaults``) when set, so that round trips are exact."""
         alpha = self.alpha.tolist() if isinstance(self.alpha, np.ndarray) else self.alpha
         config = {
             "bits": self.bits,
@@ -239,9 +240,7 @@ class quantized_linear(FixedPointMixin, BaseQuantizer):  # QKeras' name
             "use_stochastic_rounding": self.use_stochastic_rounding,
             "qnoise_factor": self.qnoise_value,
         }
-        for key, default in (("scale_axis", None), ("var_name", None), ("use_variables", False)):
-            if getattr(self, key) != default:
-                config[key] = getattr(self, key)
+        config.update(self._extras())
         return config
 
     def __str__(self) -> str:
