@@ -527,7 +527,7 @@ def apply_overflow(m: np.ndarray, t: FixedType) -> np.ndarray:
         span = 1 << t.width
         wrapped = (m - rule.low) % span + rule.low
         return wrapped
-    if rule.below == rule.low and rule.above == rule.high and m.dtype.kind == "f":
+    if rule.saturates and m.dtype.kind == "f":
         return np.clip(m, rule.low, rule.high)
     return np.where(m > rule.high, rule.above, np.where(m < rule.low, rule.below, m)).astype(m.dtype)
 
