@@ -17,11 +17,11 @@ input bit widths, e.g. ``smult_6_16``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import keras
-import numpy as np
 
 from fpgaq.quantizers import BaseQuantizer
 
@@ -173,7 +173,7 @@ def activation_name(act: Any) -> str | None:
 
 def prod(values: Sequence[Any]) -> int:
     """The product of a shape's entries as an int (1 for an empty shape)."""
-    return int(np.prod([int(v) for v in values])) if len(values) else 1
+    return math.prod(int(v) for v in values)
 
 
 def sample_elements(shape: Sequence[Any]) -> int:
