@@ -89,15 +89,15 @@ def is_qkeras_v3_file(path: str | os.PathLike[str]) -> bool:
 
 
 # ----------------------------------------------------------------------------------- structure
-def _history(value: Any, owner: str) -> list[tuple[str, int, int]]:
+def _history(value: Any) -> list[tuple[str, int, int]]:
     """The ``keras_history`` of every tensor in a Keras 3 call argument, in order."""
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
             name, node, index = value["config"]["keras_history"]
             return [(str(name), int(node), int(index))]
-        return [ref for v in value.values() for ref in _history(v, owner)]
+        return [ref for v in value.values() for ref in _history(v)]
     if isinstance(value, (list, tuple)):
-        return [ref for v in value for ref in _history(v, owner)]
+        return [ref for v in value for ref in _history(v)]
     return []
 
 
@@ -111,13 +111,13 @@ def _spec(entry: dict[str, Any]) -> LayerSpec:
     nodes = []
     for node in entry.get("inbound_nodes", []):
         kwargs = node.get("kwargs", {}) if isinstance(node, dict) else {}
-        if _history(kwargs, name):
+        if _history(kwargs):
             raise QKerasV3ImportError(
                 f"layer {name!r} ({class_name}): is called with tensors as keyword arguments {sorted(kwargs)}; "
                 "only positional inputs are supported"
             )
         args = node.get("args", []) if isinstance(node, dict) else node
-        nodes.append(_history(args, name))
+        nodes.append(_history(args))
     return LayerSpec(name, class_name, config, nodes)
 
 
