@@ -60,6 +60,12 @@ def max_exact_width(design: Design) -> int:
     return max(widths)
 
 
+def every_code(design: Design, node: str) -> np.ndarray:
+    """Every code of ``node``'s input type, in code order, as float32 samples of one element."""
+    t = design.graph.tensors[design.graph.node(node).inputs[0]].type
+    return t.from_int(np.arange(t.min_int, t.max_int + 1)).astype(np.float32).reshape(-1, 1)
+
+
 def keras_output(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model(x, training=False), dtype=np.float64)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from _op_testing import assert_bit_exact, keras_output, quantized_input, sample_inputs
+from _op_testing import assert_bit_exact, every_code, keras_output, quantized_input, sample_inputs
 
 import fpgaq
 from fpgaq.design import convert
@@ -49,11 +49,8 @@ def _model(hswish: str, in_q: str) -> keras.Model:
 
 
 def _every_code(design: fpgaq.Design) -> np.ndarray:
-    t = design.graph.tensors[design.graph.inputs[0]].type
-    node_in = design.graph.tensors[design.graph.node("act").inputs[0]].type
-    m = np.arange(node_in.min_int, node_in.max_int + 1)
-    assert t.width <= FLOAT32_EXACT_BITS
-    return node_in.from_int(m).astype(np.float32).reshape(-1, 1)
+    assert design.graph.tensors[design.graph.inputs[0]].type.width <= FLOAT32_EXACT_BITS
+    return every_code(design, "act")
 
 
 def _by_hand(x: float, q: fpgaq.quantizers.quantized_hswish) -> tuple[float, Fraction]:

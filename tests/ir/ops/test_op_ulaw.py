@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from _op_testing import quantized_input
+from _op_testing import every_code, quantized_input
 
 import fpgaq
 from fpgaq.design import convert
@@ -45,11 +45,6 @@ def _model(ulaw: str, in_q: str) -> keras.Model:
     return keras.Model(inp, QActivation(ulaw, name="act")(x))
 
 
-def _every_code(design: fpgaq.Design) -> np.ndarray:
-    t = design.graph.tensors[design.graph.node("act").inputs[0]].type
-    return t.from_int(np.arange(t.min_int, t.max_int + 1)).astype(np.float32).reshape(-1, 1)
-
-
 def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
     assert len(x) % 8 == 0  # one batch, no scalar tail
     return np.asarray(model.predict(x, verbose=0, batch_size=len(x)), dtype=np.float64)
@@ -71,7 +66,7 @@ def test_every_input_code_equals_predict(ulaw: str, in_q: str) -> None:
     node = design.graph.node("act")
     assert node.op == "step" and isinstance(node.attrs["rule"], UlawSteps)
     q = model.get_layer("act").quantizer
-    x = _every_code(design)
+    x = every_code(design, "act")
     got = design.predict(x)
     assert np.array_equal(got, _predict(model, x))
     # every level is the u-law curve up to the roundings of QKeras' five float32 operations
@@ -88,7 +83,7 @@ def test_eager_calls_and_the_scalar_tail_are_at_most_one_ulp_away(ulaw: str, in_
     """Keras itself is inconsistent here (another float32 log); the hardware keeps predict's vector values."""
     model = _model(ulaw, in_q)
     design = convert(model)
-    x = _every_code(design)
+    x = every_code(design, "act")
     got = design.predict(x).astype(np.float32)
     eager = np.asarray(model(x, training=False))
     np.testing.assert_array_max_ulp(got, eager, maxulp=1)
