@@ -25,10 +25,10 @@ functions.  Where the two goals meet, fpgaq chooses:
   a table holds; it differs from QKeras only where ``f(x) * 2**n`` lies within
   a few float32 ulps of a rounding tie: about 5 inputs in 10**6 at 8 bits,
   1 in 10**4 at 12 bits, 1.5 in 10**3 at 16 bits (normal inputs, sd 3).
-* u-law levels: computed once in float64 and rounded to float32, so every
-  output is one of ``hardware().levels``.  QKeras' chain of float32 ops
-  (whose ``log`` also depends on tensor position) lands up to one float32
-  ulp away from them.
+* u-law: calls follow QKeras' chain of float32 ops, operation for
+  operation; ``hardware().levels`` are that chain evaluated once on every
+  code.  TensorFlow's float32 ``log`` depends on the element's position in
+  the tensor, so an output can lie one float32 ulp away from its level.
 
 Gradients are QKeras': the derivative of ``f`` (real or hard, with TF's
 inclusive clip masks) where the rounded value lies inside ``[lo, hi]``
@@ -295,7 +295,7 @@ class quantized_ulaw(BaseQuantizer):
         return _ulaw_curve(k, self.bits, self.integer, self.symmetric, self.u)
 
     def hardware(self, x: Any = None) -> HardwareType:
-        """The levels computed once in float64 (Keras' float32 output can differ from them by an ulp)."""
+        """The levels of QKeras' float32 curve at each code (a call's output can differ from them by an ulp)."""
         if internal_sigmoid_mode() != "hard":
             raise ValueError(
                 f"{self}: set_internal_sigmoid({internal_sigmoid_mode()!r}) is in effect; only QKeras' default "
