@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from fpgaq import zoo
 from fpgaq.rtl.build import Lowered, lower
 from fpgaq.rtl.pipeline import Pipelined, pipeline
 from fpgaq.rtl.verilog import emit_verilog
+from fpgaq.sim.cosim import design_cosim
 from fpgaq.sim.verilator import lint
 from fpgaq.testing.inputs import edge_inputs
 from fpgaq.testing.random_models import build_model, random_inputs, random_spec
@@ -25,6 +27,7 @@ from fpgaq.testing.rtl_check import netlist_mismatches
 __all__ = [
     "build",
     "convert",
+    "cosim_exact",
     "digits_design",
     "inputs_for",
     "jet_design",
@@ -49,6 +52,16 @@ def with_options(design: fpgaq.Design, **options: Any) -> fpgaq.Design:
         if node.op != "input":
             node.options.update(options)
     return fpgaq.Design(graph, design.config)
+
+
+def cosim_exact(design: fpgaq.Design, x: np.ndarray, directory: Path) -> None:
+    """Co-simulate ``x`` in ``directory`` with idle cycles and back-pressure: bit for bit on every sample,
+    no protocol or timing error, at the manifest's latency."""
+    result = design_cosim(design, x, directory=directory, idle=0.25, backpressure=0.3)
+    assert result.passed, result.report()
+    assert result.mismatch_count == 0 and not result.protocol_errors and not result.timing_errors
+    assert result.n_samples == len(x)
+    assert result.measured_latency == json.loads((directory / "fpgaq_rtl.json").read_text())["latency"]
 
 
 def inputs_for(design: fpgaq.Design, n: int, seed: int = 0) -> list[np.ndarray]:
