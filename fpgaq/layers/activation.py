@@ -43,7 +43,14 @@ class QActivation(QuantizedLayerMixin, keras.layers.Layer):
     def quantizer(self) -> Any:
         return self.activation
 
-    def call(self, inputs: Any) -> Any:
+    def build(self, input_shape: Any) -> None:
+        if hasattr(self.activation, "learns_range"):  # learned precision: its bits are this layer's weights
+            self.activation.build(tuple(input_shape)[1:], host=self, role="activation")
+        super().build(input_shape)
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        if hasattr(self.activation, "learns_range"):
+            return self.activation(inputs, training=training)
         return self.activation(inputs)
 
     def compute_output_shape(self, input_shape: Any) -> Any:

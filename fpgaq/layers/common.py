@@ -147,8 +147,8 @@ def _qkeras_clip(spec: Any) -> Any:
 
 def auto_range_constraint(quantizer: BaseQuantizer | None, constraint: Any) -> Any:
     """The constraint QKeras gives a quantized weight: the user's own if any,
-    else ``Clip(-m, m)`` with ``m = max(1, quantizer.max())``."""
-    if quantizer is None or constraint is not None:
+    else ``Clip(-m, m)`` with ``m = max(1, quantizer.max())``; none for a quantizer that learns its range."""
+    if quantizer is None or constraint is not None or getattr(quantizer, "learns_range", False):
         return constraint
     try:
         bound = float(np.max(quantizer.max()))
@@ -252,8 +252,62 @@ class QuantizedLayerMixin:
     def get_quantizers(self) -> list[BaseQuantizer | None]:
         return [getattr(self, attr) for _, attr in self._quantizer_attrs]
 
+    def _learned_variables(self) -> list[Any]:
+        """The bit-width variables of this layer's learned-precision quantizers, in the layer's variable order."""
+        mine = []
+        for q in [*self.get_quantizers(), getattr(self, "activation", None)]:
+            if hasattr(q, "learns_range") and q.fbits is not None:
+                mine += [q.fbits, q.ibits]
+        order = self._trainable_variables + self._non_trainable_variables  # type: ignore[attr-defined]
+        return [v for v in order if any(v is m for m in mine)]
+
+    def save_own_variables(self, store: Any) -> None:
+        """Keras' layers save their own weights by a fixed list (Dense: kernel, bias);
+        the learned bit widths follow them, so a saved model keeps its precision."""
+        super().save_own_variables(store)  # type: ignore[misc]
+        extra = self._learned_variables()
+        n = len(store.keys())
+        if extra and n + len(extra) == len(self._trainable_variables + self._non_trainable_variables):  # type: ignore[attr-defined]
+            for k, v in enumerate(extra):
+                store[str(n + k)] = v
+
+    def load_own_variables(self, store: Any) -> None:
+        super().load_own_variables(store)  # type: ignore[misc]
+        extra = self._learned_variables()
+        n = len(store.keys())
+        for k, v in enumerate(extra):
+            v.assign(store[str(n - len(extra) + k)])
+
+    def _build_learned_quantizers(self, input_shape: Any) -> None:
+        """Create the bit-width variables of learned-precision quantizers on this layer.
+
+        They belong to the layer (``kernel_fbits``, ``activation_ibits``, ...), so they
+        train, save and load with it; shapes come from the weights and the output.
+        """
+        for public, attr in self._quantizer_attrs:
+            q = getattr(self, attr, None)
+            if not hasattr(q, "learns_range"):
+                continue
+            weight = _quantized_variable(self, public)
+            if weight is not None:
+                q.build(tuple(weight.shape), host=self, role=public.removesuffix("_quantizer"))
+        act = getattr(self, "activation", None)
+        if hasattr(act, "learns_range"):
+            out = self.compute_output_shape(input_shape)
+            act.build(tuple(out)[1:], host=self, role="activation")
+
     def quantizer_config(self) -> dict[str, Any]:
         return {public: serialize_quantizer(getattr(self, attr)) for public, attr in self._quantizer_attrs}
+
+
+def _quantized_variable(layer: Any, public: str) -> Any:
+    """The weight that quantizer ``public`` (``kernel_quantizer``, ``depthwise_quantizer``...) reads."""
+    stem = public.removesuffix("_quantizer")
+    for name in (stem, f"{stem}_kernel"):
+        variable = getattr(layer, name, None)
+        if variable is not None and hasattr(variable, "shape"):
+            return variable
+    return None
 
 
 #: The quantizer attributes of a layer with one kernel and a bias (QDense, the convolutions).
@@ -271,6 +325,10 @@ class QuantizedWeightsMixin(QuantizedLayerMixin):
     """
 
     _prunable: tuple[str, ...] = ("kernel",)
+
+    def build(self, input_shape: Any) -> None:
+        super().build(input_shape)  # type: ignore[misc]
+        self._build_learned_quantizers(input_shape)
 
     def get_config(self) -> dict[str, Any]:
         return self._quantized_config(super().get_config())  # type: ignore[misc]

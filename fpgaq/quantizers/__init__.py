@@ -10,6 +10,7 @@ from fpgaq.quantizers import binary as _binary  # noqa: F401  (registers quantiz
 from fpgaq.quantizers import bits as _bits  # noqa: F401
 from fpgaq.quantizers import hswish as _hswish  # noqa: F401
 from fpgaq.quantizers import larq as _larq  # noqa: F401
+from fpgaq.quantizers import learned as _learned  # noqa: F401
 from fpgaq.quantizers import linear as _linear  # noqa: F401
 from fpgaq.quantizers import nonlinear as _nonlinear  # noqa: F401
 from fpgaq.quantizers import po2 as _po2  # noqa: F401

@@ -1,0 +1,296 @@
+"""``learned_bits``: fixed-point quantization whose bit widths train with the weights.
+
+Every element (or channel, or the whole tensor) has its own number of
+fractional bits ``f`` and integer bits ``i`` (excluding the sign), held as
+float variables on the layer that owns the quantized tensor.  The forward
+pass rounds them to integers and places each value on its own grid,
+``m * 2**-f`` with the mantissa ``m`` in ``[-2**(i+f), 2**(i+f) - 1]``
+(``[0, 2**(i+f) - 1]`` unsigned), exactly as hardware of that width would:
+rounding ``RND`` (half up) or ``TRN`` (floor), then saturation or wrap.
+An element with ``i + f < 0`` holds only zero and vanishes from hardware.
+
+Gradients: the value passes straight through inside the range; the range
+bounds pass the gradient of saturated values on to ``i`` (so ranges grow
+where clipping hurts); and ``f`` gets the gradient of the rounding error,
+which scales as ``2**-f``: ``d(q - x)/df ~ -ln(2) * (q - x)`` (the surrogate
+HGQ introduced).  A resource cost on the widths (:meth:`learned_bits.widths`,
+used by :mod:`fpgaq.learned`) pulls the other way.
+
+All of it is exact in float32: scaling by ``2**f`` is exact, and mantissas
+stay far below ``2**24``, so Keras computes the values the reference and the
+firmware compute.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import keras
+import numpy as np
+from keras import ops
+
+from fpgaq.hwtypes import ElementTypes
+from fpgaq.quantizers.base import BaseQuantizer, register_quantizer
+
+__all__ = ["GRANULARITIES", "learned_bits"]
+
+GRANULARITIES = ("tensor", "channel", "element")
+_ROUNDINGS = ("RND", "TRN")
+_OVERFLOWS = ("SAT", "WRAP")
+#: Bounds on the learned fractional and integer bits: wide enough for any network, narrow
+#: enough that ``x * 2**f`` and every mantissa stay exact in float32.
+FRAC_RANGE = (-12, 20)
+INTEGER_RANGE = (-12, 12)
+_LN2 = math.log(2.0)
+
+
+def _round_ste(v: Any) -> Any:
+    """``round(v)`` forward, identity backward."""
+    return v + ops.stop_gradient(ops.round(v) - v)
+
+
+def _as_list(value: Any) -> Any:
+    """Config-friendly form of a scalar or per-channel initial value."""
+    arr = np.asarray(value, dtype=np.float64)
+    return float(arr) if arr.ndim == 0 else arr.tolist()
+
+
+@register_quantizer
+class learned_bits(BaseQuantizer):
+    """Fixed-point quantizer with trainable fractional and integer bits.
+
+    Args:
+        bits: initial total width, sign included (as in ``quantized_bits``).
+        integer: initial integer bits, sign excluded; with ``bits`` it sets the
+            initial fractional bits ``bits - integer - keep_negative``.  Either may be a
+            scalar or one value per channel (the last axis).
+        keep_negative: signed values (``True``) or unsigned, which also clips negative
+            values to zero: an unsigned ``learned_bits`` after a linear layer is a
+            quantized ReLU.
+        granularity: ``"tensor"`` (one width), ``"channel"`` (one per last-axis
+            channel) or ``"element"`` (every weight or activation its own).
+        overflow: ``"SAT"`` (saturate; the integer bits train) or ``"WRAP"`` (drop high
+            bits, as hardware does for free; the integer bits then follow the largest
+            value seen in training, since a wrapped value has no useful gradient).
+        rounding: ``"RND"`` (nearest, ties up: one adder bit) or ``"TRN"`` (floor: free).
+        trainable_integer: train ``integer`` (default: with ``SAT``).
+
+    The quantizer's variables live on the layer that owns the tensor (built by
+    :meth:`build`), so they train, save and load with it.
+    """
+
+    name: ClassVar[str] = "learned_bits"
+    #: The range is learned: layers must not clip the float weights to a fixed range.
+    learns_range: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        bits: Any = 8,
+        integer: Any = 0,
+        keep_negative: bool = True,
+        granularity: str = "tensor",
+        overflow: str = "SAT",
+        rounding: str = "RND",
+        trainable_integer: bool | None = None,
+    ) -> None:
+        if granularity not in GRANULARITIES:
+            raise ValueError(
+                f"learned_bits: granularity={granularity!r} is not supported; choose one of {', '.join(GRANULARITIES)}"
+            )
+        overflow, rounding = str(overflow).upper(), str(rounding).upper()
+        if overflow not in _OVERFLOWS:
+            raise ValueError(f"learned_bits: overflow={overflow!r} is not supported; choose 'SAT' or 'WRAP'")
+        if rounding not in _ROUNDINGS:
+            raise ValueError(
+                f"learned_bits: rounding={rounding!r} is not supported; "
+                "choose 'RND' (nearest, ties up) or 'TRN' (floor)"
+            )
+        self.bits_init = _as_list(bits)
+        self.integer_init = _as_list(integer)
+        self.keep_negative = bool(keep_negative)
+        self.granularity = granularity
+        self.overflow = overflow
+        self.rounding = rounding
+        self.trainable_integer = (overflow == "SAT") if trainable_integer is None else bool(trainable_integer)
+        frac0 = np.asarray(bits, dtype=np.float64) - np.asarray(integer, dtype=np.float64) - int(self.keep_negative)
+        self._frac_init = frac0
+        self._integer_init = np.asarray(integer, dtype=np.float64)
+        self.bits = int(np.max(np.asarray(bits)))
+        self.fbits: Any = None
+        self.ibits: Any = None
+        self.shape: tuple[int, ...] | None = None
+
+    # ------------------------------------------------------------------ state
+    def variable_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of the bit variables for a tensor of (per-sample) ``shape``: broadcastable to it."""
+        shape = tuple(int(s) for s in shape)
+        if self.granularity == "tensor" or not shape:
+            return ()
+        if self.granularity == "channel":
+            return (shape[-1],)
+        return shape
+
+    def build(self, shape: tuple[int, ...], host: Any = None, role: str = "q") -> None:
+        """Create ``fbits``/``ibits`` for a tensor of (per-sample) ``shape``.
+
+        With a ``host`` layer the variables are its weights (``<role>_fbits``,
+        ``<role>_ibits``), so they train and are saved with it; without one
+        they are free-standing Keras variables (for use outside a layer).
+        """
+        if self.fbits is not None:
+            if tuple(shape) != self.shape:
+                raise ValueError(
+                    f"learned_bits is already built for shape {self.shape}, not {tuple(shape)}: "
+                    "give every layer and weight its own learned_bits object"
+                )
+            return
+        vshape = self.variable_shape(shape)
+        frac0 = self._broadcast_init(self._frac_init, vshape, "bits")
+        int0 = self._broadcast_init(self._integer_init, vshape, "integer")
+
+        def make(name: str, value: np.ndarray, trainable: bool) -> Any:
+            def init(shape: Any, dtype: Any = None) -> Any:
+                return ops.convert_to_tensor(np.broadcast_to(value, tuple(shape)).astype("float32"))
+
+            if host is not None:
+                return host.add_weight(name=f"{role}_{name}", shape=vshape, initializer=init, trainable=trainable)
+            return keras.Variable(init(vshape), trainable=trainable, name=f"{role}_{name}")
+
+        self.fbits = make("fbits", frac0, True)
+        self.ibits = make("ibits", int0, self.trainable_integer)
+        self.shape = tuple(int(s) for s in shape)
+
+    def _broadcast_init(self, value: np.ndarray, vshape: tuple[int, ...], what: str) -> np.ndarray:
+        if value.ndim == 0:
+            return np.full(vshape, float(value))
+        if not vshape or value.shape[-1] != vshape[-1]:
+            raise ValueError(
+                f"learned_bits: {what} has {value.shape[-1]} per-channel values but the tensor has "
+                f"{vshape[-1] if vshape else 1} channel(s) at granularity {self.granularity!r}; give a scalar "
+                "or one value per channel (last axis)"
+            )
+        return np.broadcast_to(value, vshape).astype(np.float64)
+
+    def _check_built(self, x: Any) -> None:
+        if self.fbits is None:
+            shape = tuple(x.shape)
+            # a free-standing call: per-element bits cover the whole tensor given
+            self.build(shape[1:] if len(shape) > 1 and self.granularity == "element" else shape)
+
+    # ---------------------------------------------------------------- numbers
+    def _bits(self) -> tuple[Any, Any]:
+        """Rounded (straight-through) fractional and integer bits, clipped to the supported ranges."""
+        f = _round_ste(ops.clip(self.fbits, *FRAC_RANGE))
+        i = _round_ste(ops.clip(self.ibits, *INTEGER_RANGE))
+        return f, i
+
+    def widths(self) -> Any:
+        """Each element's width in bits (0 for an element that holds only zero), differentiable in the bits."""
+        f, i = self._bits()
+        return ops.relu(f + i + float(self.keep_negative))
+
+    def __call__(self, x: Any, training: Any = None) -> Any:
+        x = ops.cast(ops.convert_to_tensor(x), "float32")
+        self._check_built(x)
+        if self.overflow == "WRAP" and training:
+            self._follow_range(x)
+        f, i = self._bits()
+        scale = ops.power(2.0, f)
+        magnitude = f + i  # mantissa bits besides the sign
+        alive = ops.cast(magnitude >= 0, "float32")
+        top = ops.power(2.0, ops.maximum(magnitude, 0.0))
+        m_hi = (top - 1.0) * alive
+        m_lo = -top * alive if self.keep_negative else ops.zeros_like(top)
+        xs = ops.stop_gradient(x) * ops.stop_gradient(scale)
+        m = ops.floor(xs + 0.5) if self.rounding == "RND" else ops.floor(xs)
+        if self.overflow == "SAT":
+            m = ops.minimum(ops.maximum(m, ops.stop_gradient(m_lo)), ops.stop_gradient(m_hi))
+        else:
+            span = ops.stop_gradient(m_hi - m_lo + 1.0)
+            m = ops.where(alive > 0, m - span * ops.floor((m - ops.stop_gradient(m_lo)) / span), 0.0)
+        q = ops.stop_gradient(m / scale)
+        # gradients: straight through inside the range, into the bounds outside it (SAT) ...
+        if self.overflow == "SAT":
+            lo = m_lo / scale
+            hi = m_hi / scale
+            inside = ops.clip(x, ops.stop_gradient(lo), ops.stop_gradient(hi))
+            xg = inside + (ops.where(x > hi, hi, 0.0) - ops.stop_gradient(ops.where(x > hi, hi, 0.0)))
+            xg = xg + (ops.where(x < lo, lo, 0.0) - ops.stop_gradient(ops.where(x < lo, lo, 0.0)))
+            in_range = ops.cast((x >= lo) & (x <= hi), "float32")
+        else:
+            xg = x
+            in_range = ops.ones_like(x)
+        # ... and the rounding error's surrogate into the fractional bits
+        err = ops.stop_gradient((q - x) * in_range)
+        fg = ops.clip(self.fbits, *FRAC_RANGE)
+        return q + (xg - ops.stop_gradient(xg)) - _LN2 * err * (fg - ops.stop_gradient(fg))
+
+    def _follow_range(self, x: Any) -> None:
+        """WRAP: integer bits that hold the largest magnitude of this batch (never shrinking)."""
+        vshape = self.variable_shape(self.shape or ())
+        axes = tuple(range(len(x.shape) - len(vshape)))
+        peak = ops.max(ops.abs(x), axis=axes) if axes else ops.abs(x)
+        need = ops.ceil(ops.log2(ops.maximum(peak, 2.0 ** INTEGER_RANGE[0]) + 2.0 ** FRAC_RANGE[0]))
+        need = ops.reshape(need, vshape) if vshape else ops.max(need)
+        self.ibits.assign(ops.maximum(self.ibits, ops.cast(need, self.ibits.dtype)))
+
+    def calibrate(self, x: Any, percentile: float = 100.0) -> None:
+        """Set the integer bits to hold ``x`` (a batch of the tensor), up to ``percentile`` of |x| per element."""
+        v = np.abs(np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64))
+        if self.fbits is None:
+            self.build(v.shape[1:] if self.granularity == "element" else v.shape)
+        vshape = self.variable_shape(self.shape or ())
+        axes = tuple(range(v.ndim - len(vshape)))
+        peak = np.percentile(v, percentile, axis=axes) if axes else v
+        need = np.ceil(np.log2(np.maximum(peak, 2.0 ** INTEGER_RANGE[0]) * (1 + 2.0**-20)))
+        self.ibits.assign(np.clip(need, *INTEGER_RANGE).reshape(vshape).astype("float32"))
+
+    # --------------------------------------------------------------- hardware
+    def element_bits(self) -> tuple[np.ndarray, np.ndarray]:
+        """Integer (fractional bits, integer bits) of every element, as the forward pass uses them."""
+        if self.fbits is None or self.shape is None:
+            raise ValueError("learned_bits is not built yet: call the layer (or build the model) first")
+        f = np.round(np.clip(np.asarray(ops.convert_to_numpy(self.fbits), dtype=np.float32), *FRAC_RANGE))
+        i = np.round(np.clip(np.asarray(ops.convert_to_numpy(self.ibits), dtype=np.float32), *INTEGER_RANGE))
+        shape = self.shape
+        return (
+            np.broadcast_to(f.astype(np.int64), shape).copy(),
+            np.broadcast_to(i.astype(np.int64), shape).copy(),
+        )
+
+    def hardware(self, x: Any = None) -> ElementTypes:
+        f, i = self.element_bits()
+        magnitude = f + i
+        alive = magnitude >= 0
+        top = np.where(alive, np.left_shift(np.int64(1), np.maximum(magnitude, 0)), 0)
+        hi = np.where(alive, top - 1, 0)
+        lo = -top if self.keep_negative else np.zeros_like(top)
+        return ElementTypes(f, lo, hi, self.rounding, self.overflow)
+
+    def max(self) -> float:
+        """The largest value any element can take (QKeras' ``max()``)."""
+        f, i = self.element_bits()
+        return float(np.max(np.where(f + i >= 0, 2.0**i - 2.0**-f, 0.0)))
+
+    def min(self) -> float:
+        f, i = self.element_bits()
+        return float(np.min(np.where(f + i >= 0, -(2.0**i), 0.0))) if self.keep_negative else 0.0
+
+    # ----------------------------------------------------------------- config
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "bits": self.bits_init,
+            "integer": self.integer_init,
+            "keep_negative": self.keep_negative,
+            "granularity": self.granularity,
+            "overflow": self.overflow,
+            "rounding": self.rounding,
+            "trainable_integer": self.trainable_integer,
+        }
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
