@@ -15,13 +15,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fpgaq.cli import convert, cost, explore, project, verify
+from fpgaq.cli import convert, cost, explore, precision, project, verify
 from fpgaq.errors import FpgaqError
 
 __all__ = ["build_parser", "main"]
 
 #: The command families, in the order ``fpgaq --help`` lists them.
-FAMILIES = (project, convert, verify, cost, explore)
+FAMILIES = (project, convert, verify, cost, explore, precision)
 
 
 def build_parser() -> argparse.ArgumentParser:
