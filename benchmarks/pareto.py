@@ -100,6 +100,7 @@ class Task:
     bits: Sequence[int]
     input_bits: Sequence[int]
     hgq_epochs: int
+    hgq_batch: int
     quick: dict[str, Any]  # the overrides of --quick
 
 
@@ -115,6 +116,7 @@ TASKS = {
         bits=range(2, 9),
         input_bits=(6, 8, 10, 12, 16),
         hgq_epochs=300,
+        hgq_batch=1024,
         quick={"float_epochs": 5, "qat_epochs": 3, "bits": (3, 6), "input_bits": (8, 16), "hgq_epochs": 10},
     ),
     "digits": Task(
@@ -127,7 +129,8 @@ TASKS = {
         qat_epochs=40,
         bits=range(2, 9),
         input_bits=(8,),
-        hgq_epochs=600,
+        hgq_epochs=300,
+        hgq_batch=64,
         quick={"float_epochs": 10, "qat_epochs": 5, "bits": (3, 6), "input_bits": (8,), "hgq_epochs": 20},
     ),
 }
@@ -205,10 +208,12 @@ def hgq_front(task: Task, data: dict[str, np.ndarray], workdir: Path, args: argp
             raise SystemExit(f"--hgq-json {args.hgq_json} holds task {result['task']!r}, not {task.name!r}")
     else:
         python = ensure_venv("hgq2", HGQ_REQUIREMENTS)
+        workdir.mkdir(parents=True, exist_ok=True)
         npz = workdir / "data.npz"
         np.savez(npz, **data)
         command = [str(python), str(INSIDE), "--inside", "--task", task.name, "--data", str(npz)]
-        command += ["--out", str(workdir), "--epochs", str(task.hgq_epochs), "--points", str(args.hgq_points)]
+        command += ["--out", str(workdir), "--epochs", str(task.hgq_epochs), "--batch-size", str(task.hgq_batch)]
+        command += ["--points", str(args.hgq_points)]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow"}
         subprocess.run(command, check=True, env=env)
         result = json.loads((workdir / "hgq_front.json").read_text())
@@ -320,28 +325,25 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
         print(f"{task.name}: float accuracy {100 * float_acc:.2f}% ({timings['float']:.0f} s)", flush=True)
 
         fronts: dict[str, list[Point]] = {}
+        every: dict[str, list[Point]] = {}
         notes: list[str] = []
-        t = time.perf_counter()
-        try:
-            fronts["learned"] = synthesize_front(
-                learned_front(task, data, work / "learned"), work / "synth", args.synth
-            )
-        except NotImplementedError as err:
-            notes.append(f"learned front skipped: {err}")
-            print(f"  note: {notes[-1]}", flush=True)
-        timings["learned"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        uniform = uniform_front(task, data, float_model, work / "uniform")
-        fronts["uniform"] = synthesize_front(uniform, work / "synth", args.synth)
-        timings["uniform"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        hgq = hgq_front(task, data, work / "hgq2", args)
-        timings["hgq2_train_convert"] = time.perf_counter() - t
-        t = time.perf_counter()
-        fronts["hgq2"] = synthesize_front(hgq, work / "synth", args.synth)
-        timings["hgq2_synth"] = time.perf_counter() - t
+        for flow in args.flows:
+            t = time.perf_counter()
+            try:
+                if flow == "learned":
+                    every[flow] = learned_front(task, data, work / flow)
+                elif flow == "uniform":
+                    every[flow] = uniform_front(task, data, float_model, work / flow)
+                else:
+                    every[flow] = hgq_front(task, data, work / flow, args)
+            except NotImplementedError as err:
+                notes.append(f"{flow} front skipped: {err}")
+                print(f"  note: {notes[-1]}", flush=True)
+                continue
+            timings[f"{flow}_train"] = time.perf_counter() - t
+            t = time.perf_counter()
+            fronts[flow] = synthesize_front(every[flow], work / "synth", args.synth)
+            timings[f"{flow}_synth"] = time.perf_counter() - t
 
     rows = level_rows(float_acc, fronts)
     print(format_table(task.name, float_acc, rows), flush=True)
@@ -351,7 +353,7 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "float_accuracy": float_acc,
         "levels": rows,
         "fronts": {flow: [dataclasses.asdict(p) for p in pts] for flow, pts in fronts.items()},
-        "uniform_all": [dataclasses.asdict(p) for p in uniform],
+        "all_points": {flow: [dataclasses.asdict(p) for p in pts] for flow, pts in every.items()},
         "notes": notes,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
     }
@@ -365,9 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synth", type=int, default=12, help="front points per flow to synthesize with Yosys")
     p.add_argument("--hgq-points", type=int, default=12, help="HGQ2 front checkpoints to convert with alkaid")
     p.add_argument("--hgq-json", help="reuse an inner run's hgq_front.json (development only; one task)")
+    p.add_argument(
+        "--flows", type=lambda v: v.split(","), default=list(FLOWS), help=f"comma-separated subset of {','.join(FLOWS)}"
+    )
     p.add_argument("--keep", help="keep the work files (Verilog, Yosys logs, checkpoints) under this directory")
     args = p.parse_args(argv)
     names = list(TASKS) if args.task == "all" else [args.task]
+    unknown = sorted(set(args.flows) - set(FLOWS))
+    if unknown:
+        p.error(f"--flows: unknown {', '.join(unknown)}; choose from {', '.join(FLOWS)}")
     if args.hgq_json and len(names) != 1:
         p.error("--hgq-json holds one task's front: pick it with --task")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -197,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     checkpoints = train_front(args, data, args.out / "checkpoints")
     t_train = time.perf_counter() - t0
+    if not checkpoints:
+        raise SystemExit(
+            f"hgq2: no epoch reached validation accuracy {args.min_val_accuracy}: "
+            "train longer (--epochs) or with smaller batches (--batch-size)"
+        )
     print(f"hgq2: {len(checkpoints)} checkpoints on the front after {args.epochs} epochs ({t_train:.0f} s)", flush=True)
     points = []
     for path in spread(checkpoints, args.points):
