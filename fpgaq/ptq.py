@@ -389,7 +389,13 @@ def _build(model: Any, layers: Sequence[LayerChoice], form: str, granularity: st
     from fpgaq.quantize_model import quantize_model
 
     config = _entries(layers, form, granularity)
-    qmodel, _ = quantize_model(model, config, transfer_weights=True)
+    # learned_bits keeps its bit widths as variables of the layer, so the layers' weight lists differ: copy by name.
+    qmodel, _ = quantize_model(model, config, transfer_weights=form == "qkeras")
+    if form == "learned":
+        for old, new in zip(model.layers, qmodel.layers):
+            for attr in ("kernel", "depthwise_kernel", "bias"):
+                if getattr(old, attr, None) is not None:
+                    getattr(new, attr).assign(getattr(old, attr))
     if form == "qkeras":
         for layer in layers:
             kernel = layer.tensors.get("kernel")
@@ -551,7 +557,8 @@ def profile_figures(record: dict[str, Any]) -> list[tuple[str, str]]:
     """One histogram per calibrated layer (its tensors side by side) from a ``ptq.json`` record: (title, PNG URI).
 
     Dashed lines: the representable minimum and maximum; dotted: the
-    clipping threshold that chose them.
+    clipping threshold that chose them.  Activations have a log count axis
+    (a ReLU's zeros dwarf the rest); weights, few, a linear one.
     """
     pictures = []
     for layer in record["layers"]:
@@ -563,7 +570,7 @@ def profile_figures(record: dict[str, Any]) -> list[tuple[str, str]]:
             ax = fig.add_subplot(1, len(tensors), k + 1)
             edges = np.asarray(t["histogram"]["edges"])
             counts = np.asarray(t["histogram"]["counts"], dtype=np.float64)
-            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#5b7db1", log=bool(counts.max() > 0))
+            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#5b7db1", log=kind == "activation")
             lo, hi = t["representable"]
             for v in (lo, hi):
                 ax.axvline(v, color="#b00020", linestyle="--", linewidth=1)

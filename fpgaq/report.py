@@ -21,6 +21,8 @@ turns its section into a sentence that says what is missing and how to get it)::
     qstats.json         fpgaq.qstats.qstats(model): operations by type per layer
     qtools.json         QTools data type map with "energy" (as ``fpgaq qtools --json`` writes it)
     sweep/              sweep.json and pareto.png of fpgaq.sweep
+    ptq/ptq.json        fpgaq.ptq's record (`fpgaq ptq MODEL -o DIR/ptq`; or ptq.json at the top): when present,
+                        a "Numerical profile" section follows the others (per-layer ranges and histograms)
 """
 
 from __future__ import annotations
@@ -489,6 +491,46 @@ def _sweep(p: _Project) -> dict[str, Any]:
     return {"available": True, "image": png_data_uri(raw), "front": front, "counts": counts}
 
 
+def _ptq_record(p: _Project) -> Any:
+    """The post-training calibration record, or None when the project has none (then no section is shown)."""
+    for default in ("ptq/ptq.json", "ptq.json"):
+        if p.path("ptq", default).is_file():
+            return p.json("ptq", default)
+    return None
+
+
+def _profile(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The numerical profile: per layer and tensor the chosen bits and score alone, and the histograms."""
+    from fpgaq.ptq import profile_figures
+
+    rows = []
+    for layer in record["layers"]:
+        for k, (kind, t) in enumerate(layer["tensors"].items()):
+            rows.append(
+                {
+                    "layer": layer["name"] if k == 0 else "",
+                    "tensor": kind,
+                    "bits": t["bits"],
+                    "integer": t["integer"],
+                    "fraction": t["fraction"],
+                    "channels": t.get("channel_integer"),
+                    "threshold": f"{t['threshold']:.4g}",
+                    "clipped": f"{100 * t['clipped']:.3g} %",
+                    "alone": None if k or layer["score_alone"] is None else f"{100 * layer['score_alone']:.2f} %",
+                }
+            )
+    settings = ", ".join(f"{k} {v}" for k, v in record["settings"].items() if v is not None)
+    scores = [(label, record.get(key)) for label, key in (("float", "float"), ("quantized", "quantized"))]
+    return {
+        "available": True,
+        "metric": record["metric"],
+        "settings": settings,
+        "scores": [(label, f"{100 * v:.2f} %") for label, v in scores if v is not None],
+        "rows": rows,
+        "images": profile_figures(record),
+    }
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
@@ -521,6 +563,11 @@ def render_report(directory: str | os.PathLike[str]) -> str:
         "energy": _guard("QTools energy estimate", lambda: _energy(p, p.json("qtools", "qtools.json"))),
         "sweep": _guard("Design-space sweep", lambda: _sweep(p)),
     }
+    order = SECTIONS
+    ptq = _ptq_record(p)
+    if ptq is not None:
+        sections["profile"] = _guard("Numerical profile", lambda: _profile(ptq))
+        order = (*SECTIONS, "profile")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(_TEMPLATE_DIR)),
         undefined=jinja2.StrictUndefined,
@@ -530,7 +577,7 @@ def render_report(directory: str | os.PathLike[str]) -> str:
     )
     env.filters["num"] = _number
     title = str(p.meta.get("name") or p.meta.get("model") or p.root.name)
-    return env.get_template("report.html.j2").render(title=title, sections=sections, order=SECTIONS)
+    return env.get_template("report.html.j2").render(title=title, sections=sections, order=order)
 
 
 def _guard(what: str, build: Any, wrap: Any = None) -> Any:
