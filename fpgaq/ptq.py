@@ -386,6 +386,8 @@ def _entries(layers: Sequence[LayerChoice], form: str, granularity: str) -> dict
 
 def _build(model: Any, layers: Sequence[LayerChoice], form: str, granularity: str) -> Any:
     """The quantized clone of ``model`` (through :func:`fpgaq.quantize_model.quantize_model`)."""
+    import keras
+
     from fpgaq.quantize_model import quantize_model
 
     config = _entries(layers, form, granularity)
@@ -407,6 +409,10 @@ def _build(model: Any, layers: Sequence[LayerChoice], form: str, granularity: st
             weights = target.get_weights()
             weights[0] = (weights[0] / np.asarray(alpha, dtype=np.float32)).astype(weights[0].dtype)
             target.set_weights(weights)
+    if isinstance(qmodel, keras.Sequential):
+        # A Sequential model of two or more layers comes back from a .keras file with its first layer called
+        # twice (Keras rebuilds it on load), which fpgaq.convert refuses; the functional form loads as it was.
+        qmodel = keras.Model(qmodel.inputs, qmodel.outputs, name=qmodel.name)
     return qmodel
 
 
