@@ -43,6 +43,9 @@ _OVERFLOWS = ("SAT", "WRAP")
 FRAC_RANGE = (-12, 20)
 INTEGER_RANGE = (-12, 12)
 _LN2 = math.log(2.0)
+#: The bit variables hold ``bits / BIT_SCALE``: Adam moves a variable by about its learning
+#: rate per step whatever the gradient's scale, so this is how much faster bits move than weights.
+BIT_SCALE = 16.0
 
 
 def _round_ste(v: Any) -> Any:
@@ -117,9 +120,13 @@ class learned_bits(BaseQuantizer):
         self._frac_init = frac0
         self._integer_init = np.asarray(integer, dtype=np.float64)
         self.bits = int(np.max(np.asarray(bits)))
+        # The variables hold bits / BIT_SCALE: read them with frac_bits() / integer_bits() /
+        # element_bits(), write them with set_bits().
         self.fbits: Any = None
         self.ibits: Any = None
         self.shape: tuple[int, ...] | None = None
+        #: a percentile while a calibration pass runs (:func:`fpgaq.learned.calibrate_ranges`)
+        self.calibrating: float | None = None
 
     # ------------------------------------------------------------------ state
     def variable_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -151,7 +158,7 @@ class learned_bits(BaseQuantizer):
 
         def make(name: str, value: np.ndarray, trainable: bool) -> Any:
             def init(shape: Any, dtype: Any = None) -> Any:
-                return ops.convert_to_tensor(np.broadcast_to(value, tuple(shape)).astype("float32"))
+                return ops.convert_to_tensor((np.broadcast_to(value, tuple(shape)) / BIT_SCALE).astype("float32"))
 
             if host is not None:
                 return host.add_weight(name=f"{role}_{name}", shape=vshape, initializer=init, trainable=trainable)
@@ -179,10 +186,23 @@ class learned_bits(BaseQuantizer):
             self.build(shape[1:] if len(shape) > 1 and self.granularity == "element" else shape)
 
     # ---------------------------------------------------------------- numbers
+    def frac_bits(self) -> Any:
+        """The fractional bits as trained (float, before rounding)."""
+        return self.fbits * BIT_SCALE
+
+    def integer_bits(self) -> Any:
+        return self.ibits * BIT_SCALE
+
+    def set_bits(self, frac: Any = None, integer: Any = None) -> None:
+        """Assign fractional and/or integer bits (broadcast to the variables' shape)."""
+        for var, value in ((self.fbits, frac), (self.ibits, integer)):
+            if value is not None:
+                var.assign(np.broadcast_to(np.asarray(value, dtype=np.float32) / BIT_SCALE, var.shape))
+
     def _bits(self) -> tuple[Any, Any]:
         """Rounded (straight-through) fractional and integer bits, clipped to the supported ranges."""
-        f = _round_ste(ops.clip(self.fbits, *FRAC_RANGE))
-        i = _round_ste(ops.clip(self.ibits, *INTEGER_RANGE))
+        f = _round_ste(ops.clip(self.frac_bits(), *FRAC_RANGE))
+        i = _round_ste(ops.clip(self.integer_bits(), *INTEGER_RANGE))
         return f, i
 
     def widths(self) -> Any:
@@ -193,6 +213,8 @@ class learned_bits(BaseQuantizer):
     def __call__(self, x: Any, training: Any = None) -> Any:
         x = ops.cast(ops.convert_to_tensor(x), "float32")
         self._check_built(x)
+        if self.calibrating is not None:
+            self.calibrate(x, self.calibrating)
         if self.overflow == "WRAP" and training:
             self._follow_range(x)
         f, i = self._bits()
@@ -223,7 +245,7 @@ class learned_bits(BaseQuantizer):
             in_range = ops.ones_like(x)
         # ... and the rounding error's surrogate into the fractional bits
         err = ops.stop_gradient((q - x) * in_range)
-        fg = ops.clip(self.fbits, *FRAC_RANGE)
+        fg = ops.clip(self.frac_bits(), *FRAC_RANGE)
         return q + (xg - ops.stop_gradient(xg)) - _LN2 * err * (fg - ops.stop_gradient(fg))
 
     def _follow_range(self, x: Any) -> None:
@@ -233,10 +255,13 @@ class learned_bits(BaseQuantizer):
         peak = ops.max(ops.abs(x), axis=axes) if axes else ops.abs(x)
         need = ops.ceil(ops.log2(ops.maximum(peak, 2.0 ** INTEGER_RANGE[0]) + 2.0 ** FRAC_RANGE[0]))
         need = ops.reshape(need, vshape) if vshape else ops.max(need)
-        self.ibits.assign(ops.maximum(self.ibits, ops.cast(need, self.ibits.dtype)))
+        self.ibits.assign(ops.maximum(self.ibits, ops.cast(need, self.ibits.dtype) / BIT_SCALE))
 
     def calibrate(self, x: Any, percentile: float = 100.0) -> None:
-        """Set the integer bits to hold ``x`` (a batch of the tensor), up to ``percentile`` of |x| per element."""
+        """Set the integer bits to hold ``x`` (a batch of the tensor), up to ``percentile`` of |x| per element.
+
+        The fractional bits move with them, so each element keeps its width.
+        """
         v = np.abs(np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float64))
         if self.fbits is None:
             self.build(v.shape[1:] if self.granularity == "element" else v.shape)
@@ -244,15 +269,17 @@ class learned_bits(BaseQuantizer):
         axes = tuple(range(v.ndim - len(vshape)))
         peak = np.percentile(v, percentile, axis=axes) if axes else v
         need = np.ceil(np.log2(np.maximum(peak, 2.0 ** INTEGER_RANGE[0]) * (1 + 2.0**-20)))
-        self.ibits.assign(np.clip(need, *INTEGER_RANGE).reshape(vshape).astype("float32"))
+        new = np.clip(need, *INTEGER_RANGE).reshape(vshape).astype("float32")
+        old = np.asarray(ops.convert_to_numpy(self.integer_bits()), dtype="float32")
+        self.set_bits(np.asarray(ops.convert_to_numpy(self.frac_bits()), dtype="float32") - (new - old), new)
 
     # --------------------------------------------------------------- hardware
     def element_bits(self) -> tuple[np.ndarray, np.ndarray]:
         """Integer (fractional bits, integer bits) of every element, as the forward pass uses them."""
         if self.fbits is None or self.shape is None:
             raise ValueError("learned_bits is not built yet: call the layer (or build the model) first")
-        f = np.round(np.clip(np.asarray(ops.convert_to_numpy(self.fbits), dtype=np.float32), *FRAC_RANGE))
-        i = np.round(np.clip(np.asarray(ops.convert_to_numpy(self.ibits), dtype=np.float32), *INTEGER_RANGE))
+        f = np.round(np.clip(np.asarray(ops.convert_to_numpy(self.frac_bits()), dtype=np.float32), *FRAC_RANGE))
+        i = np.round(np.clip(np.asarray(ops.convert_to_numpy(self.integer_bits()), dtype=np.float32), *INTEGER_RANGE))
         shape = self.shape
         return (
             np.broadcast_to(f.astype(np.int64), shape).copy(),
