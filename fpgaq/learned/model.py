@@ -43,7 +43,9 @@ class LearnedPrecisionError(FpgaqError, ValueError):
     """A model that the learned-precision flow cannot take as it is."""
 
 
-def _q(bits: float, granularity: str, signed: bool = True, overflow: str = "SAT", rounding: str = "RND") -> learned_bits:
+def _q(
+    bits: float, granularity: str, signed: bool = True, overflow: str = "SAT", rounding: str = "RND"
+) -> learned_bits:
     return learned_bits(bits, 0, keep_negative=signed, granularity=granularity, overflow=overflow, rounding=rounding)
 
 
@@ -80,9 +82,9 @@ def to_learned(
         cls = type(layer).__name__
         if cls == "InputLayer":
             continue
-        if len(layer._inbound_nodes) != 1:  # noqa: SLF001 - Keras keeps no public list of a layer's calls
+        if len(layer._inbound_nodes) != 1:
             raise LearnedPrecisionError(
-                f"layer {layer.name!r} is called {len(layer._inbound_nodes)} times; the twin needs each layer "  # noqa: SLF001
+                f"layer {layer.name!r} is called {len(layer._inbound_nodes)} times; the twin needs each layer "
                 "called once (no shared layers)"
             )
         ins = as_list(layer.input)

@@ -64,7 +64,7 @@ class _CostAware(keras.Model):
     def call(self, x: Any, training: Any = None) -> Any:
         return self.inner(x, training=training)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):  # noqa: ANN001, ANN201
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
         return loss + self.beta * self.plan()
 
@@ -92,7 +92,8 @@ class _FrontKeeper(keras.callbacks.Callback):
         verbose: int,
     ) -> None:
         super().__init__()
-        self.inner, self.plan, self.beta_var, self.betas, self.val, self.verbose = model, plan, beta, betas, val, verbose
+        self.inner, self.plan, self.beta_var, self.betas = model, plan, beta, betas
+        self.val, self.verbose = val, verbose
         self.points: list[Checkpoint] = []
         self.history: list[dict[str, float]] = []
 

@@ -78,5 +78,6 @@ def test_unsupported_layers_are_named_with_the_fix():
     inp = keras.Input((4,))
     h = keras.layers.BatchNormalization(name="bn")(inp)
     model = keras.Model(inp, keras.layers.Dense(2)(h))
-    with pytest.raises(LearnedPrecisionError, match="layer 'bn' has class BatchNormalization.*fold BatchNormalization"):
+    pattern = r"layer 'bn' has class BatchNormalization.*fold BatchNormalization"
+    with pytest.raises(LearnedPrecisionError, match=pattern):
         to_learned(model)
