@@ -254,22 +254,25 @@ def luts_at(points: Sequence[Point], level: float) -> int | None:
 
 
 def level_rows(float_acc: float, fronts: dict[str, list[Point]]) -> list[dict[str, Any]]:
+    """One row per accuracy level: each flow's LUTs there (None: not reached; absent: the flow did not run)."""
     rows = []
     for drop in DROPS:
         level = float_acc - drop / 100
         row: dict[str, Any] = {"drop_points": drop, "accuracy": level}
-        for flow in FLOWS:
-            row[flow] = luts_at(fronts.get(flow, []), level)
+        for flow, points in fronts.items():
+            row[flow] = luts_at(points, level)
         for flow in ("learned", "uniform"):
-            ok = row[flow] is not None and row["hgq2"]
-            row[f"{flow}_over_hgq2"] = row[flow] / row["hgq2"] if ok else None
+            if row.get(flow) is not None and row.get("hgq2"):
+                row[f"{flow}_over_hgq2"] = row[flow] / row["hgq2"]
         rows.append(row)
     return rows
 
 
 def format_table(task: str, float_acc: float, rows: list[dict[str, Any]]) -> str:
-    def cell(v: int | None) -> str:
-        return "not reached" if v is None else f"{v / 1000:.2f}k"
+    def cell(row: dict[str, Any], flow: str) -> str:
+        if flow not in row:
+            return "not run"
+        return "not reached" if row[flow] is None else f"{row[flow] / 1000:.2f}k"
 
     def ratio(v: float | None) -> str:
         return "-" if v is None else f"{v:.2f}x"
@@ -277,12 +280,13 @@ def format_table(task: str, float_acc: float, rows: list[dict[str, Any]]) -> str
     lines = [
         f"{task}: float accuracy {100 * float_acc:.2f}% (LUTs: Yosys {SYNTH_DEVICE}, no DSP)",
         "| accuracy | fpgaq learned | fpgaq uniform | HGQ2+alkaid | learned/HGQ2 | uniform/HGQ2 |",
+        "|---|---|---|---|---|---|",
     ]
-    lines.append("|---|---|---|---|---|---|")
     for r in rows:
         lines.append(
-            f"| {100 * r['accuracy']:.2f}% (float - {r['drop_points']}) | {cell(r['learned'])} | {cell(r['uniform'])} "
-            f"| {cell(r['hgq2'])} | {ratio(r['learned_over_hgq2'])} | {ratio(r['uniform_over_hgq2'])} |"
+            f"| {100 * r['accuracy']:.2f}% (float - {r['drop_points']}) | {cell(r, 'learned')} "
+            f"| {cell(r, 'uniform')} | {cell(r, 'hgq2')} | {ratio(r.get('learned_over_hgq2'))} "
+            f"| {ratio(r.get('uniform_over_hgq2'))} |"
         )
     return "\n".join(lines)
 
@@ -290,10 +294,10 @@ def format_table(task: str, float_acc: float, rows: list[dict[str, Any]]) -> str
 def plot(task: str, float_acc: float, fronts: dict[str, list[Point]], path: Path) -> None:
     fig = figure(6.4, 4.4)
     ax = fig.add_subplot(1, 1, 1)
-    for flow, marker in zip(FLOWS, "o^s"):
+    for flow, marker, color in zip(FLOWS, "o^s", ("C2", "C0", "C3")):
         pts = sorted((p for p in fronts.get(flow, []) if p.luts is not None), key=lambda p: p.luts)
         if pts:
-            ax.plot([p.luts for p in pts], [100 * p.accuracy for p in pts], marker=marker, label=flow)
+            ax.plot([p.luts for p in pts], [100 * p.accuracy for p in pts], marker=marker, color=color, label=flow)
     ax.axhline(100 * float_acc, color="grey", linestyle="--", label="float")
     ax.set_xscale("log")
     ax.set_xlabel("LUTs (Yosys synth_xilinx -nodsp)")
