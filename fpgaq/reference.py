@@ -13,11 +13,12 @@ from collections.abc import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from fpgaq.fixed import FixedType, apply_overflow, round_divide
+from fpgaq.fixed import FixedType, Rounding, apply_overflow, round_divide, round_shift
+from fpgaq.hwtypes import ElementTypes
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_average_pool, is_fusable, ops_where
 
-__all__ = ["KERNELS", "evaluate", "patches", "run_node"]
+__all__ = ["KERNELS", "evaluate", "node_elements", "patches", "quantize_elements", "run_node"]
 
 _FLOAT_EXACT_BITS = 52
 _INT64_BITS = 62
@@ -216,6 +217,51 @@ def _concatenate(node: Node, xs: list[np.ndarray], tins: list[FixedType], tout: 
     return np.concatenate(parts, axis=node.attrs["axis"] + 1)
 
 
+def node_elements(node: Node) -> ElementTypes:
+    """The per-element grids and ranges a ``quantize`` node casts into (its attrs)."""
+    a = node.attrs
+    return ElementTypes(a["frac"], a["lo"], a["hi"], a["rounding"], a["overflow"])
+
+
+def quantize_elements(m: np.ndarray, frac: int, elements: ElementTypes) -> np.ndarray:
+    """Cast mantissas ``m`` (``frac`` fractional bits; samples first, then the element shape) into each
+    element's own grid and range, returned as mantissas of ``elements.container()``.
+
+    Element ``e`` rounds at its own ``frac[e]`` (RND: half up; TRN: floor), then saturates to
+    ``[lo[e], hi[e]]`` or wraps into that (two's complement / unsigned) range; the result, exact, is
+    shifted onto the container's binary point.  Constant-zero elements give 0.
+    """
+    as_float = m.dtype.kind == "f"
+    x = m.astype(np.int64) if as_float else m
+    out_frac = elements.container().frac
+    shape = elements.shape
+    k = np.broadcast_to(frac - elements.frac, shape)
+    rounding = Rounding.parse(elements.rounding)
+    q = np.zeros(x.shape, dtype=x.dtype)
+    for shift in np.unique(k):
+        where = k == shift
+        q[:, where] = round_shift(x[:, where], int(shift), rounding)
+    lo, hi = elements.lo, elements.hi
+    if elements.overflow == "SAT":
+        q = np.where(q < lo, lo, np.where(q > hi, hi, q)).astype(x.dtype)
+    else:
+        span = hi - lo + 1
+        q = ((q - lo) % span + lo).astype(x.dtype)
+    live = ~((lo == 0) & (hi == 0))
+    up = np.where(live, out_frac - elements.frac, 0)
+    for shift in np.unique(up):
+        where = up == shift
+        q[:, where] = q[:, where] << int(shift)
+    return q.astype(np.float64) if as_float else q
+
+
+def _quantize(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndarray:
+    elements = node_elements(node)
+    if tout != elements.container().replace(rounding=tout.rounding, overflow=tout.overflow):
+        raise ValueError(f"{node.where()}: output type {tout} is not the container of its elements")
+    return quantize_elements(x, tin.frac, elements)
+
+
 _Kernel = Callable[[Node, list[np.ndarray], list[FixedType], FixedType], np.ndarray]
 
 
@@ -248,6 +294,7 @@ KERNELS: dict[str, _Kernel] = {
     "concatenate": _concatenate,
     "reshape": _single(_reshape),
     "identity": _single(lambda node, x, tin, tout: tout.cast(x, tin)),
+    "quantize": _single(_quantize),
     "zeropad1d": _single(_zeropad),
     "zeropad2d": _single(_zeropad),
 }

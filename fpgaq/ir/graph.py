@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from fpgaq.fixed import FixedType
-from fpgaq.hwtypes import HardwareType
+from fpgaq.hwtypes import ElementTypes, HardwareType
 from fpgaq.ir.opspec import OP_SPECS
 
 __all__ = ["OPS", "Graph", "Node", "Tensor", "Weight"]
@@ -34,11 +34,19 @@ OPS = {name: spec.doc for name, spec in OP_SPECS.items()}
 
 @dataclasses.dataclass
 class Tensor:
-    """A named per-sample tensor; ``type`` is None until precision inference."""
+    """A named per-sample tensor; ``type`` is None until precision inference.
+
+    ``elements`` is set where every element has its own grid and range (the
+    output of a ``quantize`` node, i.e. learned precision): ``type`` is then
+    the container that holds them all, which back ends with one type per
+    tensor use, while the RTL netlist and the cost reports read each
+    element's own width from ``elements``.
+    """
 
     name: str
     shape: tuple[int, ...]
     type: FixedType | None = None
+    elements: ElementTypes | None = None
 
     @property
     def size(self) -> int:

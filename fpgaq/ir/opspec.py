@@ -140,6 +140,11 @@ _DECLARATIONS = (
         "piecewise constant: levels[number of thresholds <= input mantissa] (attrs thresholds, levels): QKeras' "
         "binary, ternary and power-of-two quantizers as activations",
     ),
+    OpSpec(
+        "quantize",
+        "element-wise cast of every element to its own grid and range (attrs frac, lo, hi: per-element "
+        "arrays; rounding, overflow): learned_bits, each element m * 2**-frac[e] with lo[e] <= m <= hi[e]",
+    ),
     OpSpec("zeropad1d", "zero padding", wiring=True, exact_then_cast=True, keeps_input_type=True),
     OpSpec("zeropad2d", "zero padding", wiring=True, exact_then_cast=True, keeps_input_type=True),
     OpSpec(

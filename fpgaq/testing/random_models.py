@@ -5,6 +5,12 @@ printed and rebuilt) and built by :func:`build_model`.  Specs are drawn by
 :func:`random_spec` from a seed; property-based tests draw the seed and the
 knobs with hypothesis.  Widths are kept small enough that Keras' float32
 inference is itself exact, which is what lets tests demand equality.
+
+``learned=True`` draws learned-precision models instead: every kernel, bias
+and activation quantizer a ``learned_bits`` (per tensor, channel or element;
+SAT or WRAP; RND or TRN; signed or unsigned) whose bit variables
+:func:`build_model` sets to seeded random values, some with ``i + f < 0`` so
+that their elements are the constant zero.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 
 from fpgaq.ir.opspec import is_linear
 from fpgaq.layers import QActivation, QConv1D, QConv2D, QDense, QDepthwiseConv2D
+from fpgaq.quantizers import learned_bits
 
 __all__ = ["LayerSpec", "ModelSpec", "build_model", "random_inputs", "random_spec"]
 
@@ -33,6 +40,7 @@ class ModelSpec:
     input_quantizer: str
     layers: list[LayerSpec]
     seed: int = 0
+    learned: bool = False
 
     def describe(self) -> str:
         parts = [f"input{self.input_shape} {self.input_quantizer}"]
@@ -69,8 +77,43 @@ def _activation_quantizer(rng: np.random.Generator) -> str:
     return f"quantized_bits({bits},{integer},alpha=1)"
 
 
-def random_spec(seed: int, family: str | None = None, depth: int | None = None) -> ModelSpec:
-    """A random but valid model: an MLP, a 1-D or a 2-D CNN, possibly with branches."""
+#: Ranges of the learned fractional and integer bits drawn by :func:`build_model` (inclusive): small
+#: enough that every sum stays below 2**24 (Keras' float32 is exact), wide enough that some elements
+#: vanish (``i + f < 0``) and others saturate.
+LEARNED_FRAC = (-1, 5)
+LEARNED_INTEGER = (-2, 3)
+
+
+def _learned_quantizer(rng: np.random.Generator, signed: bool | None = None) -> str:
+    granularity = str(rng.choice(["tensor", "channel", "element", "element"]))
+    overflow = str(rng.choice(["SAT", "SAT", "WRAP"]))
+    rounding = str(rng.choice(["RND", "TRN"]))
+    keep_negative = bool(rng.random() < 0.6) if signed is None else signed
+    return (
+        f"learned_bits(6,1,keep_negative={int(keep_negative)},granularity='{granularity}',"
+        f"overflow='{overflow}',rounding='{rounding}')"
+    )
+
+
+def _learned_spec(spec: ModelSpec, rng: np.random.Generator) -> ModelSpec:
+    """``spec`` with every quantizer a learned one (the structure, shapes and options unchanged)."""
+    layers = []
+    for ls in spec.layers:
+        args = dict(ls.args)
+        if "kernel_quantizer" in args:
+            args["kernel_quantizer"] = _learned_quantizer(rng, signed=bool(rng.random() < 0.9))
+            args["bias_quantizer"] = _learned_quantizer(rng, signed=True)
+            if args.get("activation") or rng.random() < 0.5:
+                args["activation"] = _learned_quantizer(rng)
+        layers.append(LayerSpec(ls.kind, args))
+    return dataclasses.replace(spec, input_quantizer=_learned_quantizer(rng), layers=layers, learned=True)
+
+
+def random_spec(seed: int, family: str | None = None, depth: int | None = None, learned: bool = False) -> ModelSpec:
+    """A random but valid model: an MLP, a 1-D or a 2-D CNN, possibly with branches; ``learned``:
+    every quantizer a ``learned_bits`` whose bits :func:`build_model` draws."""
+    if learned:
+        return _learned_spec(random_spec(seed, family, depth), np.random.default_rng(seed + 104729))
     rng = np.random.default_rng(seed)
     family = family or str(rng.choice(["mlp", "mlp", "cnn1d", "cnn2d", "cnn2d"]))
     depth = depth or int(rng.integers(1, 4))
@@ -167,16 +210,22 @@ def build_model(spec: ModelSpec) -> keras.Model:
     """
     rng = np.random.default_rng(spec.seed + 7919)
     inputs = keras.Input(spec.input_shape, name="x")
-    x = QActivation(spec.input_quantizer, name="in_q")(inputs)
+    in_q = QActivation(spec.input_quantizer, name="in_q")
+    x = in_q(inputs)
+    _draw_bits(in_q, rng)
     for i, ls in enumerate(spec.layers):
         name = f"l{i}_{ls.kind}"
         if is_linear(ls.kind):  # the linear layer kinds are named as their IR ops
             layer = _linear(ls, name)
             y = layer(x)
             for w in layer.weights:
-                w.assign(rng.normal(0.0, 0.6, size=tuple(w.shape)).astype(np.float32))
+                if not _is_bits(w):
+                    w.assign(rng.normal(0.0, 0.6, size=tuple(w.shape)).astype(np.float32))
+            _draw_bits(layer, rng)
             if ls.args.get("activation"):
-                y = QActivation(ls.args["activation"], name=f"{name}_act")(y)
+                act = QActivation(ls.args["activation"], name=f"{name}_act")
+                y = act(y)
+                _draw_bits(act, rng)
             x = y
         elif ls.kind in ("maxpool", "avgpool"):
             ndim = len(x.shape) - 2
@@ -205,12 +254,30 @@ def build_model(spec: ModelSpec) -> keras.Model:
             x = merge(name=name)([x, s])
         else:  # pragma: no cover
             raise ValueError(f"unknown layer kind {ls.kind!r}")
-    return keras.Model(inputs, x, name=f"random_{spec.seed}")
+    return keras.Model(inputs, x, name=f"random_{'learned_' if spec.learned else ''}{spec.seed}")
+
+
+def _is_bits(variable: Any) -> bool:
+    """Whether a layer variable is a learned quantizer's fractional or integer bits."""
+    return str(variable.path).endswith(("fbits", "ibits"))
+
+
+def _draw_bits(layer: keras.layers.Layer, rng: np.random.Generator) -> None:
+    """Seeded random integer fractional and integer bits for every learned quantizer of ``layer``."""
+    for q in vars(layer).values():
+        if isinstance(q, learned_bits) and q.fbits is not None:
+            shape = tuple(q.fbits.shape)
+            frac = rng.integers(LEARNED_FRAC[0], LEARNED_FRAC[1] + 1, size=shape)
+            q.set_bits(frac, rng.integers(LEARNED_INTEGER[0], LEARNED_INTEGER[1] + 1, size=shape))
 
 
 def random_inputs(spec: ModelSpec, n: int, seed: int = 0) -> np.ndarray:
     """Inputs that cover the input quantizer's range, beyond it (saturation) and its ties."""
     rng = np.random.default_rng(seed)
+    if spec.learned:  # a grid finer than every element's: each element meets its midpoints and bounds
+        top = 2.0 ** (LEARNED_INTEGER[1] + 1)
+        step = 2.0 ** -(LEARNED_FRAC[1] + 1)
+        return (np.round(rng.uniform(-top, top, size=(n, *spec.input_shape)) / step) * step).astype(np.float32)
     q = spec.input_quantizer
     bits, integer = (int(v) for v in q[q.index("(") + 1 :].split(",")[:2])
     lsb = 2.0 ** (integer - bits + (0 if "keep_negative=0" in q else 1))

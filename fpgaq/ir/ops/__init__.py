@@ -13,6 +13,7 @@ from fpgaq.ir.ops import (
     folded,  # noqa: F401
     hswish,  # noqa: F401
     larq,  # noqa: F401
+    learned,  # noqa: F401
     pooling,  # noqa: F401
     quantized_activations,  # noqa: F401
     separable,  # noqa: F401

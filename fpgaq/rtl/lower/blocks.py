@@ -33,6 +33,7 @@ __all__ = [
     "divide",
     "elementwise",
     "integer",
+    "on_binary_point",
     "relabel",
     "rom_candidate",
     "select",
@@ -46,6 +47,12 @@ ROM_LIMIT = 4096
 
 
 # ----------------------------------------------------------------------------- integer building blocks
+def on_binary_point(net: Netlist, sigs: list[Signal], t: FixedType) -> list[Signal]:
+    """``sigs`` on ``t``'s binary point: signals with fewer fractional bits (per-element grids of a
+    ``quantize`` node) are shifted left, which is wiring; the others are returned as they are."""
+    return [net.shl(s, t.frac - s.frac) if s.frac < t.frac else s for s in sigs]
+
+
 def relabel(net: Netlist, a: Signal, frac: int) -> Signal:
     """The same mantissa read with another binary point: wiring, no logic."""
     op = net.producer(a)

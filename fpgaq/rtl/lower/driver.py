@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 
 from fpgaq.ir.graph import Graph
-from fpgaq.rtl.lower.registry import LOWERINGS, RtlLoweringError, load_families
+from fpgaq.rtl.lower.blocks import on_binary_point
+from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, RtlLoweringError, load_families
 from fpgaq.rtl.netlist import Netlist, Signal
 
 __all__ = ["Lowered", "check_supported", "lower", "lower_graph"]
@@ -59,6 +60,8 @@ def lower(graph: Graph) -> Lowered:
             continue
         mark = len(net.ops)
         ins = [signals[t] for t in node.inputs]
+        if node.op not in OWN_BINARY_POINTS:
+            ins = [on_binary_point(net, signals[t], graph.tensors[t].type) for t in node.inputs]
         out = LOWERINGS[node.op](net, node, graph, ins)
         expected = graph.tensors[node.output].size
         if len(out) != expected:
@@ -69,7 +72,8 @@ def lower(graph: Graph) -> Lowered:
         node_inputs[node.name] = ins
         node_outputs[node.name] = list(out)
     for name in graph.outputs:
-        net.add_output(name, signals[name], graph.tensors[name].type)
+        t = graph.tensors[name].type
+        net.add_output(name, on_binary_point(net, signals[name], t), t)
     return Lowered(graph, net, owner, node_inputs, node_outputs)
 
 

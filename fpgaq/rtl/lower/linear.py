@@ -29,6 +29,7 @@ from fpgaq.reference import patches  # the reference's own window indexing: same
 from fpgaq.rtl.csd import adder_bits, layer_terms, signed_sum
 from fpgaq.rtl.fold import folded_dot_products
 from fpgaq.rtl.lower.activations import apply_activation
+from fpgaq.rtl.lower.blocks import on_binary_point
 from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
 from fpgaq.rtl.netlist import Netlist, Signal
 
@@ -174,14 +175,17 @@ def _reuse(node: Node) -> int:
     return max(1, int(node.options.get("reuse_factor", 1) or 1))
 
 
-@lowering(*ops_where(is_linear))
+@lowering(*ops_where(is_linear), own_binary_points=True)
 def _linear(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
     tout = graph.tensors[node.output].type
     kernel = node.weights["kernel"]
-    taps = linear_taps(node, graph, inputs[0])
+    reuse = _reuse(node)
+    xs = inputs[0]
+    if reuse > 1:  # folded products share multiplexed operands: one binary point
+        xs = on_binary_point(net, xs, graph.tensors[node.inputs[0]].type)
+    taps = linear_taps(node, graph, xs)
     kfrac = kernel.type.frac
     multiplier = _multiplier(node)
-    reuse = _reuse(node)
     if reuse > 1:
         sums = folded_dot_products(net, taps, kfrac, multiplier, reuse)
     else:

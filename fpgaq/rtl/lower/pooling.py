@@ -121,6 +121,8 @@ def average(net: Netlist, total: Signal, den: int, tin: FixedType, tout: FixedTy
     if shift < 0:
         den <<= -shift
         shift = 0
+    if total.is_const and total.lo == 0:  # all cells constant zero: net.sum's 0 has no binary point of its own
+        total = net.const(0, tin.frac)
     cancel = min(shift, (den & -den).bit_length() - 1)  # common powers of two
     shift, den = shift - cancel, den >> cancel
     num = relabel(net, total, total.frac - tin.frac - shift)  # the integer sum * 2**shift (free)

@@ -17,12 +17,14 @@ from fpgaq.rtl.netlist import Netlist, Signal
 __all__: list[str] = []
 
 
+@lowering("reshape", "identity", own_binary_points=True)
 def _cast_all(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -> list[Signal]:
-    tout = graph.tensors[node.output].type
+    """Wiring; when the type does not change, each signal keeps its own grid (a ``quantize`` node's
+    per-element widths reach the layer after a Flatten)."""
+    tin, tout = graph.tensors[node.inputs[0]].type, graph.tensors[node.output].type
+    if tin == tout:
+        return list(inputs[0])
     return [net.cast(x, tout) for x in inputs[0]]
-
-
-lowering("reshape", "identity")(_cast_all)
 
 
 @lowering("add")
