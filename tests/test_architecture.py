@@ -172,6 +172,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "fpgaq.quantize_model",
             "fpgaq.sweep",
             "fpgaq.autoq",
+            "fpgaq.learned",
             "fpgaq.train",
             "fpgaq.datasets",
             "fpgaq.zoo",
