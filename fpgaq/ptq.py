@@ -312,8 +312,22 @@ def _layer_outputs(model: Any, layers: Sequence[Any], x: np.ndarray) -> list[np.
     import keras
 
     probe = keras.Model(model.inputs, [layer.output for layer in layers])
-    outs = probe.predict(x, verbose=0, batch_size=256)
-    return [np.asarray(o) for o in (outs if isinstance(outs, list) else [outs])]
+    outs = _predict(probe, x)
+    return outs if isinstance(outs, list) else [outs]
+
+
+def _predict(model: Any, x: np.ndarray, batch: int = 4096) -> Any:
+    """The model's outputs on ``x`` (NumPy; a list for several outputs).
+
+    A direct call per batch, not ``Model.predict``: calibration makes a new
+    model per layer, and ``predict`` would compile a graph function for each.
+    """
+    import keras
+
+    parts = [model(keras.ops.convert_to_tensor(x[i : i + batch]), training=False) for i in range(0, len(x), batch)]
+    if isinstance(parts[0], (list, tuple)):
+        return [np.concatenate([keras.ops.convert_to_numpy(p[k]) for p in parts]) for k in range(len(parts[0]))]
+    return np.concatenate([keras.ops.convert_to_numpy(p) for p in parts])
 
 
 def score(pred: np.ndarray, reference: np.ndarray) -> float:
@@ -526,13 +540,13 @@ def calibrate_model(
         choices.append(LayerChoice(layer.name, cls, tensors, notes=notes))
 
     x_eval = x_calibration if x_test is None else np.asarray(x_test, dtype=np.float32)
-    float_pred = model.predict(x_eval, verbose=0, batch_size=256)
+    float_pred = _predict(model, x_eval)
     reference = float_pred if y_test is None else np.asarray(y_test)
     metric = "agreement" if y_test is None else "accuracy"
     if per_layer:
         for choice in choices:
             alone = _build(model, [choice], form, granularity)
-            choice.score_alone = score(alone.predict(x_eval, verbose=0, batch_size=256), reference)
+            choice.score_alone = score(_predict(alone, x_eval), reference)
     qmodel = _build(model, choices, form, granularity)
     input_choice = _choose(x_calibration, "input", bool(np.any(x_calibration < 0)), bits, method, percentile, False)
     if not input_choice.signed:
@@ -552,7 +566,7 @@ def calibrate_model(
         },
         metric=metric,
         float_score=score(float_pred, reference),
-        quantized_score=score(qmodel.predict(x_eval, verbose=0, batch_size=256), reference),
+        quantized_score=score(_predict(qmodel, x_eval), reference),
         input_choice=input_choice,
         skipped=skipped,
     )
@@ -576,7 +590,9 @@ def profile_figures(record: dict[str, Any]) -> list[tuple[str, str]]:
             ax = fig.add_subplot(1, len(tensors), k + 1)
             edges = np.asarray(t["histogram"]["edges"])
             counts = np.asarray(t["histogram"]["counts"], dtype=np.float64)
-            ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#5b7db1", log=kind == "activation")
+            ax.stairs(counts, edges, fill=True, color="#5b7db1")  # one artist, not a patch per bin
+            if kind == "activation" and counts.max() > 0:
+                ax.set_yscale("log")
             lo, hi = t["representable"]
             for v in (lo, hi):
                 ax.axvline(v, color="#b00020", linestyle="--", linewidth=1)
@@ -589,7 +605,7 @@ def profile_figures(record: dict[str, Any]) -> list[tuple[str, str]]:
             )
             ax.tick_params(labelsize=7)
         fig.suptitle(f"{layer['name']} ({layer['class']})", fontsize=9)
-        fig.tight_layout()
+        fig.subplots_adjust(top=0.72, wspace=0.3)
         pictures.append((layer["name"], png_uri(fig)))
     return pictures
 
