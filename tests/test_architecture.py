@@ -170,6 +170,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "fpgaq.qtools",
             "fpgaq.qreport",
             "fpgaq.quantize_model",
+            "fpgaq.ptq",
             "fpgaq.sweep",
             "fpgaq.autoq",
             "fpgaq.learned",
