@@ -14,7 +14,9 @@ import numpy as np
 
 import fpgaq.ir.ops  # noqa: F401  (registers the op modules)
 from fpgaq.config import Config, load_config
+from fpgaq.hwtypes import ElementTypes
 from fpgaq.ir.graph import Graph
+from fpgaq.ir.ops.learned import describe_elements
 from fpgaq.ir.passes import DEFAULT_PASSES, run_passes
 from fpgaq.ir.precision import infer_precision
 from fpgaq.ir.trace import trace
@@ -74,12 +76,17 @@ class Design:
                     per_output = int(np.prod(kernel.values.shape[:-2]))
                 macs = str(per_output * out.size)
             wdesc = f"{kernel.type.short()} {kernel.nonzero}/{kernel.values.size} nonzero" if kernel is not None else ""
+            if kernel is not None and isinstance(kernel.hardware, ElementTypes):
+                wdesc += f", {describe_elements(kernel.hardware)}"
+            tdesc = out.type.short() if out.type else "?"
+            if out.elements is not None:
+                tdesc += f" {describe_elements(out.elements)}"
             rows.append(
                 (
                     node.name,
                     node.op + (f"[{node.attrs['function']}]" if "function" in node.attrs else ""),
                     "x".join(map(str, out.shape)),
-                    out.type.short() if out.type else "?",
+                    tdesc,
                     acc.short() if acc else "",
                     wdesc,
                     macs,

@@ -25,6 +25,7 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops import tables
 from fpgaq.ir.opspec import is_linear, ops_where
 from fpgaq.ir.precision import range_type
+from fpgaq.reference import node_elements
 
 __all__ = ["BUILDERS", "IO_TYPES", "STREAM_KERNELS", "HlsError", "NodeSpec", "WeightArray", "node_spec", "tensor_alias"]
 
@@ -336,6 +337,22 @@ def _step(b: _Builder) -> NodeSpec:
     return b.spec("step")
 
 
+def _quantize(b: _Builder) -> NodeSpec:
+    """Per-element constants of learned precision: each element's own rounding shift and bounds."""
+    et = node_elements(b.node)
+    tin, tout = b.tins[0].type, b.tout.type
+    live = ~((et.lo == 0) & (et.hi == 0))
+    b.io()
+    b.const("n_elem", b.tout.size)
+    b.flag("round_half", et.rounding == "RND")
+    b.flag("wrap", et.overflow == "WRAP")
+    b.int_array("shift", [int(v) for v in (tin.frac - et.frac).reshape(-1)])
+    b.int_array("lo", [int(v) for v in et.lo.reshape(-1)])
+    b.int_array("hi", [int(v) for v in et.hi.reshape(-1)])
+    b.int_array("up", [int(v) for v in np.where(live, tout.frac - et.frac, 0).reshape(-1)])
+    return b.spec("quantize")
+
+
 # ----------------------------------------------------------------------------- linear layers
 def _linear(b: _Builder) -> NodeSpec:
     node = b.node
@@ -508,6 +525,7 @@ BUILDERS = {
     "softmax": _softmax,
     "piecewise_linear": _piecewise,
     "step": _step,
+    "quantize": _quantize,
     "reshape": _copy,
     "identity": _copy,
     "zeropad1d": _zeropad,

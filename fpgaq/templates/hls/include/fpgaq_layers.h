@@ -518,6 +518,34 @@ void step(const typename CFG::in_t x[CFG::n_elem], typename CFG::out_t y[CFG::n_
   }
 }
 
+// Learned precision (fpgaq.reference.quantize_elements): element i is rounded at its own grid,
+// shift[i] bits coarser than x's (half up with round_half, else floor; a negative shift is exact),
+// then saturated to [lo[i], hi[i]] or wrapped into that whole range, and written up[i] bits finer,
+// on y's binary point.  A constant-zero element has lo = hi = 0.
+template <class CFG>
+void quantize(const typename CFG::in_t x[CFG::n_elem], typename CFG::out_t y[CFG::n_elem],
+              const long long shift[CFG::n_elem], const long long lo[CFG::n_elem],
+              const long long hi[CFG::n_elem], const long long up[CFG::n_elem]) {
+  FPGAQ_UNROLL_PRE
+  for (int i = 0; i < CFG::n_elem; i++) {
+    FPGAQ_UNROLL_IN
+    long long m = mantissa(x[i]);
+    long long k = shift[i];
+    long long q;
+    if (k > 0) {
+      q = (CFG::round_half ? m + (1LL << (k - 1)) : m) >> k;
+    } else {
+      q = m * (1LL << -k);
+    }
+    if (CFG::wrap) {
+      q = lo[i] + ((q - lo[i]) & (hi[i] - lo[i]));  // the range is a power of two: keep the low bits
+    } else {
+      q = q < lo[i] ? lo[i] : (q > hi[i] ? hi[i] : q);
+    }
+    set_mantissa(y[i], q * (1LL << up[i]));
+  }
+}
+
 // Softmax over the last axis (see fpgaq.ir.ops.tables for the contract, step by step).
 template <class CFG>
 void softmax_row(const typename CFG::in_t x[CFG::n_elem], typename CFG::out_t y[CFG::n_elem],
