@@ -81,7 +81,18 @@ def test_every_command_taking_a_model_takes_weights() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     takes_model = {name for name, sub in commands.items() if any(a.dest == "model" for a in sub._actions)}
-    assert takes_model == {"project", "qstats", "summary", "config", "convert", "estimate", "qtools", "sweep", "search"}
+    assert takes_model == {
+        "project",
+        "qstats",
+        "summary",
+        "config",
+        "convert",
+        "estimate",
+        "qtools",
+        "sweep",
+        "search",
+        "ptq",
+    }
     for name in takes_model:
         assert any(a.dest == "weights" for a in commands[name]._actions), name
 
