@@ -217,36 +217,62 @@ class learned_bits(BaseQuantizer):
             self.calibrate(x, self.calibrating)
         if self.overflow == "WRAP" and training:
             self._follow_range(x)
-        f, i = self._bits()
-        scale = ops.power(2.0, f)
-        magnitude = f + i  # mantissa bits besides the sign
-        alive = ops.cast(magnitude >= 0, "float32")
-        top = ops.power(2.0, ops.maximum(magnitude, 0.0))
-        m_hi = (top - 1.0) * alive
-        m_lo = -top * alive if self.keep_negative else ops.zeros_like(top)
-        xs = ops.stop_gradient(x) * ops.stop_gradient(scale)
-        m = ops.floor(xs + 0.5) if self.rounding == "RND" else ops.floor(xs)
-        if self.overflow == "SAT":
-            m = ops.minimum(ops.maximum(m, ops.stop_gradient(m_lo)), ops.stop_gradient(m_hi))
-        else:
-            span = ops.stop_gradient(m_hi - m_lo + 1.0)
-            m = ops.where(alive > 0, m - span * ops.floor((m - ops.stop_gradient(m_lo)) / span), 0.0)
-        q = ops.stop_gradient(m / scale)
-        # gradients: straight through inside the range, into the bounds outside it (SAT) ...
-        if self.overflow == "SAT":
-            lo = m_lo / scale
-            hi = m_hi / scale
-            inside = ops.clip(x, ops.stop_gradient(lo), ops.stop_gradient(hi))
-            xg = inside + (ops.where(x > hi, hi, 0.0) - ops.stop_gradient(ops.where(x > hi, hi, 0.0)))
-            xg = xg + (ops.where(x < lo, lo, 0.0) - ops.stop_gradient(ops.where(x < lo, lo, 0.0)))
-            in_range = ops.cast((x >= lo) & (x <= hi), "float32")
-        else:
-            xg = x
-            in_range = ops.ones_like(x)
-        # ... and the rounding error's surrogate into the fractional bits
-        err = ops.stop_gradient((q - x) * in_range)
-        fg = ops.clip(self.frac_bits(), *FRAC_RANGE)
-        return q + (xg - ops.stop_gradient(xg)) - _LN2 * err * (fg - ops.stop_gradient(fg))
+        f = ops.broadcast_to(ops.clip(self.frac_bits(), *FRAC_RANGE), ops.shape(x))
+        i = ops.broadcast_to(ops.clip(self.integer_bits(), *INTEGER_RANGE), ops.shape(x))
+        return self._quantize(x, f, i)
+
+    def _quantize(self, x: Any, f_real: Any, i_real: Any) -> Any:
+        """The exact quantized values, with the gradients written out (no float tricks in the forward pass).
+
+        A ``custom_gradient`` keeps graph optimizers from re-associating a straight-through
+        ``q + (x - x)`` into something inexact; the gradients are:
+
+        * ``x``: 1 inside the range (always, with WRAP), 0 where saturated or the element is dead;
+        * ``f``: ``-ln2 * (q - x)`` inside the range (the rounding error scales as ``2**-f``), also for a
+          dead element, so that the loss can bring it back; plus ``ln2 * 2**-f`` where ``x`` is above the top;
+        * ``i``: ``ln2 * 2**i`` where ``x`` is above the top, ``-ln2 * 2**i`` where it is below a signed bottom.
+        """
+        signed, sat, rnd = self.keep_negative, self.overflow == "SAT", self.rounding == "RND"
+
+        @ops.custom_gradient
+        def quantize(x: Any, f_real: Any, i_real: Any) -> Any:
+            f, i = ops.round(f_real), ops.round(i_real)
+            scale = ops.power(2.0, f)
+            magnitude = f + i  # mantissa bits besides the sign
+            alive = magnitude >= 0
+            top = ops.power(2.0, ops.maximum(magnitude, 0.0))
+            m_hi = ops.where(alive, top - 1.0, 0.0)
+            m_lo = ops.where(alive, -top, 0.0) if signed else ops.zeros_like(top)
+            xs = x * scale
+            m = ops.floor(xs + 0.5) if rnd else ops.floor(xs)
+            if sat:
+                m = ops.minimum(ops.maximum(m, m_lo), m_hi)
+            else:
+                span = m_hi - m_lo + 1.0
+                m = ops.where(alive, m - span * ops.floor((m - m_lo) / span), 0.0)
+            q = m / scale
+            lo, hi = m_lo / scale, m_hi / scale
+            above = alive & (x > hi) if sat else ops.zeros_like(alive)
+            below = alive & (x < lo) if sat else ops.zeros_like(alive)
+            inside = alive & ~above & ~below
+            err = q - x
+
+            def grad(*args: Any, upstream: Any = None) -> Any:
+                if upstream is None:
+                    (upstream,) = args
+                zero = ops.zeros_like(x)
+                dx = ops.where(inside, upstream, zero)
+                df = ops.where(inside | ~alive, -_LN2 * err * upstream, zero)
+                df = df + ops.where(above, _LN2 * ops.power(2.0, -f) * upstream, zero)
+                pull = _LN2 * ops.power(2.0, i) * upstream
+                di = ops.where(above, pull, zero)
+                if signed:
+                    di = di - ops.where(below, pull, zero)
+                return dx, df, di
+
+            return q, grad
+
+        return quantize(x, f_real, i_real)
 
     def _follow_range(self, x: Any) -> None:
         """WRAP: integer bits that hold the largest magnitude of this batch (never shrinking)."""

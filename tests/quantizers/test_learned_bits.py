@@ -139,3 +139,18 @@ def test_trains_saves_and_loads_with_its_layer(tmp_path):
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
     for a, b in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def test_compiled_predict_equals_eager_at_the_range_bounds():
+    """Graph optimizers once turned a straight-through ``q + (x - x)`` at a saturation bound into q + 1 ulp."""
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((5,))
+    layer = QDense(5, activation=learned_bits(5, 2, granularity="element"), name="d")
+    model = keras.Model(inp, layer(inp))
+    layer.kernel.assign(np.eye(5, dtype="float32"))
+    layer.activation.set_bits([3, 3, 3, 3, 2], [2, 2, 2, 3, 2])
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.full((50, 5), -4.0), np.full((50, 5), 3.875), rng.normal(scale=6, size=(3000, 5))]).astype(
+        "float32"
+    )
+    np.testing.assert_array_equal(model.predict(x, verbose=0), keras.ops.convert_to_numpy(model(x)))
