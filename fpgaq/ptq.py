@@ -29,7 +29,9 @@ converts no per-channel activation scale): the maximum over channels.  The
 initial bits for every tensor, and is the starting point of learned-precision
 training.
 
-The result also says how much each layer costs alone (the model with only
+A model already made of fpgaq.layers is calibrated through its float twin
+(:func:`float_twin`: the same float weights, quantizers dropped).  The
+result also says how much each layer costs alone (the model with only
 that layer quantized against the float model), and holds histograms of every
 tensor against its chosen range (:func:`profile_html`).
 """
@@ -61,6 +63,7 @@ __all__ = [
     "TensorChoice",
     "calibrate_model",
     "clip_threshold",
+    "float_twin",
     "integer_bits",
     "kl_threshold",
     "profile_figures",
@@ -452,6 +455,80 @@ def _check_settings(method: str, granularity: str, form: str, bits: int, percent
             )
 
 
+# fpgaq.layers class -> the float Keras class it quantizes (a model of these is calibrated through its float twin)
+_FLOAT_TWINS = {
+    "QDense": "Dense",
+    "QConv1D": "Conv1D",
+    "QConv2D": "Conv2D",
+    "QConv2DTranspose": "Conv2DTranspose",
+    "QDepthwiseConv2D": "DepthwiseConv2D",
+}
+
+
+def _float_activation(act: Any, layer: Any) -> str:
+    """The float activation a quantized one stands for: ``"relu"`` (unsigned grid) or ``"linear"`` (signed)."""
+    from fpgaq.quantizers import BaseQuantizer
+
+    if not isinstance(act, BaseQuantizer):
+        return activation_name(act) or "linear"
+    kind = type(act).__name__
+    if kind == "quantized_relu" or (kind == "learned_bits" and not act.keep_negative):
+        return "relu"
+    if kind in ("quantized_bits", "quantized_linear", "learned_bits"):
+        return "linear"
+    raise PTQError(
+        f"ptq: layer {layer.name!r} has the activation quantizer {act}; calibration re-chooses quantized_relu, "
+        "quantized_bits, quantized_linear and learned_bits activations only; give the float model instead"
+    )
+
+
+def float_twin(model: Any) -> Any:
+    """``model`` with every fpgaq.layers layer replaced by the float layer it quantizes (same float weights).
+
+    A model that is already made of fpgaq.layers is calibrated through this
+    twin: its quantizers are dropped and chosen again from the data.
+    """
+    import inspect
+
+    import keras
+
+    from fpgaq.layers import QActivation
+
+    if not any(type(layer).__name__ in _FLOAT_TWINS or isinstance(layer, QActivation) for layer in model.layers):
+        return model
+
+    def clone(layer: Any) -> Any:
+        cls = type(layer).__name__
+        if cls in _FLOAT_TWINS:
+            float_cls = getattr(keras.layers, _FLOAT_TWINS[cls])
+            takes = set(inspect.signature(float_cls.__init__).parameters) | {"name", "trainable", "dtype"}
+            config = {
+                k: v
+                for k, v in layer.get_config().items()
+                if k in takes and not k.endswith(("_quantizer", "_constraint"))
+            }
+            config["activation"] = _float_activation(layer.activation, layer)
+            return float_cls.from_config(config)
+        if isinstance(layer, QActivation):
+            return keras.layers.Activation(_float_activation(layer.activation, layer), name=layer.name)
+        if cls.startswith("Q") and type(layer).__module__.startswith("fpgaq"):
+            raise PTQError(
+                f"ptq: layer {layer.name!r} ({cls}) has no float twin here; calibration supports "
+                f"{', '.join(_FLOAT_TWINS)} and QActivation; give the float model it was built from"
+            )
+        return layer.__class__.from_config(layer.get_config())
+
+    twin = keras.models.clone_model(model, clone_function=clone)
+    for old, new in zip(model.layers, twin.layers):
+        for attr in ("kernel", "depthwise_kernel", "bias"):
+            if getattr(old, attr, None) is not None:
+                getattr(new, attr).assign(getattr(old, attr))
+        if not old.get_weights() or type(old).__name__ in _FLOAT_TWINS:
+            continue
+        new.set_weights(old.get_weights())
+    return twin
+
+
 def _plan(model: Any) -> tuple[list[Any], dict[str, str]]:
     """The layers to calibrate, and why each other layer with numbers in it is left float."""
     calibrate, skipped = [], {}
@@ -467,12 +544,6 @@ def _plan(model: Any) -> tuple[list[Any], dict[str, str]]:
                 calibrate.append(layer)
             else:
                 skipped[layer.name] = f"activation {name!r} is left float (only relu and linear are calibrated)"
-        elif cls.startswith("Q") and layer.__class__.__module__.startswith("fpgaq"):
-            raise PTQError(
-                f"ptq: layer {layer.name!r} is already quantized ({cls}); calibration takes a float model "
-                "(Dense, Conv1D/2D, Conv2DTranspose, DepthwiseConv2D, Activation, ReLU); give the float model "
-                "it was built from"
-            )
         elif layer.get_weights():
             skipped[layer.name] = f"{cls} is not calibrated and stays float"
     if not calibrate:
@@ -511,6 +582,7 @@ def calibrate_model(
     if weight_method is not None and weight_method not in METHODS:
         raise PTQError(f"ptq: weight_method={weight_method!r} is not supported; use one of {', '.join(METHODS)}")
     x_calibration = np.asarray(x_calibration, dtype=np.float32)
+    model = float_twin(model)
     targets, skipped = _plan(model)
     outputs = _layer_outputs(model, targets, x_calibration)
     weight_method = weight_method or "max"

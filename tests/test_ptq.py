@@ -211,6 +211,29 @@ def test_learned_form(trained, monkeypatch) -> None:
         calibrate_model(model, data["x_train"], form="learned")
 
 
+def test_a_model_of_fpgaq_layers_is_calibrated_through_its_float_twin(known) -> None:
+    from fpgaq.layers import QActivation, QDense
+
+    model, x = known
+    inp = keras.Input((8,))
+    h = QDense(16, kernel_quantizer="quantized_bits(4,0,1)", bias_quantizer="quantized_bits(4,0,1)", name="fc1")(inp)
+    h = QActivation("quantized_relu(3,1)", name="act")(h)
+    out = QDense(4, kernel_quantizer="quantized_bits(4,0,1)", activation="quantized_bits(6,2,1)", name="out")(h)
+    quantized = keras.Model(inp, out)
+    for name in ("fc1", "out"):  # the known model's float weights under coarse quantizers
+        quantized.get_layer(name).set_weights(model.get_layer("fc1" if name == "fc1" else "out").get_weights())
+    result = calibrate_model(quantized, x, per_layer=False)
+    from_float = calibrate_model(model, x, per_layer=False)
+    # The same float weights and function (ReLU in its own layer): the same ranges as the float model's.
+    assert result.layers[0].tensors["kernel"].integer == from_float.layers[0].tensors["kernel"].integer == 1
+    assert result.layers[1].tensors["activation"].integer == from_float.layers[0].tensors["activation"].integer
+    assert result.layers[2].tensors["activation"] == from_float.layers[1].tensors["activation"]
+    assert [type(layer).__name__ for layer in result.model.layers] == ["InputLayer", "QDense", "QActivation", "QDense"]
+    xq = _on_input_grid(result, x)
+    design = fpgaq.convert(result.model, result.conversion_config())
+    np.testing.assert_array_equal(design.predict(xq), result.model.predict(xq, verbose=0))
+
+
 def test_settings_are_checked(known) -> None:
     model, x = known
     for kwargs, words in (
