@@ -621,8 +621,6 @@ def calibrate_model(
             choice.score_alone = score(_predict(alone, x_eval), reference)
     qmodel = _build(model, choices, form, granularity)
     input_choice = _choose(x_calibration, "input", bool(np.any(x_calibration < 0)), bits, method, percentile, False)
-    if not input_choice.signed:
-        input_choice.fraction = bits - input_choice.integer
     return PTQResult(
         model=qmodel,
         layers=choices,
