@@ -49,20 +49,26 @@ def test_digits_cnn_bit_exact() -> None:
     assert np.array_equal(trace["pool1"], design.trace(x[:5])["pool1"] * 4)  # ufixed<4,2>: 2 fraction bits
 
 
-def _random_designs(config):
+#: Learned precision: per-element quantize nodes, weights of per-element widths (some vanished).
+LEARNED_SEEDS = range(6)
+
+
+def _random_designs(config, learned: bool = False):
     out = []
-    for seed in RANDOM_SEEDS:
-        spec = random_spec(seed)
+    for seed in LEARNED_SEEDS if learned else RANDOM_SEEDS:
+        spec = random_spec(seed, learned=learned)
         model = build_model(spec)
         out.append((f"seed {seed}: {spec.describe()}", model, spec))
     return [(name, convert(model, config), [random_inputs(spec, 300, seed=spec.seed)]) for name, model, spec in out]
 
 
-def test_random_models_latency_and_resource() -> None:
-    latency = _random_designs(None)
-    resource = _random_designs({"Model": {"ReuseFactor": 3, "Strategy": "Resource"}})
+@pytest.mark.parametrize("learned", [False, True], ids=["quantizers", "learned"])
+def test_random_models_latency_and_resource(learned: bool) -> None:
+    latency = _random_designs(None, learned)
+    resource = _random_designs({"Model": {"ReuseFactor": 3, "Strategy": "Resource"}}, learned)
     families = {name.split(": ")[1].split(" ")[0] for name, _, _ in latency}
-    assert len(families) > 3  # MLPs, 1-D and 2-D CNNs of several input shapes
+    assert len(families) > 3 - learned  # MLPs, 1-D and 2-D CNNs of several input shapes
+    assert learned == any(n.op == "quantize" for _, d, _ in latency for n in d.graph.nodes)
     assert check_all(latency + resource) == []
     for (name, d1, x), (_, d3, _) in zip(latency, resource):
         # folding changes the schedule, never the numbers

@@ -123,6 +123,7 @@ def digits_design() -> fpgaq.Design:
 
 
 @functools.cache
-def random_design(seed: int) -> tuple[fpgaq.Design, np.ndarray]:
-    spec = random_spec(seed)
+def random_design(seed: int, learned: bool = False) -> tuple[fpgaq.Design, np.ndarray]:
+    """A random model's design and inputs; ``learned``: learned precision (per-element quantize nodes)."""
+    spec = random_spec(seed, learned=learned)
     return convert(build_model(spec)), random_inputs(spec, 400, seed)

@@ -60,9 +60,13 @@ OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_random_models(seed: int, tmp_path: Path) -> None:
-    design, x = random_design(seed)
+@pytest.mark.parametrize(
+    ("seed", "learned"),
+    [(s, False) for s in range(20)] + [(s, True) for s in (1, 2)],  # learned: per-element quantize nodes
+    ids=[str(s) for s in range(20)] + ["learned-1", "learned-2"],
+)
+def test_random_models(seed: int, learned: bool, tmp_path: Path) -> None:
+    design, x = random_design(seed, learned)
     design = with_options(design, **OPTIONS[seed % len(OPTIONS)])
     x = np.asarray(x)[:300]
     _run(design, x, tmp_path)

@@ -15,9 +15,17 @@ OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-def test_random_model_is_bit_exact(seed: int) -> None:
-    design, x = random_design(seed)
+#: Learned precision: every kernel, bias and activation its own per-element (or channel) grid.
+LEARNED_SEEDS = list(range(10))
+
+
+@pytest.mark.parametrize(
+    ("seed", "learned"),
+    [(s, False) for s in SEEDS] + [(s, True) for s in LEARNED_SEEDS],
+    ids=[f"{s}" for s in SEEDS] + [f"learned-{s}" for s in LEARNED_SEEDS],
+)
+def test_random_model_is_bit_exact(seed: int, learned: bool) -> None:
+    design, x = random_design(seed, learned)
     for options in OPTIONS:
         variant = with_options(design, **options)
         p = build(variant)
