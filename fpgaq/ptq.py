@@ -538,8 +538,9 @@ def _plan(model: Any) -> tuple[list[Any], dict[str, str]]:
             calibrate.append(layer)
         elif cls in _ACTIVATION_LAYERS:
             name = "relu" if cls == "ReLU" else activation_name(layer.activation)
-            if cls == "ReLU" and layer.get_config().get("max_value") is not None:
-                skipped[layer.name] = "ReLU with max_value is left float"
+            relu = layer.get_config() if cls == "ReLU" else {}
+            if relu.get("max_value") is not None or relu.get("negative_slope") or relu.get("threshold"):
+                skipped[layer.name] = "ReLU with max_value, negative_slope or threshold is left float"
             elif name in ("relu", "linear"):
                 calibrate.append(layer)
             else:
