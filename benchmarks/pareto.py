@@ -115,7 +115,7 @@ TASKS = {
         qat_epochs=30,
         bits=range(2, 9),
         input_bits=(6, 8, 10, 12, 16),
-        hgq_epochs=300,
+        hgq_epochs=600,
         hgq_batch=1024,
         quick={"float_epochs": 5, "qat_epochs": 3, "bits": (3, 6), "input_bits": (8, 16), "hgq_epochs": 10},
     ),

@@ -4,8 +4,8 @@
 ``y_train``, ``x_test``, ``y_test``) and runs this script with the side
 venv's python.  It trains one HGQ2 model per task the way HGQ2's examples
 draw a resource/accuracy front: every layer's bits train against EBOPs, beta
-ramps logarithmically from ``--beta-start`` to ``--beta-end`` over the
-epochs, and HGQ2's ``ParetoFront`` callback keeps each epoch's weights that
+ramps logarithmically from ``--beta-start`` to ``--beta-end`` over 80 % of
+the epochs and then holds, and HGQ2's ``ParetoFront`` callback keeps each epoch's weights that
 no other epoch beats on both validation accuracy and EBOPs.  A spread of up to
 ``--points`` of those checkpoints is then calibrated (``trace_minmax``),
 traced by alkaid into its combinational IR, scored on ``x_test`` with alkaid's
@@ -104,7 +104,9 @@ def train_front(args: argparse.Namespace, data: dict[str, np.ndarray], ckpt_dir:
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    ramp = PieceWiseSchedule([(0, args.beta_start, "log"), (args.epochs, args.beta_end, "constant")])
+    # Beta rises over the first 80 % of the epochs and then holds, so the cheapest designs settle.
+    ramp_end = max(1, int(0.8 * args.epochs))
+    ramp = PieceWiseSchedule([(0, args.beta_start, "log"), (ramp_end, args.beta_end, "constant")])
     front = ParetoFront(
         ckpt_dir,
         ["val_accuracy", "ebops"],
@@ -130,14 +132,23 @@ def _ebops_of(path: Path) -> int:
 
 
 def spread(paths: list[Path], n: int) -> list[Path]:
-    """Up to ``n`` checkpoints spaced evenly in log(EBOPs), always with the largest and the smallest."""
+    """Up to ``n`` checkpoints: half evenly spaced in log(EBOPs), half evenly spaced along the front's order.
+
+    The front is dense where beta is small (many large designs, close in
+    accuracy) and sparse at its cheap end; the two halves cover both.
+    """
     ordered = sorted(paths, key=_ebops_of)
     if len(ordered) <= n:
         return ordered
     logs = np.log([max(_ebops_of(p), 1) for p in ordered])
-    targets = np.linspace(logs[0], logs[-1], n)
-    picked = sorted({int(np.argmin(np.abs(logs - t))) for t in targets})
-    return [ordered[i] for i in picked]
+    by_cost = {int(np.argmin(np.abs(logs - t))) for t in np.linspace(logs[0], logs[-1], (n + 1) // 2)}
+    by_rank = set(np.round(np.linspace(0, len(ordered) - 1, n)).astype(int).tolist())
+    picked = sorted(by_cost)
+    for i in sorted(by_rank - by_cost, key=lambda i: min(abs(i - j) for j in picked), reverse=True):
+        if len(picked) >= n:
+            break
+        picked.append(i)
+    return [ordered[i] for i in sorted(picked)]
 
 
 def convert_point(path: Path, data: dict[str, np.ndarray], out_dir: Path) -> dict[str, Any]:
