@@ -89,9 +89,9 @@ def test_small_designs_lint_clean(options: dict, tmp_path: Path) -> None:
     assert lint_design(design, tmp_path) == []
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_random_models_lint_clean(seed: int, tmp_path: Path) -> None:
-    design, _ = random_design(seed)
+@pytest.mark.parametrize(("seed", "learned"), [(0, False), (1, False), (2, False), (3, False), (4, True), (5, True)])
+def test_random_models_lint_clean(seed: int, learned: bool, tmp_path: Path) -> None:
+    design, _ = random_design(seed, learned)
     assert lint_design(with_options(design, reuse_factor=2, pipeline_every=2), tmp_path) == []
 
 
