@@ -6,7 +6,7 @@ trains the task loss plus ``beta`` times the surrogate LUT cost
 (:mod:`fpgaq.learned.cost`) and keeps the accuracy/LUT front of its epochs.
 """
 
-from fpgaq.learned.cost import CostPlan, cost_plan, csd_digits, model_cost
+from fpgaq.learned.cost import CostPlan, cost_plan, csd_digits, model_cost, rank_correlation
 from fpgaq.learned.model import LearnedPrecisionError, calibrate_ranges, learned_quantizers, to_learned
 from fpgaq.learned.training import Checkpoint, TrainResult, beta_schedule, train_learned
 
@@ -21,6 +21,7 @@ __all__ = [
     "csd_digits",
     "learned_quantizers",
     "model_cost",
+    "rank_correlation",
     "to_learned",
     "train_learned",
 ]

@@ -33,7 +33,7 @@ from keras import ops
 from fpgaq.keras_walk import as_list
 from fpgaq.quantizers import BaseQuantizer
 
-__all__ = ["RHO", "CostPlan", "cost_plan", "csd_digits", "model_cost"]
+__all__ = ["RHO", "CostPlan", "cost_plan", "csd_digits", "model_cost", "rank_correlation"]
 
 #: Expected non-zero digits per bit of a canonical-signed-digit number.
 RHO = 1.0 / 3.0
@@ -238,3 +238,24 @@ def _per_channel(src: Widths, src_shape: tuple[int, ...], out_shape: tuple[int, 
 def model_cost(model: keras.Model, input_bits: float = 16.0, synth_device: str = "xc7") -> float:
     """The surrogate's value for ``model`` now, in LUTs."""
     return float(ops.convert_to_numpy(cost_plan(model, input_bits, synth_device)()))
+
+
+def rank_correlation(a: Any, b: Any) -> float:
+    """Spearman's rank correlation of two sequences (ties get their mean rank)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.size < 2:
+        raise ValueError(f"rank_correlation needs two sequences of the same length >= 2, got {a.shape} and {b.shape}")
+
+    def ranks(v: np.ndarray) -> np.ndarray:
+        order = np.argsort(v, kind="stable")
+        r = np.empty(len(v))
+        r[order] = np.arange(len(v), dtype=np.float64)
+        for value in np.unique(v):  # ties share their mean rank
+            tied = v == value
+            r[tied] = r[tied].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
+    return float((ra * rb).sum() / den) if den else 0.0

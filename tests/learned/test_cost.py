@@ -77,3 +77,41 @@ def test_per_layer_costs_add_up():
     model = _tiny(w, 6, 3)
     plan = cost_plan(model)
     assert sum(plan.per_layer().values()) == pytest.approx(model_cost(model), rel=1e-6)
+
+
+def test_rank_correlation_is_spearmans():
+    from fpgaq.learned import rank_correlation
+
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert rank_correlation([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.9486833, rel=1e-6)  # scipy's value
+
+
+def test_surrogate_ranks_designs_as_the_resource_model_does():
+    """Designs of one network at many precisions: the surrogate orders them as design.estimate does."""
+    import fpgaq
+    from fpgaq.learned import learned_quantizers, rank_correlation
+
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((8,))
+    h = QActivation(learned_bits(8, 2, granularity="element"), name="qin")(inp)
+    h = QDense(
+        12,
+        kernel_quantizer=learned_bits(8, 0, granularity="element"),
+        bias_quantizer=learned_bits(10, 2),
+        activation=learned_bits(6, 3, keep_negative=False, granularity="element", rounding="TRN"),
+        name="d1",
+    )(h)
+    out = QDense(
+        4, kernel_quantizer=learned_bits(8, 0, granularity="element"), bias_quantizer=learned_bits(10, 2), name="d2"
+    )(h)
+    model = keras.Model(inp, out)
+    rng = np.random.default_rng(0)
+    surrogate, estimate = [], []
+    for level in range(-1, 7):
+        for _, role, q in learned_quantizers(model):
+            shape = q.fbits.shape
+            q.set_bits(np.clip(level + rng.integers(-2, 3, size=shape), -4, 10), 2 if role != "kernel" else 0)
+        surrogate.append(model_cost(model))
+        estimate.append(fpgaq.convert(model).estimate(use_dsp=False).total.lut)
+    assert rank_correlation(surrogate, estimate) >= 0.95, (surrogate, estimate)
