@@ -9,6 +9,7 @@ and both back ends compute without rounding until a quantizer says so.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -212,4 +213,21 @@ def infer_precision(graph: Graph, config: Any = None) -> Graph:
             exact = _fused_activation_type(g, node, exact, cfg)
         if out.type is None:
             out.type = exact
+        _carry_elements(g, node)
     return g
+
+
+#: Ops whose output holds the input's elements, in the same order, in the same type.
+_SAME_ELEMENTS = ("reshape", "identity")
+
+
+def _carry_elements(graph: Graph, node: Node) -> None:
+    """A Flatten after a ``quantize`` node keeps its per-element types (the RTL passes each element's
+    own signal through), so the layer after it is costed on them too."""
+    src, out = graph.tensors[node.inputs[0]] if node.inputs else None, graph.tensors[node.output]
+    if node.op in _SAME_ELEMENTS and src is not None and src.elements is not None and out.type == src.type:
+        et = src.elements
+        shape = out.shape
+        out.elements = dataclasses.replace(
+            et, frac=et.frac.reshape(shape), lo=et.lo.reshape(shape), hi=et.hi.reshape(shape)
+        )

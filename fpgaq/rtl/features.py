@@ -431,11 +431,15 @@ def _core_key(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -> 
     kernel = node.weights["kernel"]
     xt = graph.tensors[node.inputs[0]]
     structural = tuple(sorted((k, _spelled(v)) for k, v in node.attrs.items() if k != "activation"))
+    grids = None
+    if _own_grids(xt, _reuse(node)):
+        grids = tuple(_digest(a) for a in (xt.elements.frac, xt.elements.lo, xt.elements.hi))
     return (
         node.op,
         _weight_digest(kernel),
         xt.shape,
         xt.type.signed,
+        grids,
         structural,
         _structural_multiplier(node),
         _reuse(node),
@@ -455,16 +459,26 @@ def _structural_multiplier(node: Node) -> str:
     return style
 
 
+def _own_grids(xt: Any, reuse: int) -> bool:
+    """Whether a linear node reads ``xt``'s elements on their own grids (a ``quantize`` node's
+    per-element types, unfolded: see fpgaq.rtl.lower.linear), as the core probe must then too."""
+    return xt.elements is not None and reuse == 1
+
+
 def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -> _Core:
     xt = graph.tensors[node.inputs[0]]
     t = xt.type
     net = Netlist()
     xs = net.add_input("x", t, xt.size)
+    reuse = _reuse(node)
+    if _own_grids(xt, reuse):  # each element its own range and binary point, as the RTL builds it
+        et = xt.elements
+        grids = zip(et.lo.reshape(-1), et.hi.reshape(-1), et.frac.reshape(-1))
+        xs = [net._new("input", int(lo), int(hi), int(f), (), (0, i)) for i, (lo, hi, f) in enumerate(grids)]
     for i, v in consts:
         xs[i] = net.const(v, t.frac)
     taps = linear_taps(node, graph, xs)
     kfrac = node.weights["kernel"].type.frac
-    reuse = _reuse(node)
     if reuse > 1:
         sums = folded_dot_products(net, taps, kfrac, _multiplier(node), reuse)
     else:
@@ -501,6 +515,8 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
                 ws.append(int(w))
     live_sums = [s for s in sums if not s.is_const]
     frac_drop = (t.frac + kfrac) - (live_sums[0].frac if live_sums else t.frac + kfrac)
+    if _own_grids(xt, reuse):  # sums on several binary points: their ranges are taken on the finest
+        frac_drop = 0
     return _Core(
         width=t.width,
         frac_drop=frac_drop,

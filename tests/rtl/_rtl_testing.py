@@ -77,6 +77,9 @@ def _lowering_key(design: fpgaq.Design) -> tuple:
     digest = hashlib.sha256()
     for node in design.graph.nodes:
         digest.update(repr((node.name, node.op, node.inputs, sorted(node.attrs), node.types)).encode())
+        for key in sorted(node.attrs):  # values too: quantize nodes differ only in their per-element arrays
+            value = node.attrs[key]
+            digest.update(value.tobytes() if isinstance(value, np.ndarray) else repr(value).encode())
         digest.update(repr((node.options.get("multiplier"), node.options.get("reuse_factor"))).encode())
         for key in sorted(node.weights):
             digest.update(np.ascontiguousarray(node.weights[key].mantissa).tobytes())

@@ -12,7 +12,7 @@ from fpgaq.fixed import FixedType
 from fpgaq.layers import QActivation, QDense
 from fpgaq.quantizers import learned_bits
 from fpgaq.rtl.build import lower
-from fpgaq.rtl.features import op_features
+from fpgaq.rtl.features import graph_features, op_features
 
 
 def _model(activation: object, frac: np.ndarray | None = None, integer: np.ndarray | None = None) -> keras.Model:
@@ -53,6 +53,9 @@ def test_dense_after_per_element_quantize_is_narrow(rounding: str, overflow: str
     assert np.array_equal(design.predict(x), want)
     bits, constants = _adder_bits(design)
     assert constants == np.sum(frac + integer < 0) >= 3
+    # the resource model probes the dense layer on the same per-element grids
+    estimated = next(nf for nf in graph_features(design.graph)[0] if nf.op == "dense").features.counts["add_bits"]
+    assert abs(estimated - bits) <= 0.03 * bits, (estimated, bits)
     # the same network with one uniform type: the container of the learned elements
     c: FixedType = design.graph.tensors["act"].type
     uniform_q = f"quantized_bits({c.width},{c.integer - int(c.signed)},keep_negative={int(c.signed)},alpha=1)"
