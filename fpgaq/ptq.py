@@ -181,6 +181,13 @@ class TensorChoice:
     clipped: float  # fraction of values outside the representable range
     histogram: dict[str, list[float]]  # "edges" and "counts"
 
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        """``x`` on this tensor's grid: rounded to nearest (ties to even) and saturated, in float32."""
+        lo, hi = self.representable
+        return np.clip(np.round(np.asarray(x, np.float64) * 2.0**self.fraction) / 2.0**self.fraction, lo, hi).astype(
+            np.float32
+        )
+
     @property
     def representable(self) -> tuple[float, float]:
         """The smallest and largest value of the grid (the per-layer one with per-channel bits)."""
@@ -219,8 +226,10 @@ class PTQResult:
         c = self.input_choice
         if c is None:
             return None
-        width = c.bits
-        return f"ap_fixed<{width},{c.integer + 1}>" if c.signed else f"ap_ufixed<{width},{c.integer}>"
+        # Round to nearest (ties to even) and saturate, as the quantized layers do; ap_fixed's default would
+        # truncate and wrap an input beyond the calibrated range.
+        kind, integer = ("ap_fixed", c.integer + 1) if c.signed else ("ap_ufixed", c.integer)
+        return f"{kind}<{c.bits},{integer},AP_RND_CONV,AP_SAT>"
 
     def conversion_config(self) -> dict[str, Any]:
         """The conversion config that types the input as calibrated (pass it to ``fpgaq.convert``)."""
@@ -576,7 +585,10 @@ def calibrate_model(
     most) chooses the kernels' and biases'.  ``bits`` is the budget of every
     tensor (sign included).  The scores use
     ``x_test`` (default: the calibration data) against ``y_test`` when given
-    (accuracy), else against the float model's own outputs (agreement).
+    (accuracy), else against the float model's own outputs (agreement).  The
+    whole quantized model is scored on inputs on the calibrated input grid
+    (:meth:`PTQResult.conversion_config` gives that type to the conversion),
+    so its score is the hardware's; a layer alone sees the float input.
     ``per_layer=False`` skips the one-model-per-layer scores.
     """
     _check_settings(method, granularity, form, bits, percentile)
@@ -637,7 +649,7 @@ def calibrate_model(
         },
         metric=metric,
         float_score=score(float_pred, reference),
-        quantized_score=score(_predict(qmodel, x_eval), reference),
+        quantized_score=score(_predict(qmodel, input_choice.quantize(x_eval)), reference),
         input_choice=input_choice,
         skipped=skipped,
     )

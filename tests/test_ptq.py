@@ -144,6 +144,18 @@ def _on_input_grid(result: Any, x: np.ndarray) -> np.ndarray:
     return (np.clip(np.round(x * 2.0**c.fraction) / 2.0**c.fraction, lo, hi)).astype("float32")
 
 
+def test_the_input_type_rounds_and_saturates_like_the_grid(known) -> None:
+    model, x = known
+    result = calibrate_model(model, x, per_layer=False)
+    design = fpgaq.convert(result.model, result.conversion_config())
+    probes = np.random.default_rng(4).normal(0.0, 3.0, (500, 8)).astype("float32")  # off grid, beyond the range
+    half = 2.0 ** -(result.input_choice.fraction + 1)
+    ties = _on_input_grid(result, probes) + np.float32(half)  # exact midpoints between two codes
+    for xs in (probes, ties):
+        np.testing.assert_array_equal(design.predict(xs), result.model.predict(_on_input_grid(result, xs), verbose=0))
+    np.testing.assert_array_equal(result.input_choice.quantize(probes), _on_input_grid(result, probes))
+
+
 @pytest.mark.parametrize(("method", "granularity"), [("max", "layer"), ("kl", "channel"), ("percentile", "layer")])
 def test_quantized_model_converts_bit_exactly(known, method, granularity) -> None:
     model, x = known
