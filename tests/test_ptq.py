@@ -218,6 +218,9 @@ def test_learned_form(trained, monkeypatch) -> None:
         got, want = (r.model.predict(data["x_test"], verbose=0) for r in (result, qkeras))
         assert np.mean(got.argmax(-1) == want.argmax(-1)) > 0.95  # same ranges; rounding of ties may differ
         assert result.quantized_score > 0.95
+        design = fpgaq.convert(result.model, result.conversion_config())
+        xq = result.input_choice.quantize(np.concatenate([data["x_test"], 3.0 * data["x_test"]]))
+        np.testing.assert_array_equal(design.predict(xq), result.model.predict(xq, verbose=0))
         monkeypatch.delitem(QUANTIZERS, "learned_bits")
     with pytest.raises(PTQError, match=r"learned_bits.*form='qkeras'"):
         calibrate_model(model, data["x_train"], form="learned")
