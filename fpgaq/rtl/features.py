@@ -483,7 +483,9 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
         sums = folded_dot_products(net, taps, kfrac, _multiplier(node), reuse)
     else:
         sums = dot_products(net, taps, kfrac, _multiplier(node))
-    ops = [op for op in net.live(sums) if op.kind not in ("input", "const")]
+    dead = node.attrs.get("dead_outputs")
+    roots = sums if dead is None or reuse > 1 else [s for s, d in zip(sums, dead) if not d]
+    ops = [op for op in net.live(roots) if op.kind not in ("input", "const")]  # what the RTL keeps
     features = op_features(ops)
     x_ids = {s.id for s in xs if not s.is_const}
     follows = _follows_input(ops, x_ids)
@@ -703,7 +705,9 @@ def _lowered_rest(
         outs = finish(net, node, groups[0], _bias(node, len(groups[0])), bias.type.frac if bias else 0, out_t)
     else:
         outs = LOWERINGS[node.op](net, node, graph, groups)
-    ops = [op for op in net.live(outs) if op.kind not in ("input", "const")]
+    dead = node.attrs.get("dead_outputs") if core is not None else None
+    live_outs = outs if dead is None else [o for o, d in zip(outs, dead) if not d]
+    ops = [op for op in net.live(live_outs) if op.kind not in ("input", "const")]
     inputs = [sig for g in groups for sig in g]
     result = (groups, list(outs), _program(ops, inputs, outs), op_features(ops), _ranges_of(outs))
     _LOWERED_REST[key] = result

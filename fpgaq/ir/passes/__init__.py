@@ -18,8 +18,9 @@ Why :data:`DEFAULT_PASSES` runs in this order:
    activation after a linear node becomes that node's output type, which is
    cheaper than fusing it as a ``linear`` activation.
 5. ``fuse_activation`` then fuses what remains (relu and friends).
-6. ``prune_zero_weights`` last: it annotates the final kernels, after folding
-   has changed them.
+6. ``prune_dead_channels`` (learned precision: the columns of channels a
+   ``quantize`` node makes constant zeros) before ``prune_zero_weights``,
+   which annotates the final kernels, after folding and pruning changed them.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from fpgaq.ir.passes.absorb_input_quantizer import absorb_input_quantizer
 from fpgaq.ir.passes.fold_batchnorm import fold_batchnorm
 from fpgaq.ir.passes.fuse_activation import fuse_activation
 from fpgaq.ir.passes.merge_quantizer import merge_quantizer
+from fpgaq.ir.passes.prune_dead_channels import prune_dead_channels
 from fpgaq.ir.passes.prune_zero_weights import prune_zero_weights
 from fpgaq.ir.passes.remove_identity import remove_identity
 
@@ -41,6 +43,7 @@ __all__ = [
     "fold_batchnorm",
     "fuse_activation",
     "merge_quantizer",
+    "prune_dead_channels",
     "prune_zero_weights",
     "remove_identity",
     "run_passes",
@@ -54,6 +57,7 @@ DEFAULT_PASSES: list[Pass] = [
     fold_batchnorm,
     merge_quantizer,
     fuse_activation,
+    prune_dead_channels,
     prune_zero_weights,
 ]
 

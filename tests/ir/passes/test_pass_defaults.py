@@ -22,6 +22,7 @@ def test_default_order() -> None:
         "fold_batchnorm",
         "merge_quantizer",
         "fuse_activation",
+        "prune_dead_channels",
         "prune_zero_weights",
     ]
     assert names == expected
