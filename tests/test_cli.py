@@ -92,6 +92,8 @@ def test_every_command_taking_a_model_takes_weights() -> None:
         "sweep",
         "search",
         "ptq",
+        "train",
+        "pareto",
     }
     for name in takes_model:
         assert any(a.dest == "weights" for a in commands[name]._actions), name

@@ -185,6 +185,8 @@ def pareto(
     force: bool = False,
     seed: int = 0,
     verbose: int = 0,
+    weights: str | None = None,
+    **options: Any,
 ) -> list[ParetoPoint]:
     """One learned-precision training per beta (an Optuna study), the front, and Yosys on its first points."""
     import optuna
@@ -210,8 +212,8 @@ def pareto(
 
     def objective(trial: Any) -> tuple[float, float]:
         beta = trial.suggest_float("beta", 0.0, 1.0)
-        model = load_model(model_path)
-        learned, record = train_point(model, data, beta, epochs=epochs, seed=seed, verbose=verbose)
+        model = load_model(model_path, weights=weights)
+        learned, record = train_point(model, data, beta, epochs=epochs, seed=seed, verbose=verbose, **options)
         target = out / "points" / f"beta_{beta:.3g}"
         save_point(target, learned, record, force=True)
         trial.set_user_attr("model_path", str(target / "model.keras"))
