@@ -7,7 +7,13 @@ trains the task loss plus ``beta`` times the surrogate LUT cost
 """
 
 from fpgaq.learned.cost import CostPlan, cost_plan, csd_digits, model_cost, rank_correlation
-from fpgaq.learned.model import LearnedPrecisionError, calibrate_ranges, learned_quantizers, to_learned
+from fpgaq.learned.model import (
+    LearnedPrecisionError,
+    calibrate_ranges,
+    learned_quantizers,
+    tighten_ranges,
+    to_learned,
+)
 from fpgaq.learned.training import Checkpoint, TrainResult, beta_schedule, train_learned
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "learned_quantizers",
     "model_cost",
     "rank_correlation",
+    "tighten_ranges",
     "to_learned",
     "train_learned",
 ]

@@ -22,7 +22,7 @@ from fpgaq.layers import QActivation, QConv1D, QConv2D, QDense, QDepthwiseConv2D
 from fpgaq.quantizers import BaseQuantizer
 from fpgaq.quantizers.learned import learned_bits
 
-__all__ = ["LearnedPrecisionError", "calibrate_ranges", "learned_quantizers", "to_learned"]
+__all__ = ["LearnedPrecisionError", "calibrate_ranges", "learned_quantizers", "tighten_ranges", "to_learned"]
 
 _TWINS = {"Dense": QDense, "Conv1D": QConv1D, "Conv2D": QConv2D, "DepthwiseConv2D": QDepthwiseConv2D}
 _KEPT = (
@@ -203,3 +203,22 @@ def _weight_of(model: keras.Model, q: BaseQuantizer) -> Any:
                 stem = public.removesuffix("_quantizer")
                 return getattr(layer, stem, None) if hasattr(layer, stem) else getattr(layer, f"{stem}_kernel")
     raise LearnedPrecisionError("quantizer not found on any layer")  # pragma: no cover - callers pass the model's own
+
+
+def tighten_ranges(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> None:
+    """Every activation's integer bits cut to what its outputs on ``x`` use (see ``learned_bits.tighten``).
+
+    The model's outputs on ``x`` stay exactly the same; one eager pass suffices, since
+    tightening a layer changes none of the values the layers after it see on ``x``.
+    """
+    hooks = [q for _, role, q in learned_quantizers(model) if role == "activation"]
+    try:
+        for q in hooks:
+            q.observing = True
+        for start in range(0, len(x), batch_size):
+            model(np.asarray(x[start : start + batch_size], dtype="float32"), training=False)
+    finally:
+        for q in hooks:
+            q.observing = False
+    for q in hooks:
+        q.tighten()

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from fpgaq.learned.cost import CostPlan, cost_plan
+from fpgaq.learned.model import tighten_ranges
 
 __all__ = ["Checkpoint", "TrainResult", "beta_schedule", "train_learned"]
 
@@ -137,11 +138,16 @@ def train_learned(
     from_logits: bool | None = None,
     seed: int = 0,
     verbose: int = 0,
+    tighten: bool = True,
+    schedule: str = "cosine",
 ) -> TrainResult:
     """Train ``model`` (with learned_bits quantizers) on ``loss + beta * LUTs``; the model ends at its last epoch.
 
     Returns every epoch's record and the non-dominated epochs (accuracy on ``x_val``
     vs surrogate LUTs) with their weights: ``model.set_weights(result.best(...).weights)``.
+    With ``tighten`` every front point's activation ranges are then cut to what they
+    use on ``x`` (:func:`fpgaq.learned.tighten_ranges`), and the front is taken again;
+    the model itself is left at its (tightened) last epoch.
     """
     keras.utils.set_random_seed(seed)
     if from_logits is None:
@@ -153,11 +159,33 @@ def train_learned(
     beta_var = keras.Variable(0.0, trainable=False, name="beta")
     wrapper = _CostAware(model, plan, beta_var)
     steps = max(1, math.ceil(len(x) / batch_size)) * epochs
-    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.1)
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule={schedule!r} is not supported; choose 'cosine' or 'constant'")
+    rate: Any = learning_rate
+    if schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.1)
     wrapper.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=keras.optimizers.Adam(rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
     )
     keeper = _FrontKeeper(model, plan, beta_var, beta_schedule(beta, epochs), (x_val, y_val), verbose)
     wrapper.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, shuffle=True, callbacks=[keeper])
-    return TrainResult(keeper.history, keeper.points)
+    front = keeper.points
+    if tighten:
+        last = model.get_weights()
+        front = [_tightened(model, plan, c, x, x_val, y_val) for c in front]
+        model.set_weights(last)
+        tighten_ranges(model, x)
+        front = _front(front)
+    return TrainResult(keeper.history, front)
+
+
+def _tightened(
+    model: keras.Model, plan: CostPlan, c: Checkpoint, x: np.ndarray, x_val: np.ndarray, y_val: np.ndarray
+) -> Checkpoint:
+    model.set_weights(c.weights)
+    tighten_ranges(model, x)
+    pred = model.predict(x_val, batch_size=4096, verbose=0)
+    acc = float(np.mean(np.argmax(pred, axis=-1) == y_val))
+    cost = float(keras.ops.convert_to_numpy(plan()))
+    return Checkpoint(c.epoch, c.beta, acc, cost, [w.copy() for w in model.get_weights()])

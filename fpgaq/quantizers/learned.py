@@ -127,6 +127,9 @@ class learned_bits(BaseQuantizer):
         self.shape: tuple[int, ...] | None = None
         #: a percentile while a calibration pass runs (:func:`fpgaq.learned.calibrate_ranges`)
         self.calibrating: float | None = None
+        #: while true (eager calls only), the smallest and largest output of every element are recorded
+        self.observing = False
+        self._seen: tuple[np.ndarray, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ state
     def variable_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -219,7 +222,45 @@ class learned_bits(BaseQuantizer):
             self._follow_range(x)
         f = ops.broadcast_to(ops.clip(self.frac_bits(), *FRAC_RANGE), ops.shape(x))
         i = ops.broadcast_to(ops.clip(self.integer_bits(), *INTEGER_RANGE), ops.shape(x))
-        return self._quantize(x, f, i)
+        q = self._quantize(x, f, i)
+        if self.observing:
+            self._observe(q)
+        return q
+
+    def _observe(self, q: Any) -> None:
+        v = np.asarray(ops.convert_to_numpy(q), dtype=np.float64)
+        shape = self.shape or ()
+        v = v.reshape(-1, *shape) if shape else v.reshape(-1)
+        lo, hi = v.min(axis=0), v.max(axis=0)
+        if self._seen is not None:
+            lo, hi = np.minimum(lo, self._seen[0]), np.maximum(hi, self._seen[1])
+        self._seen = (lo, hi)
+
+    def tighten(self) -> None:
+        """The fewest integer bits that still hold every output seen while ``observing``; never more than now.
+
+        Saturation made the trained ranges generous; on the data that was observed the
+        outputs do not change, and every bit of range they did not use is a bit of
+        hardware saved.  An element that only ever output zero becomes constant zero.
+        """
+        if self._seen is None:
+            raise ValueError("learned_bits.tighten: nothing observed; run the model with observing=True first")
+        lo, hi = self._seen
+        f, _ = self.element_bits()
+        step = np.ldexp(1.0, -f)
+        need_hi = np.where(hi > 0, np.ceil(np.log2(np.maximum(hi, 0) + step)), -np.inf)
+        need_lo = np.where(lo < 0, np.ceil(np.log2(np.maximum(-lo, step))), -np.inf) if self.keep_negative else -np.inf
+        need = np.maximum(need_hi, need_lo)
+        need = np.where(np.isfinite(need), need, -f - 1).astype(np.float64)  # only zeros seen: a dead element
+        vshape = self.variable_shape(self.shape or ())
+        axes = tuple(range(need.ndim - len(vshape))) + tuple(
+            k + need.ndim - len(vshape) for k, n in enumerate(vshape) if n == 1
+        )
+        per_variable = need.max(axis=axes, keepdims=False) if axes else need
+        current = np.asarray(ops.convert_to_numpy(self.integer_bits()), dtype=np.float64)
+        current = np.round(np.clip(current, *INTEGER_RANGE))
+        self.set_bits(integer=np.minimum(np.reshape(per_variable, vshape), current))
+        self._seen = None
 
     def _quantize(self, x: Any, f_real: Any, i_real: Any) -> Any:
         """The exact quantized values, with the gradients written out (no float tricks in the forward pass).

@@ -81,3 +81,21 @@ def test_unsupported_layers_are_named_with_the_fix():
     pattern = r"layer 'bn' has class BatchNormalization.*fold BatchNormalization"
     with pytest.raises(LearnedPrecisionError, match=pattern):
         to_learned(model)
+
+
+def test_tightening_cuts_unused_range_and_keeps_every_output():
+    from fpgaq.layers import QActivation
+    from fpgaq.learned import tighten_ranges
+    from fpgaq.quantizers.learned import learned_bits
+
+    inp = keras.Input((3,))
+    q = learned_bits(10, 6, keep_negative=True, granularity="element")
+    model = keras.Model(inp, QActivation(q, name="a")(keras.layers.Dense(3, name="d")(inp)))
+    model.get_layer("d").set_weights([np.eye(3, dtype="float32"), np.zeros(3, "float32")])
+    x = np.stack([np.linspace(-3, 3, 101), np.linspace(0, 0.9, 101), np.zeros(101)], axis=1).astype("float32")
+    before = model.predict(x, verbose=0)
+    tighten_ranges(model, x)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), before)
+    f, i = q.element_bits()
+    np.testing.assert_array_equal(i, [2, 0, -f[2] - 1])  # |x| <= 3 needs 2 integer bits; 0.9 none; zeros: dead
+    assert q.hardware().width[2] == 0
