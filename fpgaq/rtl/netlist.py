@@ -192,6 +192,9 @@ class Netlist:
         blo, bhi = b.lo << sb, b.hi << sb
         if a.is_const and b.is_const:
             return self.const(alo - blo if subtract else alo + blo, frac)
+        folded = self._fold_offsets(a, b, subtract)
+        if folded is not None:  # same value; same binary point, which callers count on
+            return self.shl(folded, frac - folded.frac) if folded.frac < frac else folded
         if subtract:
             lo, hi = alo - bhi, ahi - blo
         else:
@@ -199,6 +202,41 @@ class Netlist:
         if not subtract and b.id < a.id and sa == sb:  # canonical order so that a+b and b+a are shared
             a, b = b, a
         return self._new("add", lo, hi, frac, (a, b), (sa, sb, subtract))
+
+    def _offset_of(self, s: Signal) -> tuple[Signal, bool, Signal] | None:
+        """``(term, negated, c)`` with ``s == (-term if negated else term) + c`` exactly, when ``s``
+        is an adder with a constant operand (seen through value-preserving left shifts)."""
+        op = self._producer.get(s.id)
+        while op is not None and op.kind == "shl" and op.out.frac == op.args[0].frac + op.param:
+            op = self._producer.get(op.args[0].id)
+        if op is None or op.kind != "add":
+            return None
+        x, y = op.args
+        subtract = op.param[2]
+        if y.is_const and not x.is_const:
+            return x, False, self.neg(y) if subtract else y
+        if x.is_const and not y.is_const:
+            return y, subtract, x
+        return None
+
+    def _fold_offsets(self, a: Signal, b: Signal, subtract: bool) -> Signal | None:
+        """``(t + c1) +- c2`` as ``t + (c1 +- c2)``: one adder instead of two, so that a rounding
+        constant rides on the bias adder before it (and constants never stack up in a chain)."""
+        if b.is_const:
+            inner = self._offset_of(a)
+            if inner is None:
+                return None
+            term, negated, c1 = inner
+            c = self.add(c1, b, subtract)
+            return self.sub(c, term) if negated else self.add(term, c)
+        if a.is_const:
+            inner = self._offset_of(b)
+            if inner is None:
+                return None
+            term, negated, c1 = inner
+            c = self.add(a, c1, subtract)
+            return self.add(c, term) if negated == subtract else self.sub(c, term)
+        return None
 
     def sub(self, a: Signal, b: Signal) -> Signal:
         return self.add(a, b, subtract=True)

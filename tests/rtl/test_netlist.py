@@ -165,3 +165,52 @@ def test_rom_mux_clip_and_dead_code() -> None:
     assert all(op.kind != "add" for op in net.live())
     with pytest.raises(ValueError, match="does not cover"):
         net.rom(a, table[:5], 0, 0)
+
+
+# ----------------------------------------------------------------------------- constant offsets fold
+def _exact(net: Netlist, sig, xs: np.ndarray) -> list[Fraction]:
+    out = simulate(net, [xs])[-1]
+    return [Fraction(int(v), 2**sig.frac) for v in out[:, 0]]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_constant_offsets_fold_into_one_adder(seed: int) -> None:
+    """(x + c1) +- c2, through value-preserving shifts and in either operand order, is one adder over x;
+    its value and binary point are those of the chain written out."""
+    rng = np.random.default_rng(seed)
+    net = Netlist()
+    x = net.add_input("x", FixedType(8, 4, True), 1)[0]
+    xs = np.arange(-128, 128).reshape(-1, 1)
+    want = [Fraction(int(v), 16) for v in xs[:, 0]]
+    s = x
+    for _ in range(4):
+        if rng.random() < 0.3:
+            s = net.shl(s, int(rng.integers(0, 3)))
+        value, frac = int(rng.integers(-40, 41)), int(rng.integers(0, 7))
+        c, cr = net.const(value, frac), Fraction(value, 2**frac)
+        subtract, first = bool(rng.random() < 0.4), bool(rng.random() < 0.5)
+        expected_frac = max(s.frac, frac)
+        s = net.add(s, c, subtract) if first else net.add(c, s, subtract)
+        assert s.frac == expected_frac
+        want = [(w - cr if subtract else w + cr) if first else (cr - w if subtract else cr + w) for w in want]
+    net.add_output("y", [s], FixedType(8, 4))
+    assert _exact(net, s, xs) == want
+    assert sum(op.kind in ("add", "neg") for op in net.live()) <= 2  # one adder (and a negation at most)
+    assert sum(op.kind == "add" for op in net.live()) <= 1
+
+
+def test_rounding_rides_on_the_bias_adder() -> None:
+    """sum + bias, then a RND cast: the half-LSB joins the bias constant (one adder, bit-exact)."""
+    net = Netlist()
+    a, b = net.add_input("x", FixedType(8, 4, True), 2)
+    total = net.add(net.add(a, b), net.const(-3, 3))
+    y = net.cast(total, FixedType(6, 4, True, "RND", "SAT"))
+    net.add_output("y", [y], FixedType(6, 4, True, "RND", "SAT"))
+    assert sum(op.kind == "add" for op in net.live()) == 2
+    grid = np.array([(i, j) for i in range(-128, 128) for j in range(-128, 128)])
+    got = simulate(net, [grid])[0][:, 0]
+    t = FixedType(6, 4, True, "RND", "SAT")
+    exact = (grid[:, 0] + grid[:, 1]) / 16 - 3 / 8
+    assert np.any(exact * 4 % 1 == 0.5)  # midpoints, where RND decides
+    assert np.array_equal(got, t.to_int(exact))  # exact in float64
+    assert got.min() == t.min_int and got.max() == t.max_int  # the grid saturates both ways
