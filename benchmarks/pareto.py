@@ -3,8 +3,12 @@
 One run draws three fronts per task and prints, at float accuracy minus
 0.5, 1, 1.5, 2 and 3 points, the fewest LUTs each flow needs and the ratios:
 
-* **learned**: fpgaq's learned per-element precision (:func:`learned_front`;
-  skipped with a note until ``fpgaq.learned`` lands);
+* **learned**: fpgaq's learned per-element precision (:func:`learned_front`):
+  the float model's ``fpgaq.learned`` twin trained once on cross-entropy +
+  beta x the surrogate LUT cost, beta ramping geometrically; every epoch on
+  the (accuracy, surrogate) front is converted, scored with the bit-exact
+  reference and estimated; the surrogate's rank correlation with the estimate
+  and with Yosys over those designs is printed (issue 13, point 2);
 * **uniform**: QKeras-style uniform bits (``quantized_bits(b,0,alpha=1)``
   kernels and biases, ``quantized_relu(b)``), every width ``b`` and input
   width of the grid trained with QAT from the float weights, converted by
@@ -101,6 +105,10 @@ class Task:
     input_bits: Sequence[int]
     hgq_epochs: int
     hgq_batch: int
+    learned_epochs: int
+    learned_batch: int
+    learned_beta: tuple[float, float]
+    learned_twin: dict[str, Any]  # fpgaq.learned.to_learned settings
     quick: dict[str, Any]  # the overrides of --quick
 
 
@@ -117,7 +125,18 @@ TASKS = {
         input_bits=(6, 8, 10, 12, 16),
         hgq_epochs=600,
         hgq_batch=1024,
-        quick={"float_epochs": 5, "qat_epochs": 3, "bits": (3, 6), "input_bits": (8, 16), "hgq_epochs": 10},
+        learned_epochs=150,
+        learned_batch=256,
+        learned_beta=(1e-6, 3e-4),
+        learned_twin={"weight_bits": 8, "activation_bits": 8, "input_bits": 12},
+        quick={
+            "float_epochs": 5,
+            "qat_epochs": 3,
+            "bits": (3, 6),
+            "input_bits": (8, 16),
+            "hgq_epochs": 10,
+            "learned_epochs": 4,
+        },
     ),
     "digits": Task(
         name="digits",
@@ -131,7 +150,18 @@ TASKS = {
         input_bits=(8,),
         hgq_epochs=300,
         hgq_batch=64,
-        quick={"float_epochs": 10, "qat_epochs": 5, "bits": (3, 6), "input_bits": (8,), "hgq_epochs": 20},
+        learned_epochs=150,
+        learned_batch=64,
+        learned_beta=(1e-6, 3e-4),
+        learned_twin={"weight_bits": 8, "activation_bits": 8, "input_bits": 8},
+        quick={
+            "float_epochs": 10,
+            "qat_epochs": 5,
+            "bits": (3, 6),
+            "input_bits": (8,),
+            "hgq_epochs": 20,
+            "learned_epochs": 4,
+        },
     ),
 }
 
@@ -151,16 +181,74 @@ def logits_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, model.get_layer("output").output, name=model.name)
 
 
-def learned_front(task: Task, data: dict[str, np.ndarray], workdir: Path, seeds: Sequence[int] = (0,)) -> list[Point]:
-    """fpgaq's learned-precision front (a beta sweep of ``fpgaq.learned``): filled in when that lands.
+def learned_front(
+    task: Task, data: dict[str, np.ndarray], float_model: keras.Model, workdir: Path, seed: int = 0
+) -> list[Point]:
+    """fpgaq's learned-precision front: the float model's learned twin trained once with a beta ramp.
 
-    Contract: return one :class:`Point` per trained design with ``flow="learned"``,
-    ``accuracy`` from ``Design.predict`` on ``data["x_test"]``, ``estimated_luts``
-    from ``design.estimate(...).total.lut``, the label naming beta (and seed), and
-    the Verilog written by ``design.write_rtl`` under ``workdir`` (``verilog``,
-    ``top``); :func:`main` synthesizes the front with Yosys.
+    ``fpgaq.learned.train_learned`` keeps every epoch that no other beats on (test accuracy,
+    surrogate LUTs), like HGQ2's ParetoFront callback; each kept epoch is converted, scored
+    with the bit-exact reference (``Design.predict``), estimated and written as Verilog.
     """
-    raise NotImplementedError("learned precision lands with fpgaq.learned")
+    from fpgaq.learned import calibrate_ranges, model_cost, to_learned, train_learned
+
+    keras.utils.set_random_seed(seed)
+    model = to_learned(logits_model(float_model), **task.learned_twin)
+    calibrate_ranges(model, data["x_train"])
+    result = train_learned(
+        model,
+        data["x_train"],
+        data["y_train"],
+        data["x_test"],
+        data["y_test"],
+        beta=task.learned_beta,
+        epochs=task.learned_epochs,
+        batch_size=task.learned_batch,
+        seed=seed,
+        verbose=1,
+    )
+    points = []
+    for c in result.front:
+        model.set_weights(c.weights)
+        design = convert(model, FPGAQ_CONFIG)
+        acc = float(np.mean(np.argmax(design.predict(data["x_test"]), axis=-1) == data["y_test"]))
+        keras_acc = accuracy(model, data["x_test"], data["y_test"])
+        estimate = design.estimate(device="xc7a100t", use_dsp=False).total.lut
+        label = f"beta {c.beta:.2e} epoch {c.epoch}"
+        project = workdir / f"epoch_{c.epoch}"
+        design.write_rtl(project, force=True)
+        manifest = json.loads((project / "fpgaq_rtl.json").read_text())
+        points.append(
+            Point(
+                "learned",
+                label,
+                acc,
+                [str(project / f) for f in manifest["files"]],
+                manifest["top"],
+                estimated_luts=float(estimate),
+                extra={"keras_accuracy": keras_acc, "surrogate_luts": model_cost(model), "beta": c.beta},
+            )
+        )
+        print(
+            f"  learned {label:<26} acc {100 * acc:6.2f}% (Keras {100 * keras_acc:6.2f}%)  surrogate "
+            f"{points[-1].extra['surrogate_luts']:8.0f}  estimate {estimate:8.0f} LUT",
+            flush=True,
+        )
+    return points
+
+
+def surrogate_agreement(points: Sequence[Point]) -> dict[str, float | None]:
+    """Spearman rank correlation of the learned front's surrogate LUTs with the estimate and with Yosys."""
+    from fpgaq.learned import rank_correlation
+
+    est = [(p.extra["surrogate_luts"], p.estimated_luts) for p in points if p.estimated_luts is not None]
+    syn = [(p.extra["surrogate_luts"], p.luts) for p in points if p.luts is not None]
+    return {
+        "vs_estimate": rank_correlation(*zip(*est)) if len(est) > 1 else None,
+        "vs_yosys": rank_correlation(*zip(*syn)) if len(syn) > 1 else None,
+        "designs_estimated": len(est),
+        "designs_synthesized": len(syn),
+    }
 
 
 def uniform_front(task: Task, data: dict[str, np.ndarray], float_model: keras.Model, workdir: Path) -> list[Point]:
@@ -335,7 +423,7 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
             t = time.perf_counter()
             try:
                 if flow == "learned":
-                    every[flow] = learned_front(task, data, work / flow)
+                    every[flow] = learned_front(task, data, float_model, work / flow)
                 elif flow == "uniform":
                     every[flow] = uniform_front(task, data, float_model, work / flow)
                 else:
@@ -351,6 +439,14 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
     rows = level_rows(float_acc, fronts)
     print(format_table(task.name, float_acc, rows), flush=True)
+    agreement = surrogate_agreement(every["learned"]) if "learned" in every else None
+    if agreement:
+        print(
+            f"{task.name}: learned-precision surrogate vs estimate: Spearman {agreement['vs_estimate']} over "
+            f"{agreement['designs_estimated']} designs; vs Yosys: {agreement['vs_yosys']} over "
+            f"{agreement['designs_synthesized']}",
+            flush=True,
+        )
     plot(task.name, float_acc, fronts, out / f"{task.name}.png")
     return {
         "task": task.name,
@@ -359,6 +455,7 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "fronts": {flow: [dataclasses.asdict(p) for p in pts] for flow, pts in fronts.items()},
         "all_points": {flow: [dataclasses.asdict(p) for p in pts] for flow, pts in every.items()},
         "notes": notes,
+        "surrogate_agreement": agreement,
         "seconds": {k: round(v, 1) for k, v in timings.items()},
     }
 
