@@ -285,7 +285,9 @@ class learned_bits(BaseQuantizer):
             m_hi = ops.where(alive, top - 1.0, 0.0)
             m_lo = ops.where(alive, -top, 0.0) if signed else ops.zeros_like(top)
             xs = x * scale
-            m = ops.floor(xs + 0.5) if rnd else ops.floor(xs)
+            m = ops.floor(xs)
+            if rnd:  # floor(xs + 0.5) would round in float32 just below a midpoint: xs - floor(xs) is exact
+                m = m + ops.cast(xs - m >= 0.5, m.dtype)
             if sat:
                 m = ops.minimum(ops.maximum(m, m_lo), m_hi)
             else:

@@ -154,3 +154,14 @@ def test_compiled_predict_equals_eager_at_the_range_bounds():
         "float32"
     )
     np.testing.assert_array_equal(model.predict(x, verbose=0), keras.ops.convert_to_numpy(model(x)))
+
+
+def test_round_to_nearest_is_exact_just_below_a_midpoint():
+    """float32's 0.49999997 + 0.5 rounds to 1.0; the quantizer must still round 0.49999997 down."""
+    q = learned_bits(8, 3, granularity="tensor")
+    q.build((4,))
+    q.set_bits(0, 4)
+    below = np.nextafter(np.float32(0.5), np.float32(0))
+    below_2_5 = np.nextafter(np.float32(2.5), np.float32(0))
+    x = np.array([[below, -below, below_2_5, 0.5]], dtype="float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(q(x)), [[0.0, 0.0, 2.0, 1.0]])
