@@ -314,7 +314,7 @@ def errors(records: list[dict[str, Any]], coef: dict[str, Any], flow: str) -> di
     if not records:
         return {}
     a, y = _lut_matrix(records, flow)
-    pred = a @ np.array([coef["lut"][k] for k in LUT_FEATURES])
+    pred = a @ np.array([coef["lut"].get(k, 0.0) for k in LUT_FEATURES])
     lut_err = np.abs(pred - y) / np.maximum(y, 1)
     a, y = _ff_matrix(records)
     pred_ff = a @ np.array([coef["ff"][k] for k in FF_FEATURES])

@@ -5,14 +5,18 @@ end's own decisions (CSD digits, shared odd multiples and pairs, adder
 widths, folding, pipeline registers), counted per node without generating
 the design.  Calibrated coefficients turn them into cells::
 
-    LUT = a_add * adder bits + a_cmp * compared bits + a_mux * mux bits
+    LUT = a_add * adder bits + a_carry * carry-only bits + a_cmp * compared bits + a_mux * mux bits
         + a_cmux * constant-mux bits + a_rom * table LUTs + a_mul * LUT-multiplier bits
     FF  = b_reg * register bits + b_valid * latency + b_0
     DSP = sum over '*' operators of the DSP slices their operand widths need
 
 An adder of ``w`` carry-chain bits is ``w`` LUTs plus ``w / 4`` CARRY4 on
 7-series (a sum bit and its carry share one LUT6 half), so ``a_add`` sits
-near 1; comparisons ride the same carry chains; multiplexers pack two bits
+near 1, except above the top of an unsigned operand, where the other operand
+only takes a carry (the propagate term is its own bit: a carry cell, no LUT;
+these carry-only bits are counted apart, as ``carry_bits``, and are most of
+an adder fed by a narrow per-element operand of learned precision);
+comparisons ride the same carry chains; multiplexers pack two bits
 per LUT6 when the select is shared.  The coefficients per synthesis flow are
 fitted by :mod:`fpgaq.calibrate` (``fpgaq calibrate``) with non-negative
 least squares on synthesized layers and shipped in
@@ -67,6 +71,7 @@ __all__ = [
 BACKENDS = ("rtl", "hls")
 LUT_FEATURES = (
     "lut_add_bits",
+    "carry_bits",
     "dsp_add_bits",
     "cmp_bits",
     "mux_bits",
@@ -243,7 +248,7 @@ def lut_terms(
         else:
             lut_mul_bits += a * b * count
     terms = {k: float(counts.get(k, 0.0)) for k in LUT_FEATURES}
-    terms["lut_add_bits"] = counts["add_bits"] - counts.get("dsp_add_bits", 0.0)
+    terms["lut_add_bits"] = counts["add_bits"] - counts.get("dsp_add_bits", 0.0) - counts.get("carry_bits", 0.0)
     terms["mul_bits"] = lut_mul_bits
     return terms, dsp
 

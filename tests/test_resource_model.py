@@ -15,8 +15,10 @@ from fpgaq.calibrate import corpus, design_features, errors, fit
 from fpgaq.converters.rtl import build_rtl
 from fpgaq.design import Design
 from fpgaq.devices import DEVICES, get_device
+from fpgaq.fixed import FixedType
 from fpgaq.resource_model import FF_FEATURES, LUT_FEATURES, dsp_slices, estimate
 from fpgaq.rtl import features as F
+from fpgaq.rtl.netlist import Netlist
 from fpgaq.testing.random_models import build_model, random_spec
 
 
@@ -78,6 +80,30 @@ def test_latency_matches_random_designs(seed: int) -> None:
     for options in OPTIONS[:4]:
         d = _with(design, **options)
         assert estimate(d).total.latency_cycles == build_rtl(d).latency, options
+
+
+@pytest.mark.parametrize("seed", [1, 2, 11])
+def test_learned_designs_have_the_rtl_latency(seed: int) -> None:
+    """Learned precision: each linear layer's ``quantize`` reader is counted with it (its rounding rides on
+    the bias adder in the RTL, and the layer's own output is no register then), and a layer reading
+    per-element grids is scheduled from them; what later layers ignore the features still count."""
+    design = fpgaq.convert(build_model(random_spec(seed, learned=True)))
+    for options in OPTIONS[:2]:
+        d = _with(design, **options)
+        latency, adders, _ = _real(d)
+        nfs, feat_latency, _ = F.graph_features(d.graph)
+        assert estimate(d).total.latency_cycles == latency == feat_latency, options
+        assert adders <= sum(nf.features["adders"] for nf in nfs) <= 1.6 * adders, options
+
+
+def test_a_quantize_after_a_linear_layer_is_counted_with_it() -> None:
+    design = fpgaq.convert(build_model(random_spec(0, family="mlp", depth=2, learned=True)))
+    graph = design.graph
+    nfs = {nf.name: nf for nf in F.graph_features(graph)[0]}
+    fused = [n for n in graph.nodes if n.op == "quantize" and graph.producer(n.inputs[0]).op == "dense"]
+    assert fused
+    for node in fused:
+        assert nfs[node.name].features.counts == F.Features().counts
 
 
 def test_replayed_schedule_equals_the_real_scheduler(jet: Design, digits: Design, monkeypatch) -> None:
@@ -282,3 +308,36 @@ def test_calibrate_cli_refits_stored_records(tmp_path, capsys) -> None:
     model = json.loads((tmp_path / "resource_model.json").read_text())
     assert set(model["flows"]["xc7"]["lut"]) == set(LUT_FEATURES)
     assert "FPGAQ_RESOURCE_MODEL" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- what one op counts
+def _counts(build) -> dict[str, float]:
+    net = Netlist()
+    x = net.add_input("x", FixedType(12, 12, True), 1)[0]
+    y = net.add_input("y", FixedType(3, 3, False), 1)[0]
+    z = net.add_input("z", FixedType(3, 3, True), 1)[0]
+    out = build(net, x, y, z)
+    return F.op_features([op for op in net.live([out]) if op.kind not in ("input", "const")]).counts
+
+
+def test_adder_bits_above_an_unsigned_operand_only_carry() -> None:
+    c = _counts(lambda n, x, y, z: n.add(x, y))
+    assert (c["add_bits"], c["carry_bits"]) == (13, 10)  # 13-bit sum, y's 3 low bits need a LUT each
+    assert _counts(lambda n, x, y, z: n.add(x, z))["carry_bits"] == 0  # z's sign extends over every bit
+    assert _counts(lambda n, x, y, z: n.sub(x, y))["carry_bits"] == 0  # ~y's high ones take inverters
+    # an unsigned operand wholly below the other's lowest bit: a concatenation, no LUT at all
+    fraction = FixedType(3, 0, False)
+    shifted = _counts(lambda n, x, y, z: n.add(x, n.add_input("w", fraction, 1)[0]))
+    assert shifted["add_bits"] == shifted["carry_bits"] == 12
+
+
+def test_rounding_constant_trailing_zeros_pass_through() -> None:
+    c = _counts(lambda n, x, y, z: n.add(x, n.const(8)))  # + 0b1000: the 3 low bits are x's own
+    assert c["add_bits"] == 13 - 3
+
+
+def test_saturation_to_whole_bits_compares_the_bits_above() -> None:
+    whole = _counts(lambda n, x, y, z: n.clip(x, 0, 15))
+    assert whole["cmp_bits"] == 12 - 4 + 1  # the sign and the 8 bits above the result's 4
+    assert _counts(lambda n, x, y, z: n.clip(x, -16, 15))["cmp_bits"] == 12 - 5 + 1
+    assert _counts(lambda n, x, y, z: n.clip(x, -3, 20))["cmp_bits"] == 2 * 12  # two comparators

@@ -48,9 +48,10 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
 from fpgaq.rtl.fold import folded_dot_products
+from fpgaq.rtl.lower.blocks import on_binary_point
 from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
-from fpgaq.rtl.lower.registry import LOWERINGS, load_families
+from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, bits_for_range
 from fpgaq.rtl.pipeline import LEVELS, Scheduler, hold_stage, read_stage, registers_output
 
@@ -60,6 +61,7 @@ __all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_feature
 FEATURES = (
     "add_bits",  # carry-chain bits of adders and subtractors (result width less pass-through low bits)
     "dsp_add_bits",  # of those, adders fed by a product (a DSP slice's post-adder can take them)
+    "carry_bits",  # of the add bits, those above an unsigned operand's top: a carry cell, no LUT
     "adders",  # number of adders
     "cmp_bits",  # bits compared by max/min/clip (per bound)
     "mux_bits",  # bits selected by a multiplexer between two signals
@@ -114,12 +116,62 @@ class NodeFeatures:
 
 
 # ----------------------------------------------------------------------------- counting ops
+def _zero_low_bits(s: Signal, shift: int) -> int:
+    """Low bits of ``s << shift`` that are always zero (a constant's trailing zeros count too)."""
+    if s.is_const and s.lo:
+        return shift + (s.lo & -s.lo).bit_length() - 1
+    return shift
+
+
 def _effective_add_bits(op: Op) -> int:
+    """Result bits that need a carry chain: the low bits where one operand is zero (shifted in, or
+    a constant's trailing zeros, as a rounding constant's) pass the other one through; below a
+    subtrahend's zeros the minuend passes, below a minuend's the subtrahend must be negated."""
     if op.kind == "neg":
         return op.out.width
     sa, sb, subtract = op.param
-    through = 0 if (subtract and sa > 0) else max(sa, sb)
+    za, zb = _zero_low_bits(op.args[0], sa), _zero_low_bits(op.args[1], sb)
+    through = zb if subtract else max(za, zb)
     return max(op.out.width - through, 1)
+
+
+def _power_of_two(v: int) -> bool:
+    return v > 0 and v & (v - 1) == 0
+
+
+def _clip_compare_bits(op: Op) -> int:
+    """Bits a saturation compares: a range of whole bits (``[0, 2**n - 1]`` or ``[-2**n, 2**n - 1]``,
+    what casting into a fixed-point type clips to) is left exactly when the bits above the result's
+    are not all copies of its sign, one reduction over those bits; any other bound is a comparator
+    over the whole input, per bound."""
+    lo, hi = op.param[:2] if isinstance(op.param, tuple) else (None, None)
+    a = op.args[0]
+    if (hi is None or _power_of_two(hi + 1)) and (lo is None or lo == 0 or _power_of_two(-lo)):
+        return max(a.width - op.out.width, 0) + 1
+    bounds = sum(x is not None for x in (lo, hi))
+    return a.width * max(bounds, 1)
+
+
+def _top_bit(s: Signal, shift: int) -> int | None:
+    """Bits of ``s << shift`` above which it is always zero (None: a signed operand extends its sign)."""
+    if s.lo < 0:
+        return None
+    return shift + (s.hi.bit_length() if s.is_const else s.width)
+
+
+def _carry_bits(op: Op) -> int:
+    """Add bits above the top of an unsigned operand: the other operand plus a carry, which a carry
+    chain propagates with no LUT (the propagate term is the other operand's bit itself); a
+    subtraction inverts its subtrahend's zeros into ones, which costs inverters."""
+    if op.kind != "add" or op.param[2]:
+        return 0
+    sa, sb, _ = op.param
+    tops = [t for t in (_top_bit(op.args[0], sa), _top_bit(op.args[1], sb)) if t is not None]
+    if not tops:
+        return 0
+    width = op.out.width
+    start = width - _effective_add_bits(op)
+    return max(0, width - max(min(tops), start))
 
 
 def op_features(ops: Iterable[Op]) -> Features:
@@ -137,12 +189,13 @@ def op_features(ops: Iterable[Op]) -> Features:
             c["adders"] += 1
             if any(a.id in products for a in op.args):
                 c["dsp_add_bits"] += bits
+            else:
+                c["carry_bits"] += _carry_bits(op)
         elif k in ("max", "min"):
             c["cmp_bits"] += max(a.width for a in op.args)
             c["mux_bits"] += op.out.width
         elif k == "clip":
-            bounds = sum(x is not None for x in op.param[:2]) if isinstance(op.param, tuple) else 2
-            c["cmp_bits"] += op.args[0].width * max(bounds, 1)
+            c["cmp_bits"] += _clip_compare_bits(op)
             c["mux_bits"] += op.out.width
         elif k == "mux":
             if all(a.is_const for a in op.args[1:]):
@@ -352,9 +405,22 @@ def _ranges_digest(r: Ranges) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _signals(net: Netlist, index: int, r: Ranges) -> list[Signal]:
+def _signals(net: Netlist, index: int, r: Ranges, fracs: Sequence[int] | None = None) -> list[Signal]:
+    """Input signals of ``r``'s ranges; ``fracs``: each element on its own (coarser) binary point."""
     lo, hi, frac = r
-    return [net._new("input", int(a), int(b), frac, (), (index, i)) for i, (a, b) in enumerate(zip(lo, hi))]
+    if fracs is None:
+        return [net._new("input", int(a), int(b), frac, (), (index, i)) for i, (a, b) in enumerate(zip(lo, hi))]
+    sigs = []
+    for i, (a, b, f) in enumerate(zip(lo, hi, fracs)):
+        f = frac if a == b else min(f, frac)  # the ranges are exact multiples of the coarser unit
+        sigs.append(net._new("input", int(a) >> (frac - f), int(b) >> (frac - f), f, (), (index, i)))
+    return sigs
+
+
+def _sum_fracs(core: _Core) -> tuple[int, ...] | None:
+    """The binary point of each dot product, when they differ (a layer reading per-element grids)."""
+    fracs = tuple(s.frac for s in core.sums)
+    return fracs if len(set(fracs)) > 1 else None
 
 
 # ----------------------------------------------------------------------------- the dot-product core
@@ -475,6 +541,7 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
         et = xt.elements
         grids = zip(et.lo.reshape(-1), et.hi.reshape(-1), et.frac.reshape(-1))
         xs = [net._new("input", int(lo), int(hi), int(f), (), (0, i)) for i, (lo, hi, f) in enumerate(grids)]
+        net.inputs[0] = ("x", xs, t)  # the scheduler's replay starts from these (arrivals per element)
     for i, v in consts:
         xs[i] = net.const(v, t.frac)
     taps = linear_taps(node, graph, xs)
@@ -685,55 +752,92 @@ def _node_key(node: Node, graph: Graph) -> tuple[Any, ...]:
     )
 
 
-_LOWERED_REST: dict[tuple[Any, ...], tuple[list[list[Signal]], list[Signal], _Program, Features, Ranges]] = {}
+_LoweredRest = tuple[list[list[Signal]], list[Signal], _Program, Features, Ranges, set[int]]
+_LOWERED_REST: dict[tuple[Any, ...], _LoweredRest] = {}
+
+#: Ops that, read only by a linear node, are lowered with its rest (one netlist, as the RTL builds
+#: the design): a ``quantize`` node's rounding constant then folds into the bias adder before it.
+TAIL_OPS = frozenset({"quantize"})
+
+
+def _tail(node: Node, graph: Graph) -> Node | None:
+    """The node lowered with linear ``node``'s rest: its only reader, when that is a single-input
+    :data:`TAIL_OPS` node (and ``node``'s output is no design output)."""
+    if not is_linear(node.op) or node.output in graph.outputs:
+        return None
+    readers = [n for n in graph.nodes if node.output in n.inputs]
+    if len(readers) != 1 or readers[0].op not in TAIL_OPS or len(readers[0].inputs) != 1:
+        return None
+    return readers[0]
 
 
 def _lowered_rest(
-    node: Node, graph: Graph, ins: list[Ranges], core: _Core | None
-) -> tuple[list[list[Signal]], list[Signal], _Program, Features, Ranges]:
-    key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), core is None)
+    node: Node, graph: Graph, ins: list[Ranges], core: _Core | None, tail: Node | None = None
+) -> _LoweredRest:
+    """The rest of ``node`` (and of its ``tail``) lowered at the inputs' exact ranges: the input
+    groups, the outputs, the program to schedule, the features, the output ranges and the
+    signals that are layer outputs (registered under ``PipelineEvery: 0``)."""
+    tail_key = None if tail is None else _node_key(tail, graph)
+    sum_fracs = None if core is None else _sum_fracs(core)
+    key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), core is None, tail_key, sum_fracs)
     hit = _LOWERED_REST.get(key)
     if hit is not None:
         return hit
     if len(_LOWERED_REST) >= _CACHE_LIMIT:
         _LOWERED_REST.clear()
     net = Netlist()
-    groups = [_signals(net, k, r) for k, r in enumerate(ins)]
+    groups = [_signals(net, k, r, sum_fracs if core is not None else None) for k, r in enumerate(ins)]
     if core is not None:
         bias = node.weights.get("bias")
         out_t = graph.tensors[node.output].type
         outs = finish(net, node, groups[0], _bias(node, len(groups[0])), bias.type.frac if bias else 0, out_t)
     else:
         outs = LOWERINGS[node.op](net, node, graph, groups)
+    boundary = {s.id for s in outs}
+    if tail is not None:
+        t_in = outs if tail.op in OWN_BINARY_POINTS else on_binary_point(net, outs, graph.tensors[node.output].type)
+        outs = LOWERINGS[tail.op](net, tail, graph, [t_in])
+        boundary |= {s.id for s in outs}
     dead = node.attrs.get("dead_outputs") if core is not None else None
     live_outs = outs if dead is None else [o for o, d in zip(outs, dead) if not d]
     ops = [op for op in net.live(live_outs) if op.kind not in ("input", "const")]
     inputs = [sig for g in groups for sig in g]
-    result = (groups, list(outs), _program(ops, inputs, outs), op_features(ops), _ranges_of(outs))
+    result = (groups, list(outs), _program(ops, inputs, outs), op_features(ops), _ranges_of(outs), boundary)
     _LOWERED_REST[key] = result
     return result
 
 
 def _rest(
-    node: Node, graph: Graph, ins: list[Ranges], arrive: list[Arrival], core: _Core | None
+    node: Node, graph: Graph, ins: list[Ranges], arrive: list[Arrival], core: _Core | None, tail: Node | None = None
 ) -> tuple[Features, int, Arrival, Ranges]:
-    """(features, deepest path, output arrivals, output ranges) of everything but the core;
-    arrivals are relative to the earliest input's stage."""
+    """(features, deepest path, output arrivals, output ranges) of everything but the core (and of
+    ``tail``, see :func:`_tail`: then the outputs are the tail's); arrivals are relative to the
+    earliest input's stage."""
     every = _every(node)
-    key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), repr(arrive), every, core is None)
+    tail_key = None if tail is None else _node_key(tail, graph)
+    sum_fracs = None if core is None else _sum_fracs(core)
+    key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), repr(arrive), every, tail_key, sum_fracs)
+    key += (core is None,)
     hit = _REST.get(key)
     if hit is not None:
         return hit
     if len(_REST) >= _CACHE_LIMIT:
         _REST.clear()
-    groups, outs, program, lowered_features, out_ranges = _lowered_rest(node, graph, ins, core)
+    groups, outs, program, lowered_features, out_ranges, boundary = _lowered_rest(node, graph, ins, core, tail)
     inputs, when = [], []
     for g, arr in zip(groups, arrive):
         for sig, a in zip(g, arr):
             if not sig.is_const:
                 inputs.append(sig)
                 when.append(a)
-    replay = _Replay(every, {s.id for s in outs} if every == 0 else set())
+    replay = _Replay(every, boundary if every == 0 else set())
+    if tail is not None and every == 0:  # the linear node's own outputs, where they are the sums, are
+        read = {i for step in program.steps for i in step[3]}  # its layer boundary before the tail
+        for k, sig in enumerate(inputs):
+            if sig.id in boundary and sig.id in read and when[k][1] > 0:
+                replay.reg_bits += program.widths.get(sig.id) or sig.width
+                replay.regs += 1
+                when[k] = (when[k][0] + 1, 0)
     replay.run(program, inputs, when)
     leave = replay.leave(outs, register_inputs=core is not None)
     features = Features(dict(lowered_features.counts), list(lowered_features.mul_shapes))
@@ -757,7 +861,12 @@ def _aligned(arrive: list[Arrival]) -> list[Arrival]:
 
 
 def node_features(
-    node: Node, graph: Graph, ins: list[Ranges], arrive: list[Arrival], exact_timing: bool = True
+    node: Node,
+    graph: Graph,
+    ins: list[Ranges],
+    arrive: list[Arrival],
+    exact_timing: bool = True,
+    tail: Node | None = None,
 ) -> tuple[NodeFeatures, Ranges, Arrival]:
     """One node's features, its output ranges and when its outputs are ready, given its inputs'
     ranges and the (stage, depth) at which each input element arrives.
@@ -767,6 +876,9 @@ def node_features(
     depth) instead of once per arrival pattern, which is what makes sweeps
     fast; latencies can then exceed the exact ones by up to a cycle per layer
     (never fall short), and register counts move by a few percent.
+
+    ``tail`` (a linear node's only reader, see :func:`_tail`) is counted with the node, and the
+    ranges and arrivals returned are the tail's outputs.
     """
     load_families()
     if not exact_timing:
@@ -785,7 +897,7 @@ def node_features(
         features.counts["srl_bits"] += srl_bits + srl_bits_grow * delta
         features.counts["srl_cells"] += srl_cells + srl_cells_grow * delta
         features.counts["dsp_reg_bits"] += timing.dsp_reg_bits
-        rest, deepest_r, leave, out = _rest(node, graph, [_sum_ranges(core, x, node)], [timing.sums], core)
+        rest, deepest_r, leave, out = _rest(node, graph, [_sum_ranges(core, x, node)], [timing.sums], core, tail)
         features.add(rest)
         depth = max(timing.deepest, deepest_r)
         ii = core.ii
@@ -838,11 +950,19 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
         ready[name] = [(1, 0)] * t.size
         input_bits += t.type.width * _used_inputs(graph, name, t.size)
     result = []
+    fused: set[str] = set()
     for node in graph.nodes:
         if node.op == "input":
             continue
+        if node.name in fused:  # counted with the linear node before it
+            result.append(NodeFeatures(node.name, node.op, Features(), stages=0, depth=0, out_depth=0))
+            continue
         ins = [ranges[t] for t in node.inputs]
-        nf, out, when = node_features(node, graph, ins, [ready[t] for t in node.inputs], exact_timing)
+        tail = _tail(node, graph)
+        nf, out, when = node_features(node, graph, ins, [ready[t] for t in node.inputs], exact_timing, tail)
+        if tail is not None:
+            fused.add(tail.name)
+            node = tail
         ranges[node.output] = out
         ready[node.output] = when
         result.append(nf)
