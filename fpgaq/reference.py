@@ -15,10 +15,20 @@ from threadpoolctl import threadpool_limits
 
 from fpgaq.fixed import FixedType, Rounding, apply_overflow, round_divide, round_shift
 from fpgaq.hwtypes import ElementTypes
-from fpgaq.ir.graph import Graph, Node
+from fpgaq.ir.graph import Graph, Node, Tensor
 from fpgaq.ir.opspec import is_average_pool, is_fusable, ops_where
 
-__all__ = ["KERNELS", "evaluate", "node_elements", "patches", "quantize_elements", "run_node"]
+__all__ = [
+    "KERNELS",
+    "evaluate",
+    "exact_input_type",
+    "input_mantissas",
+    "node_elements",
+    "on_element_grids",
+    "patches",
+    "quantize_elements",
+    "run_node",
+]
 
 _FLOAT_EXACT_BITS = 52
 _INT64_BITS = 62
@@ -255,6 +265,41 @@ def quantize_elements(m: np.ndarray, frac: int, elements: ElementTypes) -> np.nd
     return q.astype(np.float64) if as_float else q
 
 
+def exact_input_type(et: ElementTypes) -> FixedType:
+    """A type from which casting into ``et`` gives what casting the float itself gives.
+
+    One more fractional bit than the finest element, truncating: flooring at a finer grid cannot
+    change a rounding at a coarser one (``floor(floor(y) / 2**k) == floor(y / 2**k)``); one more
+    integer bit than the container: the range, saturating or wrapping, is a multiple of every
+    element's.  (A learned quantizer after a graph input types the input with it.)
+    """
+    c = et.container()
+    return FixedType(c.width + 2, c.integer + 1, True, "TRN", et.overflow)
+
+
+def input_mantissas(tensor: Tensor, x: np.ndarray) -> np.ndarray:
+    """Mantissas of ``tensor.type`` for float inputs ``x``: what every test bench feeds the design.
+
+    A plain input rounds and bounds into its type.  An input with per-element types (a learned
+    quantizer absorbed into it, see :mod:`fpgaq.ir.passes.absorb_input_elements`) casts each
+    element into its own grid and range as the removed ``quantize`` node did on the float: the
+    float is first floored onto a grid one bit finer than the finest element (exact, see
+    :func:`fpgaq.ir.ops.learned.exact_input_type`), then rounded and bounded per element.
+    """
+    if tensor.elements is None:
+        return tensor.type.to_int(x)
+    exact = exact_input_type(tensor.elements)
+    return quantize_elements(exact.to_int(x), exact.frac, tensor.elements)
+
+
+def on_element_grids(tensor: Tensor, m: np.ndarray) -> np.ndarray:
+    """Mantissas ``m`` of ``tensor.type`` moved onto each element's grid and range (unchanged without
+    ``elements``): the codes a per-element input port can carry (random test vectors start anywhere)."""
+    if tensor.elements is None:
+        return m
+    return quantize_elements(np.asarray(m), tensor.type.frac, tensor.elements)
+
+
 def _quantize(node: Node, x: np.ndarray, tin: FixedType, tout: FixedType) -> np.ndarray:
     elements = node_elements(node)
     if tout != elements.container().replace(rounding=tout.rounding, overflow=tout.overflow):
@@ -348,7 +393,7 @@ def _evaluate(graph: Graph, inputs: list[np.ndarray], keep: bool) -> dict[str, n
         x = np.asarray(x)
         if tuple(x.shape[1:]) != tuple(expected):
             raise ValueError(f"input {name!r}: expected samples of shape {expected}, got {tuple(x.shape[1:])}")
-        values[name] = t.to_int(x)
+        values[name] = input_mantissas(graph.tensors[name], x)
         if float_mode:
             values[name] = values[name].astype(np.float64)
     needed: dict[str, int] = {}

@@ -31,7 +31,7 @@ from fpgaq.converters._hls_nodes import IO_TYPES, STREAM_KERNELS, HlsError, Node
 from fpgaq.converters._project_files import check_new_directory, template_environment, write_files
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph
-from fpgaq.reference import evaluate
+from fpgaq.reference import evaluate, input_mantissas, on_element_grids
 
 __all__ = ["CXXFLAGS", "FLAVORS", "HlsError", "render_hls", "write_hls"]
 
@@ -181,13 +181,14 @@ def _input_mantissas(graph: Graph, x: Any, samples: int) -> list[np.ndarray]:
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         if len(xs) != len(graph.inputs):
             raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
-        return [graph.tensors[t].type.to_int(np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
+        return [input_mantissas(graph.tensors[t], np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
     rng = np.random.default_rng(0)
     out = []
     for t in graph.inputs:
         tensor = graph.tensors[t]
         lo, hi = tensor.type.min_int, tensor.type.max_int
-        out.append(rng.integers(lo, hi, size=(samples, *tensor.shape), endpoint=True, dtype=np.int64))
+        codes = rng.integers(lo, hi, size=(samples, *tensor.shape), endpoint=True, dtype=np.int64)
+        out.append(on_element_grids(tensor, codes))
     return out
 
 

@@ -34,6 +34,7 @@ import numpy as np
 from fpgaq.converters._project_files import check_new_directory, write_files
 from fpgaq.ir.graph import Graph
 from fpgaq.ir.opspec import is_reusable
+from fpgaq.reference import on_element_grids
 from fpgaq.rtl.build import check_supported, lower
 from fpgaq.rtl.lower.registry import RtlLoweringError
 from fpgaq.rtl.pipeline import Pipelined, pipeline
@@ -96,7 +97,8 @@ def vector_inputs(graph: Graph, samples: int = DEFAULT_SAMPLES, seed: int = 0) -
         alt = np.where(np.arange(size) % 2 == 0, lo, hi)
         fixed = np.stack([np.full(size, lo), np.full(size, hi), np.zeros(size, dtype=np.int64), alt, alt[::-1]])
         rand = rng.integers(lo, hi, size=(samples, size), endpoint=True, dtype=np.int64)
-        out.append(np.concatenate([fixed.astype(np.int64), rand]).reshape(-1, *tensor.shape))
+        codes = np.concatenate([fixed.astype(np.int64), rand]).reshape(-1, *tensor.shape)
+        out.append(on_element_grids(tensor, codes))  # per-element inputs: codes their port carries
     return out
 
 

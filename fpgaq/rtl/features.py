@@ -392,6 +392,15 @@ def full_ranges(t: Any, size: int) -> Ranges:
     return np.full(size, t.min_int, dtype=object), np.full(size, t.max_int, dtype=object), t.frac
 
 
+def element_ranges(t: Any, et: Any) -> Ranges:
+    """Each element's own range (an input with per-element types), on the container ``t``'s binary point:
+    what :func:`fpgaq.rtl.lower.learned.element_inputs` gives the RTL."""
+    f, lo, hi = (a.reshape(-1) for a in (et.frac, et.lo, et.hi))
+    lo = np.array([int(a) << (t.frac - int(k)) for a, k in zip(lo, f)], dtype=object)
+    hi = np.array([int(b) << (t.frac - int(k)) for b, k in zip(hi, f)], dtype=object)
+    return lo, hi, t.frac
+
+
 def _ranges_of(sigs: Sequence[Signal]) -> Ranges:
     frac = max((s.frac for s in sigs if not s.is_const), default=sigs[0].frac if sigs else 0)
     lo = np.array([s.lo << (frac - s.frac) if frac >= s.frac else s.lo >> (s.frac - frac) for s in sigs], dtype=object)
@@ -914,7 +923,16 @@ def node_features(
     return nf, out, absolute
 
 
-def _used_inputs(graph: Graph, name: str, size: int) -> int:
+def _input_bits(graph: Graph, name: str, t: Any) -> int:
+    """Register bits of a design input that something reads: the port's width per used element, or,
+    with per-element types, each used element's own width (its other port bits have no load)."""
+    used = _used_inputs(graph, name, t.size)
+    if t.elements is None:
+        return t.type.width * int(used.sum())
+    return int(np.asarray(t.elements.width).reshape(-1)[used].sum())
+
+
+def _used_inputs(graph: Graph, name: str, size: int) -> np.ndarray:
     """Elements of a design input that some node reads: the registers of the others have no
     load, and synthesis removes them (pruned first layers leave many)."""
     used = np.zeros(size, dtype=bool)
@@ -927,8 +945,8 @@ def _used_inputs(graph: Graph, name: str, size: int) -> int:
             rows = np.any(w.reshape(n_in, -1) != 0, axis=1)
             used |= np.resize(rows, size)
         else:
-            return size
-    return int(used.sum())
+            return np.ones(size, dtype=bool)
+    return used
 
 
 def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFeatures], int, int]:
@@ -946,9 +964,9 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
     input_bits = 0
     for name in graph.inputs:
         t = graph.tensors[name]
-        ranges[name] = full_ranges(t.type, t.size)
+        ranges[name] = full_ranges(t.type, t.size) if t.elements is None else element_ranges(t.type, t.elements)
         ready[name] = [(1, 0)] * t.size
-        input_bits += t.type.width * _used_inputs(graph, name, t.size)
+        input_bits += _input_bits(graph, name, t)
     result = []
     fused: set[str] = set()
     for node in graph.nodes:

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from fpgaq.reference import input_mantissas
 from fpgaq.sim._cosim_build import (
     BUILD_ARGS,
     CXX_OPT,
@@ -257,7 +258,7 @@ def _prepare(
         values = [np.asarray(x, dtype=np.float64) for x in xs]
         if expected is None:
             expected = design.predict_int(values)
-        xs = [graph.tensors[t].type.to_int(v) for t, v in zip(graph.inputs, values)]
+        xs = [input_mantissas(graph.tensors[t], v) for t, v in zip(graph.inputs, values)]
     elif expected is None:
         raise CosimError("cosimulate needs the expected output mantissas (expected=...) or the design (design=...)")
     ys = list(expected) if isinstance(expected, (list, tuple)) else [expected]

@@ -35,6 +35,7 @@ import numpy as np
 
 from fpgaq.converters.hls import CXXFLAGS, render_hls
 from fpgaq.errors import FpgaqError
+from fpgaq.reference import input_mantissas
 
 __all__ = [
     "CompiledDesign",
@@ -178,7 +179,7 @@ class CompiledDesign:
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         if len(xs) != len(graph.inputs):
             raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
-        mants = [graph.tensors[t].type.to_int(np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
+        mants = [input_mantissas(graph.tensors[t], np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
         n = len(mants[0])
         return np.concatenate([np.asarray(m, dtype=np.int64).reshape(n, -1) for m in mants], axis=1)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from fpgaq.reference import input_mantissas
 from fpgaq.rtl.netlist import Netlist, simulate
 
 __all__ = ["netlist_mismatches"]
@@ -15,7 +16,7 @@ def netlist_mismatches(design: Any, net: Netlist, x: Any) -> list[str]:
     """Descriptions of every output element where ``simulate(net)`` differs from ``design.predict_int``."""
     xs = x if isinstance(x, (list, tuple)) else [x]
     graph = design.graph
-    ints = [graph.tensors[name].type.to_int(np.asarray(v)) for name, v in zip(graph.inputs, xs)]
+    ints = [input_mantissas(graph.tensors[name], np.asarray(v)) for name, v in zip(graph.inputs, xs)]
     got = simulate(net, [m.reshape(len(m), -1) for m in ints])
     want = design.predict_int(x)
     problems = []

@@ -36,6 +36,7 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops._common import hardware_type, unsupported
 from fpgaq.ir.precision import PRECISION_RULES
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS
+from fpgaq.reference import exact_input_type
 
 __all__ = ["describe_elements", "element_attrs", "exact_input_type"]
 
@@ -59,12 +60,6 @@ def _check_wrap(layer: Any, et: ElementTypes) -> None:
             "a wrapping per-element type whose bounds are not a whole two's complement or unsigned range",
             "use overflow='SAT', or bounds [-2**(n-1), 2**(n-1) - 1] / [0, 2**n - 1]",
         )
-
-
-def exact_input_type(et: ElementTypes) -> FixedType:
-    """A graph input type from which ``quantize`` into ``et`` gives what it gives on the float itself."""
-    c = et.container()
-    return FixedType(c.width + 2, c.integer + 1, True, "TRN", et.overflow)
 
 
 def describe_elements(et: ElementTypes) -> str:

@@ -10,6 +10,8 @@ Why :data:`DEFAULT_PASSES` runs in this order:
 2. ``absorb_input_quantizer`` before ``merge_quantizer``: a quantizer right
    after an input becomes the input's own type (the port type), which is
    what the back ends need, rather than being merged some other way.
+   ``absorb_input_elements`` does the same for a learned-precision
+   ``quantize`` node: the input gets its per-element types.
 3. ``fold_batchnorm`` before the activation passes: a scale node sits between
    a linear node and its activation; folding it makes them neighbours.  It
    also needs the linear node's result type still open, which merging a
@@ -28,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from fpgaq.ir.graph import Graph
+from fpgaq.ir.passes.absorb_input_elements import absorb_input_elements
 from fpgaq.ir.passes.absorb_input_quantizer import absorb_input_quantizer
 from fpgaq.ir.passes.fold_batchnorm import fold_batchnorm
 from fpgaq.ir.passes.fuse_activation import fuse_activation
@@ -39,6 +42,7 @@ from fpgaq.ir.passes.remove_identity import remove_identity
 __all__ = [
     "DEFAULT_PASSES",
     "Pass",
+    "absorb_input_elements",
     "absorb_input_quantizer",
     "fold_batchnorm",
     "fuse_activation",
@@ -54,6 +58,7 @@ Pass = Callable[[Graph], tuple[Graph, bool]]
 DEFAULT_PASSES: list[Pass] = [
     remove_identity,
     absorb_input_quantizer,
+    absorb_input_elements,
     fold_batchnorm,
     merge_quantizer,
     fuse_activation,

@@ -15,6 +15,7 @@ import dataclasses
 
 from fpgaq.ir.graph import Graph
 from fpgaq.rtl.lower.blocks import on_binary_point
+from fpgaq.rtl.lower.learned import element_inputs
 from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, RtlLoweringError, load_families
 from fpgaq.rtl.netlist import Netlist, Signal
 
@@ -55,6 +56,8 @@ def lower(graph: Graph) -> Lowered:
     for name in graph.inputs:
         t = graph.tensors[name]
         signals[name] = net.add_input(name, t.type, t.size)
+        if t.elements is not None:
+            signals[name] = element_inputs(net, signals[name], t.elements)
     for node in graph.nodes:
         if node.op == "input":
             continue

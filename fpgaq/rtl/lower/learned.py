@@ -11,12 +11,13 @@ them.  A constant-zero element (``i + f < 0``) is the constant 0, which the laye
 from __future__ import annotations
 
 from fpgaq.fixed import FixedType
+from fpgaq.hwtypes import ElementTypes
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.reference import node_elements
 from fpgaq.rtl.lower.registry import lowering
 from fpgaq.rtl.netlist import Netlist, Signal, bits_for_range
 
-__all__ = ["quantize_element"]
+__all__ = ["element_inputs", "quantize_element"]
 
 
 def quantize_element(
@@ -34,6 +35,30 @@ def quantize_element(
         return net.clip(r, lo, hi)
     w, signed = bits_for_range(lo, hi)
     return net.wrap(r, w, signed)
+
+
+def element_inputs(net: Netlist, port: list[Signal], et: ElementTypes) -> list[Signal]:
+    """The signals of an input port whose elements have their own types (an absorbed learned quantizer).
+
+    The port carries each element's mantissa on the container's binary point, already on the
+    element's grid and in its range (the test benches cast floats so: see
+    :func:`fpgaq.reference.input_mantissas`).  Element ``e`` is then a slice of the port: its bits
+    from ``frac[e]`` below the container's binary point up to its width, no logic; its signal has the
+    element's exact range and binary point, so the arithmetic after it is as narrow as the element.
+    A constant-zero element is the constant 0 and its port bits go unused.
+    """
+    f, lo, hi = (a.reshape(-1) for a in (et.frac, et.lo, et.hi))
+    out = []
+    for e, x in enumerate(port):
+        a, b = int(lo[e]), int(hi[e])
+        if a == 0 and b == 0:
+            out.append(net.const(0, x.frac))
+            continue
+        s = net.shr(x, x.frac - int(f[e]))
+        width, signed = bits_for_range(a, b)
+        # a wrap to the element's width (a slice) whose range the port's contract narrows to [lo, hi]
+        out.append(s if a <= s.lo and s.hi <= b else net._new("wrap", a, b, s.frac, (s,), (width, signed)))
+    return out
 
 
 @lowering("quantize")

@@ -19,6 +19,7 @@ def test_default_order() -> None:
     expected = [
         "remove_identity",
         "absorb_input_quantizer",
+        "absorb_input_elements",
         "fold_batchnorm",
         "merge_quantizer",
         "fuse_activation",
