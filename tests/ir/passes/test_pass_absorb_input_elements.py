@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import fpgaq
+from fpgaq.converters.rtl import build_rtl
 from fpgaq.ir.passes import absorb_input_elements
 from fpgaq.layers import QActivation, QDense
 from fpgaq.quantizers import learned_bits
-from fpgaq.converters.rtl import build_rtl
 from fpgaq.rtl.features import graph_features
 from fpgaq.testing.rtl_check import netlist_mismatches
 
@@ -75,6 +75,7 @@ def test_absorbing_changes_no_number_and_is_pure() -> None:
     assert "quantize" in [n.op for n in kept.graph.nodes]
     before = repr(kept.graph.tensors) + repr([n.name for n in kept.graph.nodes])
     out, changed = absorb_input_elements(kept.graph)
+    assert "quantize" not in [n.op for n in out.nodes]
     assert changed and repr(kept.graph.tensors) + repr([n.name for n in kept.graph.nodes]) == before
     absorbed = _convert(model)
     x = _inputs()
