@@ -66,3 +66,28 @@ def test_dense_after_per_element_quantize_is_narrow(rounding: str, overflow: str
     assert uniform.graph.tensors["act"].type.width == c.width
     uniform_bits, _ = _adder_bits(uniform)
     assert bits < 0.8 * uniform_bits, (bits, uniform_bits)
+
+
+def test_absorbed_input_quantizer_cosimulates_bit_exact(tmp_path) -> None:
+    """A learned quantizer right after the input is the port's per-element types: no node, no logic;
+    Verilator sees port codes the bench casts per element, and agrees with Keras on raw floats."""
+    from fpgaq.sim.cosim import design_cosim
+
+    inp = keras.Input((16,))
+    act = QActivation(learned_bits(6, 1, granularity="element"), name="act")
+    dense = QDense(8, kernel_quantizer="quantized_bits(6,1,alpha=1)", bias_quantizer="quantized_bits(6,2,alpha=1)")
+    model = keras.Model(inp, dense(act(inp)), name="learned_port")
+    dense.set_weights([np.random.default_rng(4).normal(0, 0.7, w.shape) for w in dense.get_weights()])
+    rng = np.random.default_rng(7)
+    frac, integer = rng.integers(-1, 5, size=16), rng.integers(-2, 3, size=16)
+    integer[:2] = -frac[:2] - 1  # two inputs vanish: their port bits go unused
+    act.quantizer.set_bits(frac, integer)
+    design = convert(model)
+    assert [n.op for n in design.graph.nodes] == ["input", "dense"]
+    x = np.concatenate([np.round(rng.uniform(-20, 20, (300, 16)) * 64) / 64, rng.uniform(-20, 20, (100, 16))])
+    x = x.astype(np.float32)
+    want = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), dtype=np.float64)
+    assert np.array_equal(design.predict(x), want)
+    assert mismatches(design, x) == []
+    result = design_cosim(design, x, directory=tmp_path / "prj")
+    assert result.passed, result.report()
