@@ -17,7 +17,9 @@ fractional bit than the finest element, truncating, and one more integer bit
 than the container: flooring at a finer grid cannot change a rounding at a
 coarser one (``floor(floor(y) / 2**k) == floor(y / 2**k)``), and the range,
 saturating or wrapping, is a multiple of every element's, so the input port
-is exact for every element.
+is exact for every element.  When the quantizer is the input's only reader,
+:mod:`fpgaq.ir.passes.absorb_input_elements` then makes its types the
+input's own (no node, no logic: inputs arrive already quantized).
 
 Keras computes ``x * 2**f`` and the rounding in float32: exact while the
 input's fixed-point codes fit float32's 24-bit significand (as the layers
