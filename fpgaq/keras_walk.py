@@ -29,6 +29,7 @@ __all__ = [
     "COMPUTE_LAYERS",
     "KINDS",
     "OP_TABLE",
+    "PASS_THROUGH_LAYERS",
     "WEIGHT_QUANTIZERS",
     "LayerVisit",
     "QuantizerKind",
@@ -43,6 +44,23 @@ __all__ = [
     "weight_quantizers",
     "weights_of",
 ]
+
+#: Layers that only move, drop or select values (no arithmetic on them, no weights):
+#: what they output is on the grid of what they read.
+PASS_THROUGH_LAYERS = frozenset(
+    {
+        "Flatten",
+        "Reshape",
+        "Dropout",
+        "MaxPooling1D",
+        "MaxPooling2D",
+        "GlobalMaxPooling1D",
+        "GlobalMaxPooling2D",
+        "ZeroPadding1D",
+        "ZeroPadding2D",
+        "Permute",
+    }
+)
 
 #: Quantizer kinds, in the column order of :data:`OP_TABLE`.
 KINDS = ("fixed", "po2", "ternary", "binary", "binary01", "float")

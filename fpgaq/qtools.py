@@ -125,6 +125,7 @@ from fpgaq.hwtypes import Po2Type, ScaledType
 from fpgaq.keras_walk import (
     COMPUTE_LAYERS,
     KINDS,
+    PASS_THROUGH_LAYERS,
     operation_count,
     operation_name,
     prod,
@@ -187,18 +188,6 @@ DEFAULT_SOURCE_QUANTIZER = "quantized_bits(8,0,alpha=1)"
 
 _MEMORIES = ("dram", "sram", "fixed")
 _ACTIVATION_LAYERS = {"QActivation", "Activation", "ReLU", "LeakyReLU", "Softmax", "ELU", "PReLU"}
-_PASS_THROUGH_LAYERS = {
-    "Flatten",
-    "Reshape",
-    "Dropout",
-    "MaxPooling1D",
-    "MaxPooling2D",
-    "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D",
-    "ZeroPadding1D",
-    "ZeroPadding2D",
-    "Permute",
-}
 _SUPPORTED_COMPUTE = {
     "QDense",
     "QDenseBatchnorm",
@@ -211,7 +200,7 @@ _SUPPORTED_COMPUTE = {
     "Conv2D",
     "DepthwiseConv2D",
 }
-_SUPPORTED_LIST = ", ".join(sorted(_SUPPORTED_COMPUTE | _ACTIVATION_LAYERS | _PASS_THROUGH_LAYERS))
+_SUPPORTED_LIST = ", ".join(sorted(_SUPPORTED_COMPUTE | _ACTIVATION_LAYERS | PASS_THROUGH_LAYERS))
 
 
 class QToolsError(FpgaqError, ValueError):
@@ -642,7 +631,7 @@ class QTools:
             else:
                 out = _type_of(q, default=unquantized, where=where)
             return _LayerEntry(output=out, operation_count=sample_elements(in_shapes[0]), **base)
-        if cls in _PASS_THROUGH_LAYERS:
+        if cls in PASS_THROUGH_LAYERS:
             return _LayerEntry(output=in_types[0], operation_count=sample_elements(in_shapes[0]), **base)
         if cls in _SUPPORTED_COMPUTE:
             return self._compute_entry(layer, cls, where, in_types, in_shapes, out_shape, base)

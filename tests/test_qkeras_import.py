@@ -37,6 +37,9 @@ from fpgaq.qkeras_import import QKerasImportError, is_keras2_h5, supported_layer
 from fpgaq.quantizers import QUANTIZERS
 from fpgaq.quantizers.larq import LARQ_QUANTIZERS
 
+#: fpgaq's own quantizers, which no QKeras file holds (learned precision: tests/quantizers/test_learned_bits.py).
+FPGAQ_ONLY = {"learned_bits"}
+
 RNG = np.random.default_rng(7)
 
 
@@ -618,8 +621,9 @@ QUANTIZER_CASES: dict[str, tuple[str, dict[str, Any], str]] = {
 def test_quantizer_cases_cover_the_registry() -> None:
     """A quantizer added to fpgaq.quantizers must get a case here (and a QKeras config in the writer)."""
     names = {name for name, _, _ in QUANTIZER_CASES.values()}
-    assert names == set(QUANTIZERS) - LARQ_QUANTIZERS  # Larq's: tests/test_larq_import.py
-    assert set(QKERAS_QUANTIZER_DEFAULTS) | set(QKERAS_FUNCTION_QUANTIZERS) == set(QUANTIZERS) - LARQ_QUANTIZERS
+    qkeras_side = set(QUANTIZERS) - LARQ_QUANTIZERS - FPGAQ_ONLY  # Larq's: tests/test_larq_import.py
+    assert names == qkeras_side
+    assert set(QKERAS_QUANTIZER_DEFAULTS) | set(QKERAS_FUNCTION_QUANTIZERS) == qkeras_side
 
 
 @pytest.mark.parametrize("position", ["kernel", "activation_object", "activation_string"])

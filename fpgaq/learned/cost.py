@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from fpgaq.keras_walk import as_list
+from fpgaq.keras_walk import PASS_THROUGH_LAYERS, as_list
 from fpgaq.quantizers import BaseQuantizer
 
 __all__ = ["RHO", "CostPlan", "cost_plan", "csd_digits", "model_cost", "rank_correlation"]
@@ -39,8 +39,8 @@ __all__ = ["RHO", "CostPlan", "cost_plan", "csd_digits", "model_cost", "rank_cor
 RHO = 1.0 / 3.0
 _DIGIT_BITS = 24
 _LINEAR = ("QDense", "QConv1D", "QConv2D", "QDepthwiseConv2D")
-_WIRING = ("Flatten", "Reshape", "Dropout", "Identity", "ZeroPadding1D", "ZeroPadding2D")
-_POOLING = ("MaxPooling1D", "MaxPooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D")
+_POOLING = frozenset(name for name in PASS_THROUGH_LAYERS if "Pooling" in name)  # widths mix across positions
+_WIRING = (PASS_THROUGH_LAYERS - _POOLING) | {"Identity"}
 
 
 def csd_digits(m: Any) -> Any:

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from fpgaq.errors import FpgaqError
-from fpgaq.keras_walk import activation_name, as_list
+from fpgaq.keras_walk import PASS_THROUGH_LAYERS, activation_name, as_list
 from fpgaq.layers import QActivation, QConv1D, QConv2D, QDense, QDepthwiseConv2D
 from fpgaq.quantizers import BaseQuantizer
 from fpgaq.quantizers.learned import learned_bits
@@ -25,18 +25,7 @@ from fpgaq.quantizers.learned import learned_bits
 __all__ = ["LearnedPrecisionError", "calibrate_ranges", "learned_quantizers", "tighten_ranges", "to_learned"]
 
 _TWINS = {"Dense": QDense, "Conv1D": QConv1D, "Conv2D": QConv2D, "DepthwiseConv2D": QDepthwiseConv2D}
-_KEPT = (
-    "Flatten",
-    "Reshape",
-    "Dropout",
-    "MaxPooling1D",
-    "MaxPooling2D",
-    "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D",
-    "ZeroPadding1D",
-    "ZeroPadding2D",
-    "Softmax",
-)
+_KEPT = (*sorted(PASS_THROUGH_LAYERS), "Softmax")
 
 
 class LearnedPrecisionError(FpgaqError, ValueError):

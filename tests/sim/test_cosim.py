@@ -127,7 +127,7 @@ def test_wrong_expected_values_fail_every_affected_element(fixture_project):
 def test_a_design_supplies_the_input_types_and_the_expected_outputs(fixture_project):
     """Float inputs quantized as the reference does (here: ac_fixed<8,4>, truncation, wrap) before driving."""
     t = FixedType(8, 4, True)
-    graph = SimpleNamespace(inputs=["x"], outputs=["y"], tensors={"x": SimpleNamespace(type=t)})
+    graph = SimpleNamespace(inputs=["x"], outputs=["y"], tensors={"x": SimpleNamespace(type=t, elements=None)})
     design = SimpleNamespace(graph=graph, predict_int=lambda xs: [3 * t.to_int(xs[0]) - np.arange(4)])
     values = np.array([[0.5, -8.0, 7.9375, 0.03], [1.0, 2.0, -0.0625, -0.07]])
     # mantissas (x * 16, truncated): [8, -128, 127, 0] and [16, 32, -1, -2]
@@ -147,7 +147,7 @@ def test_design_cosim_writes_the_project_and_removes_it_after_a_pass(fixture_pro
         shutil.copytree(source, directory)
         written.append(directory)
 
-    graph = SimpleNamespace(inputs=["x"], outputs=["y"], tensors={"x": SimpleNamespace(type=t)})
+    graph = SimpleNamespace(inputs=["x"], outputs=["y"], tensors={"x": SimpleNamespace(type=t, elements=None)})
     design = SimpleNamespace(
         graph=graph, write_rtl=write_rtl, predict_int=lambda xs: [3 * t.to_int(xs[0]) - np.arange(4)]
     )
