@@ -217,6 +217,7 @@ def learned_front(
         label = f"beta {c.beta:.2e} epoch {c.epoch}"
         project = workdir / f"epoch_{c.epoch}"
         design.write_rtl(project, force=True)
+        model.save(project / "model.keras")  # to look into a point later (--keep)
         manifest = json.loads((project / "fpgaq_rtl.json").read_text())
         points.append(
             Point(
