@@ -23,6 +23,7 @@ __all__ = [
     "apply_quantizer",
     "auto_range_constraint",
     "layer_label",
+    "quantized_variable",
     "register_layer",
     "ungrouped",
     "warn_range_ignored",
@@ -288,7 +289,7 @@ class QuantizedLayerMixin:
             q = getattr(self, attr, None)
             if not hasattr(q, "learns_range"):
                 continue
-            weight = _quantized_variable(self, public)
+            weight = quantized_variable(self, public)
             if weight is not None:
                 q.build(tuple(weight.shape), host=self, role=public.removesuffix("_quantizer"))
         act = getattr(self, "activation", None)
@@ -300,7 +301,7 @@ class QuantizedLayerMixin:
         return {public: serialize_quantizer(getattr(self, attr)) for public, attr in self._quantizer_attrs}
 
 
-def _quantized_variable(layer: Any, public: str) -> Any:
+def quantized_variable(layer: Any, public: str) -> Any:
     """The weight that quantizer ``public`` (``kernel_quantizer``, ``depthwise_quantizer``...) reads."""
     stem = public.removesuffix("_quantizer")
     for name in (stem, f"{stem}_kernel"):

@@ -66,17 +66,21 @@ def _is_learned(q: Any) -> bool:
     return isinstance(q, BaseQuantizer) and hasattr(q, "learns_range")
 
 
+def _fixed_hardware(q: Any) -> Any:
+    """A fixed (not learned) quantizer's hardware type, or None when it has no data-free one."""
+    if not isinstance(q, BaseQuantizer):
+        return None
+    try:
+        return q.hardware()
+    except (ValueError, NotImplementedError, TypeError):
+        return None
+
+
 def _fixed_width(q: Any, default: float) -> float:
-    """The width of a fixed (not learned) quantizer's output, or ``default`` when it has none."""
-    if isinstance(q, BaseQuantizer):
-        try:
-            hw = q.hardware()
-        except (ValueError, NotImplementedError, TypeError):
-            return default
-        width = getattr(hw, "width", None) or getattr(hw, "bits", None)
-        if width:
-            return float(width)
-    return default
+    """The width of a fixed quantizer's output, or ``default`` when it has none."""
+    hw = _fixed_hardware(q)
+    width = getattr(hw, "width", None) or getattr(hw, "bits", None)
+    return float(width) if width else default
 
 
 Widths = Callable[[], Any]  # per-sample widths of a tensor, broadcast to its shape
@@ -100,7 +104,7 @@ class CostPlan:
         return {name: float(ops.convert_to_numpy(term())) * self.add_lut for name, term in self.terms}
 
 
-def _weight_term(layer: Any, variable: Any, q: Any, x_widths: Widths, kind: str, positions: int) -> Callable[[], Any]:
+def _weight_term(variable: Any, q: Any, x_widths: Widths, kind: str, positions: int) -> Callable[[], Any]:
     """Adder bits of a constant-weight layer: digits x (input width + weight span), per output position."""
 
     def term() -> Any:
@@ -135,15 +139,9 @@ def _weight_term(layer: Any, variable: Any, q: Any, x_widths: Widths, kind: str,
 
 
 def _fixed_frac(q: Any) -> int:
-    if isinstance(q, BaseQuantizer):
-        try:
-            hw = q.hardware()
-        except (ValueError, NotImplementedError, TypeError):
-            return 8
-        frac = getattr(hw, "frac", None)
-        if isinstance(frac, int):
-            return frac
-    return 8
+    """The fractional bits of a fixed quantizer's grid (8 when it has none)."""
+    frac = getattr(_fixed_hardware(q), "frac", None)
+    return frac if isinstance(frac, int) else 8
 
 
 def _output_term(q: Any) -> Callable[[], Any]:
@@ -185,7 +183,7 @@ def cost_plan(model: keras.Model, input_bits: float = 16.0, synth_device: str = 
             positions = int(np.prod(out_shape[:-1])) if kind == "conv" else 1
             attr = "depthwise_quantizer_internal" if cls == "QDepthwiseConv2D" else "kernel_quantizer_internal"
             variable = layer.depthwise_kernel if cls == "QDepthwiseConv2D" else layer.kernel
-            terms.append((layer.name, _weight_term(layer, variable, getattr(layer, attr), src, kind, positions)))
+            terms.append((layer.name, _weight_term(variable, getattr(layer, attr), src, kind, positions)))
             out = _activation_widths(act, out_shape, input_bits)
             if _is_learned(act):
                 terms.append((f"{layer.name}/activation", _output_term(act)))

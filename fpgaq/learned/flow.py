@@ -24,11 +24,13 @@ from typing import Any
 import keras
 import numpy as np
 
+from fpgaq.autoq.costs import pareto_mask
 from fpgaq.keras_walk import walk_layers
 from fpgaq.learned.cost import model_cost
 from fpgaq.learned.model import LearnedPrecisionError, calibrate_ranges, learned_quantizers, to_learned
 from fpgaq.learned.training import train_learned
 from fpgaq.quantizers import BaseQuantizer
+from fpgaq.train import accuracy
 
 __all__ = ["PRECISIONS", "Data", "ParetoPoint", "estimate_design", "pareto", "prepare", "train_point"]
 
@@ -82,10 +84,6 @@ def estimate_design(model: keras.Model, device: str = "xc7a100t") -> dict[str, A
     return {"lut": float(est.total.lut), "ff": float(est.total.ff), "latency_cycles": int(est.total.latency_cycles)}
 
 
-def _accuracy(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.argmax(model.predict(x, batch_size=4096, verbose=0), axis=-1) == y))
-
-
 def train_point(
     model: keras.Model,
     data: Data,
@@ -115,7 +113,7 @@ def train_point(
     record: dict[str, Any] = {
         "beta": beta if isinstance(beta, (int, float)) else list(beta),
         "epochs": epochs,
-        "accuracy": _accuracy(learned, data.x_test, data.y_test),
+        "accuracy": accuracy(learned, data.x_test, data.y_test),
         "surrogate_lut": model_cost(learned),
         "history": result.history,
     }
@@ -164,13 +162,6 @@ class ParetoPoint:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def front_mask(accuracy: Sequence[float], cost: Sequence[float]) -> list[bool]:
-    return [
-        not any((a2 >= a and c2 <= c) and (a2 > a or c2 < c) for a2, c2 in zip(accuracy, cost))
-        for a, c in zip(accuracy, cost)
-    ]
 
 
 def pareto(
@@ -234,7 +225,7 @@ def pareto(
         )
         for t in finished
     ]
-    for p, keep in zip(points, front_mask([p.accuracy for p in points], [p.estimate_lut for p in points])):
+    for p, keep in zip(points, pareto_mask([p.accuracy for p in points], [p.estimate_lut for p in points])):
         p.on_front = keep
     front = sorted((p for p in points if p.on_front), key=lambda p: p.estimate_lut)
     for p in front[: max(0, synthesize)]:

@@ -19,7 +19,7 @@ import numpy as np
 from fpgaq.errors import FpgaqError
 from fpgaq.keras_walk import PASS_THROUGH_LAYERS, activation_name, as_list
 from fpgaq.layers import QActivation, QConv1D, QConv2D, QDense, QDepthwiseConv2D
-from fpgaq.quantizers import BaseQuantizer
+from fpgaq.layers.common import quantized_variable
 from fpgaq.quantizers.learned import learned_bits
 
 __all__ = ["LearnedPrecisionError", "calibrate_ranges", "learned_quantizers", "tighten_ranges", "to_learned"]
@@ -147,19 +147,23 @@ def _plain_relu(layer: Any) -> bool:
     )
 
 
-def learned_quantizers(model: keras.Model) -> list[tuple[str, str, learned_bits]]:
-    """(layer name, role, quantizer) of every learned-precision quantizer of the model."""
+def _learned(model: keras.Model) -> list[tuple[Any, str, str, learned_bits]]:
+    """(layer, role, the layer's public quantizer argument or "activation", quantizer) of every learned quantizer."""
     found = []
     for layer in model.layers:
-        pairs = list(getattr(layer, "_quantizer_attrs", ()))
-        for public, attr in pairs:
+        for public, attr in getattr(layer, "_quantizer_attrs", ()):
             q = getattr(layer, attr, None)
             if isinstance(q, learned_bits):
-                found.append((layer.name, public.removesuffix("_quantizer"), q))
+                found.append((layer, public.removesuffix("_quantizer"), public, q))
         act = getattr(layer, "activation", None)
         if isinstance(act, learned_bits):
-            found.append((layer.name, "activation", act))
+            found.append((layer, "activation", "activation", act))
     return found
+
+
+def learned_quantizers(model: keras.Model) -> list[tuple[str, str, learned_bits]]:
+    """(layer name, role, quantizer) of every learned-precision quantizer of the model."""
+    return [(layer.name, role, q) for layer, role, _, q in _learned(model)]
 
 
 def calibrate_ranges(model: keras.Model, x: np.ndarray, percentile: float = 100.0) -> None:
@@ -168,9 +172,10 @@ def calibrate_ranges(model: keras.Model, x: np.ndarray, percentile: float = 100.
     Activations are calibrated in order, each on the output of the already-calibrated
     layers before it, in one eager pass.
     """
-    for _, role, q in learned_quantizers(model):
+    for layer, role, public, q in _learned(model):
         if role != "activation" and q.fbits is not None:
-            weight = np.abs(np.asarray(keras.ops.convert_to_numpy(_weight_of(model, q)), dtype=np.float64))
+            variable = quantized_variable(layer, public)
+            weight = np.abs(np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64))
             peak = float(weight.max(initial=0.0))
             need = np.ceil(np.log2(max(peak, 2.0**-8))) if peak > 0 else 0.0
             shift = need - np.asarray(keras.ops.convert_to_numpy(q.integer_bits()), dtype="float32")
@@ -183,15 +188,6 @@ def calibrate_ranges(model: keras.Model, x: np.ndarray, percentile: float = 100.
     finally:
         for q in hooks:
             q.calibrating = None
-
-
-def _weight_of(model: keras.Model, q: BaseQuantizer) -> Any:
-    for layer in model.layers:
-        for public, attr in getattr(layer, "_quantizer_attrs", ()):
-            if getattr(layer, attr, None) is q:
-                stem = public.removesuffix("_quantizer")
-                return getattr(layer, stem, None) if hasattr(layer, stem) else getattr(layer, f"{stem}_kernel")
-    raise LearnedPrecisionError("quantizer not found on any layer")  # pragma: no cover - callers pass the model's own
 
 
 def tighten_ranges(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> None:

@@ -18,8 +18,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from fpgaq.autoq.costs import pareto_mask
 from fpgaq.learned.cost import CostPlan, cost_plan
 from fpgaq.learned.model import tighten_ranges
+from fpgaq.train import accuracy
 
 __all__ = ["Checkpoint", "TrainResult", "beta_schedule", "train_learned"]
 
@@ -71,15 +73,9 @@ class _CostAware(keras.Model):
 
 
 def _front(points: list[Checkpoint]) -> list[Checkpoint]:
-    keep = []
-    for p in points:
-        dominated = any(
-            (q.accuracy >= p.accuracy and q.cost <= p.cost) and (q.accuracy > p.accuracy or q.cost < p.cost)
-            for q in points
-        )
-        if not dominated:
-            keep.append(p)
-    return sorted(keep, key=lambda c: c.cost)
+    """The points no other beats on both accuracy and cost, cheapest first."""
+    keep = pareto_mask([p.accuracy for p in points], [p.cost for p in points])
+    return sorted((p for p, k in zip(points, keep) if k), key=lambda c: c.cost)
 
 
 class _FrontKeeper(keras.callbacks.Callback):
@@ -103,8 +99,7 @@ class _FrontKeeper(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         x, y = self.val
-        pred = self.inner.predict(x, batch_size=4096, verbose=0)
-        acc = float(np.mean(np.argmax(pred, axis=-1) == y))
+        acc = accuracy(self.inner, x, y)
         cost = float(keras.ops.convert_to_numpy(self.plan()))
         beta = float(self.betas[min(epoch, len(self.betas) - 1)])
         self.history.append({"epoch": epoch, "beta": beta, "accuracy": acc, "cost": cost, **(logs or {})})
@@ -185,7 +180,6 @@ def _tightened(
 ) -> Checkpoint:
     model.set_weights(c.weights)
     tighten_ranges(model, x)
-    pred = model.predict(x_val, batch_size=4096, verbose=0)
-    acc = float(np.mean(np.argmax(pred, axis=-1) == y_val))
+    acc = accuracy(model, x_val, y_val)
     cost = float(keras.ops.convert_to_numpy(plan()))
     return Checkpoint(c.epoch, c.beta, acc, cost, [w.copy() for w in model.get_weights()])
