@@ -38,7 +38,7 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.ops._common import hardware_type, unsupported
 from fpgaq.ir.precision import PRECISION_RULES
 from fpgaq.ir.trace import QUANTIZER_ACTIVATIONS
-from fpgaq.reference import exact_input_type
+from fpgaq.reference import exact_input_type, node_elements
 
 __all__ = ["describe_elements", "element_attrs", "exact_input_type"]
 
@@ -94,8 +94,7 @@ def _learned(t: Any, layer: Any, q: Any, src: str, name: str, lc: Any) -> str:
 
 def _quantize_rule(graph: Graph, node: Node, ins: list[FixedType], config: Any) -> FixedType:
     """The container of the node's elements; the output tensor keeps the elements themselves."""
-    a = node.attrs
-    et = ElementTypes(a["frac"], a["lo"], a["hi"], a["rounding"], a["overflow"])
+    et = node_elements(node)
     graph.tensors[node.output].elements = et
     return et.container()
 

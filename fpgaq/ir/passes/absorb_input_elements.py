@@ -16,9 +16,8 @@ and the ``quantize`` node then stays to convert from it.
 
 from __future__ import annotations
 
-from fpgaq.hwtypes import ElementTypes
 from fpgaq.ir.graph import Graph
-from fpgaq.ir.ops.learned import exact_input_type
+from fpgaq.reference import exact_input_type, node_elements
 
 __all__ = ["absorb_input_elements"]
 
@@ -32,8 +31,7 @@ def absorb_input_elements(graph: Graph) -> tuple[Graph, bool]:
         node = readers[0]
         if node.op != "quantize" or node.output in graph.outputs:
             continue
-        a = node.attrs
-        elements = ElementTypes(a["frac"], a["lo"], a["hi"], a["rounding"], a["overflow"])
+        elements = node_elements(node)
         if graph.tensors[name].type not in (None, exact_input_type(elements)):
             continue
         g = graph.copy()

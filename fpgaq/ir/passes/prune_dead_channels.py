@@ -66,8 +66,8 @@ def _zeroed(weight: Weight, columns: np.ndarray) -> Weight:
     return Weight(values, weight.type, weight.hardware, weight.quantizer)
 
 
-def _prunable(graph: Graph, node: Node) -> tuple[Node, np.ndarray] | None:
-    """(the linear producer, its dead output channels) for a ``quantize`` node, if any column is live."""
+def _sole_linear_producer(graph: Graph, node: Node) -> Node | None:
+    """The linear layer whose output only this ``quantize`` node reads (no fused activation), if any."""
     if node.op != "quantize":
         return None
     src = node.inputs[0]
@@ -76,6 +76,15 @@ def _prunable(graph: Graph, node: Node) -> tuple[Node, np.ndarray] | None:
         return None
     if src in graph.outputs or len(graph.consumers(src)) != 1:
         return None
+    return producer
+
+
+def _prunable(graph: Graph, node: Node) -> tuple[Node, np.ndarray] | None:
+    """(the linear producer, its dead output channels) for a ``quantize`` node, if any column is live."""
+    producer = _sole_linear_producer(graph, node)
+    if producer is None:
+        return None
+    src = node.inputs[0]
     dead = dead_channels(graph, node)
     n_out = graph.tensors[src].shape[-1] if graph.tensors[src].shape else 1
     if dead.size not in (1, n_out) or not dead.any():
@@ -94,14 +103,10 @@ def _dead_outputs(graph: Graph, node: Node) -> tuple[str, np.ndarray] | None:
     """(the linear producer, its output elements the ``quantize`` node ignores) when that differs from
     the producer's ``dead_outputs`` attr: per-element deaths that leave the channel's column in use
     (one position of a convolution's output), which the resource model leaves out of the layer."""
-    if node.op != "quantize":
+    producer = _sole_linear_producer(graph, node)
+    if producer is None:
         return None
     src = node.inputs[0]
-    producer = graph.producer(src)
-    if producer is None or not is_fusable(producer.op) or "activation" in producer.attrs:
-        return None
-    if src in graph.outputs or len(graph.consumers(src)) != 1:
-        return None
     shape = graph.tensors[src].shape
     lo, hi = (np.broadcast_to(np.asarray(node.attrs[k]), shape) for k in ("lo", "hi"))
     dead = (((lo == 0) & (hi == 0)) | ~_read_mask(graph, node.output)).reshape(-1)
