@@ -182,14 +182,25 @@ def logits_model(model: keras.Model) -> keras.Model:
 
 
 def learned_front(
-    task: Task, data: dict[str, np.ndarray], float_model: keras.Model, workdir: Path, seed: int = 0
+    task: Task, data: dict[str, np.ndarray], float_model: keras.Model, workdir: Path, seeds: int = 1
 ) -> list[Point]:
-    """fpgaq's learned-precision front: the float model's learned twin trained once with a beta ramp.
+    """fpgaq's learned-precision front: the float model's learned twin trained with a beta ramp, once per seed.
 
     ``fpgaq.learned.train_learned`` keeps every epoch that no other beats on (test accuracy,
     surrogate LUTs), like HGQ2's ParetoFront callback; each kept epoch is converted, scored
     with the bit-exact reference (``Design.predict``), estimated and written as Verilog.
+    Several seeds are several independent runs whose points share one front: what a user
+    with that many runs' time would do (the table prints each flow's training seconds).
     """
+    points = []
+    for seed in range(seeds):
+        points += _learned_run(task, data, float_model, workdir / f"seed{seed}", seed)
+    return points
+
+
+def _learned_run(
+    task: Task, data: dict[str, np.ndarray], float_model: keras.Model, workdir: Path, seed: int
+) -> list[Point]:
     from fpgaq.learned import calibrate_ranges, model_cost, to_learned, train_learned
 
     keras.utils.set_random_seed(seed)
@@ -214,7 +225,7 @@ def learned_front(
         acc = float(np.mean(np.argmax(design.predict(data["x_test"]), axis=-1) == data["y_test"]))
         keras_acc = accuracy(model, data["x_test"], data["y_test"])
         estimate = design.estimate(device="xc7a100t", use_dsp=False).total.lut
-        label = f"beta {c.beta:.2e} epoch {c.epoch}"
+        label = f"seed {seed} beta {c.beta:.2e} epoch {c.epoch}"
         project = workdir / f"epoch_{c.epoch}"
         design.write_rtl(project, force=True)
         model.save(project / "model.keras")  # to look into a point later (--keep)
@@ -231,7 +242,7 @@ def learned_front(
             )
         )
         print(
-            f"  learned {label:<26} acc {100 * acc:6.2f}% (Keras {100 * keras_acc:6.2f}%)  surrogate "
+            f"  learned {label:<33} acc {100 * acc:6.2f}% (Keras {100 * keras_acc:6.2f}%)  surrogate "
             f"{points[-1].extra['surrogate_luts']:8.0f}  estimate {estimate:8.0f} LUT",
             flush=True,
         )
@@ -320,19 +331,45 @@ def hgq_front(task: Task, data: dict[str, np.ndarray], workdir: Path, args: argp
     ]
 
 
-def synthesize_front(points: list[Point], workdir: Path, limit: int) -> list[Point]:
-    """Synthesize the (estimate, accuracy) front, at most ``limit`` points spread along it; the synthesized ones."""
-    front = pareto(points, lambda p: p.estimated_luts if p.estimated_luts is not None else 0.0)
-    if len(front) > limit:
-        picks = np.unique(np.round(np.linspace(0, len(front) - 1, limit)).astype(int))
-        front = [front[i] for i in picks]
-    for i, p in enumerate(front):
-        p.synthesize(workdir / f"{p.flow}-{i}")
+def synthesis_picks(points: Sequence[Point], levels: Sequence[float], limit: int) -> list[Point]:
+    """The points to synthesize: at each accuracy level the one the estimate calls cheapest, then a spread.
+
+    The table reads the fewest Yosys LUTs at each level, so the estimate's pick for every
+    level goes first; the rest of ``limit`` spreads along the (estimate, accuracy) front for the plot.
+    """
+
+    def cost(p: Point) -> float:
+        return p.estimated_luts if p.estimated_luts is not None else 0.0
+
+    front = pareto(points, cost)
+    picks: list[Point] = []
+    for level in levels:
+        reached = [p for p in front if p.accuracy >= level - 1e-12]
+        if reached:
+            best = min(reached, key=cost)
+            if all(best is not q for q in picks):
+                picks.append(best)
+    spare = max(0, limit - len(picks))
+    rest = [p for p in front if all(p is not q for q in picks)]
+    if rest and spare:
+        idx = np.unique(np.round(np.linspace(0, len(rest) - 1, min(spare, len(rest)))).astype(int))
+        picks += [rest[i] for i in idx]
+    return sorted(picks, key=cost)
+
+
+def synthesize_front(points: list[Point], levels: Sequence[float], workdir: Path, limit: int) -> list[Point]:
+    """Synthesize :func:`synthesis_picks` with Yosys, two at a time (Yosys runs on one core); the synthesized points."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    picks = synthesis_picks(points, levels, limit)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda ip: ip[1].synthesize(workdir / f"{ip[1].flow}-{ip[0]}"), enumerate(picks)))
+    for p in picks:
         print(
-            f"  yosys {p.flow:<8} {p.label:<24} acc {100 * p.accuracy:6.2f}%  {p.luts:7d} LUT  {p.ffs:6d} FF",
+            f"  yosys {p.flow:<8} {p.label:<33} acc {100 * p.accuracy:6.2f}%  {p.luts:7d} LUT  {p.ffs:6d} FF",
             flush=True,
         )
-    return front
+    return picks
 
 
 # ----------------------------------------------------------------------------- the table
@@ -424,7 +461,7 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
             t = time.perf_counter()
             try:
                 if flow == "learned":
-                    every[flow] = learned_front(task, data, float_model, work / flow)
+                    every[flow] = learned_front(task, data, float_model, work / flow, args.learned_seeds)
                 elif flow == "uniform":
                     every[flow] = uniform_front(task, data, float_model, work / flow)
                 else:
@@ -435,11 +472,15 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 continue
             timings[f"{flow}_train"] = time.perf_counter() - t
             t = time.perf_counter()
-            fronts[flow] = synthesize_front(every[flow], work / "synth", args.synth)
+            levels = [float_acc - drop / 100 for drop in DROPS]
+            limit = args.synth_uniform if flow == "uniform" else args.synth
+            fronts[flow] = synthesize_front(every[flow], levels, work / "synth", limit)
             timings[f"{flow}_synth"] = time.perf_counter() - t
 
     rows = level_rows(float_acc, fronts)
     print(format_table(task.name, float_acc, rows), flush=True)
+    spent = ", ".join(f"{flow} {timings[f'{flow}_train']:.0f} s" for flow in fronts if f"{flow}_train" in timings)
+    print(f"{task.name}: training and conversion time per flow: {spent}", flush=True)
     agreement = surrogate_agreement(every["learned"]) if "learned" in every else None
     if agreement:
         print(
@@ -467,6 +508,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="few epochs and grid points: a smoke run of minutes")
     p.add_argument("-o", "--out", type=Path, default=Path("/tmp/fpgaq-pareto"))
     p.add_argument("--synth", type=int, default=12, help="front points per flow to synthesize with Yosys")
+    p.add_argument(
+        "--synth-uniform", type=int, default=6, help="the same for the uniform front (its designs are the largest)"
+    )
+    p.add_argument("--learned-seeds", type=int, default=2, help="independent learned-precision runs on one front")
     p.add_argument("--hgq-points", type=int, default=12, help="HGQ2 front checkpoints to convert with alkaid")
     p.add_argument("--hgq-json", help="reuse an inner run's hgq_front.json (development only; one task)")
     p.add_argument(
@@ -487,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.quick:
             task = dataclasses.replace(task, **task.quick)
             args.synth, args.hgq_points = min(args.synth, 3), min(args.hgq_points, 3)
+            args.synth_uniform, args.learned_seeds = min(args.synth_uniform, 3), 1
         start = time.perf_counter()
         results.append(run_task(task, args, args.out))
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)

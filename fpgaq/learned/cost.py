@@ -11,7 +11,11 @@ and ``n_ij`` the magnitude bits of weight ``ij``; a weight rounded to zero costs
 nothing, a power of two costs one digit.  Adder bits become LUTs with the resource
 model's own fitted coefficient (:func:`fpgaq.resource_model.coefficients`), so the
 surrogate is in LUTs and ``beta`` weighs LUTs against the loss.  Output quantizers
-that round to nearest add one adder bit per output bit.
+that round to nearest add one adder bit per output bit, and a learned bias is one
+more adder input as wide as its own span at every output position: without that
+charge nothing holds a bias's fractional bits back, and a bias finer than anything
+it is added to widens the accumulator past the 24 bits in which Keras' float32 sum
+is still exact, so the trained model and its firmware would disagree.
 
 Gradients: ``d`` and ``n`` are exact counts of the current weights (no gradient of
 their own); the fractional bits of a non-zero weight get ``RHO`` digits per extra
@@ -138,6 +142,19 @@ def _weight_term(variable: Any, q: Any, x_widths: Widths, kind: str, positions: 
     return term
 
 
+def _bias_term(variable: Any, q: Any, positions: int) -> Callable[[], Any]:
+    """Adder bits of a learned bias: its span (magnitude and fractional bits) once per output position."""
+
+    def term() -> Any:
+        f = ops.round(ops.clip(q.frac_bits(), -12, 20))
+        m = ops.stop_gradient(ops.round(q(ops.convert_to_tensor(variable)) * ops.power(2.0, f)))
+        alive = ops.cast(ops.not_equal(m, 0.0), "float32")
+        fg = q.frac_bits() - ops.stop_gradient(q.frac_bits())
+        return ops.sum(_magnitude_bits(m) + fg * alive) * float(positions)
+
+    return term
+
+
 def _fixed_frac(q: Any) -> int:
     """The fractional bits of a fixed quantizer's grid (8 when it has none)."""
     frac = getattr(_fixed_hardware(q), "frac", None)
@@ -184,6 +201,10 @@ def cost_plan(model: keras.Model, input_bits: float = 16.0, synth_device: str = 
             attr = "depthwise_quantizer_internal" if cls == "QDepthwiseConv2D" else "kernel_quantizer_internal"
             variable = layer.depthwise_kernel if cls == "QDepthwiseConv2D" else layer.kernel
             terms.append((layer.name, _weight_term(variable, getattr(layer, attr), src, kind, positions)))
+            bias_q = getattr(layer, "bias_quantizer_internal", None)
+            if getattr(layer, "use_bias", False) and _is_learned(bias_q):
+                outputs = int(np.prod(out_shape[:-1])) if out_shape else 1
+                terms.append((f"{layer.name}/bias", _bias_term(layer.bias, bias_q, outputs)))
             out = _activation_widths(act, out_shape, input_bits)
             if _is_learned(act):
                 terms.append((f"{layer.name}/activation", _output_term(act)))

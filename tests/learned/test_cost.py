@@ -115,3 +115,23 @@ def test_surrogate_ranks_designs_as_the_resource_model_does():
         surrogate.append(model_cost(model))
         estimate.append(fpgaq.convert(model).estimate(use_dsp=False).total.lut)
     assert rank_correlation(surrogate, estimate) >= 0.95, (surrogate, estimate)
+
+
+def test_a_learned_bias_costs_its_span_and_its_fraction_is_pulled_down():
+    """Without this charge a bias keeps fractional bits nothing uses, and the accumulator outgrows float32."""
+    inp = keras.Input((2,))
+    h = QActivation(learned_bits(6, 2, granularity="element"), name="qin")(inp)
+    layer = QDense(2, kernel_quantizer=learned_bits(8, 0), bias_quantizer=learned_bits(8, 0, granularity="element"))
+    model = keras.Model(inp, layer(h))
+    layer.kernel.assign(np.zeros((2, 2), "float32"))  # the kernel costs nothing: only the bias is left
+    layer.bias.assign(np.array([0.75, 0.0], "float32"))
+    bq = layer.bias_quantizer_internal
+    bq.set_bits(np.array([2.0, 2.0]), 0)  # 0.75 -> mantissa 3: 2 bits; 0 -> nothing
+    coarse = model_cost(model)
+    assert coarse == pytest.approx(2 * coefficients("xc7")["lut"]["lut_add_bits"], rel=1e-6)
+    bq.set_bits(np.array([6.0, 6.0]), 0)  # 0.75 -> 48: 6 bits
+    assert model_cost(model) == pytest.approx(3 * coarse, rel=1e-6)
+    with tf.GradientTape() as tape:
+        total = cost_plan(model)()
+    g = tape.gradient(total, bq.fbits).numpy()
+    assert g[0] > 0 and g[1] == 0  # the live bias loses fractional bits; a zero bias has none to lose
