@@ -695,12 +695,14 @@ def _type_section(layers: list[Any], model: dict[str, Any]) -> dict[str, Any]:
 
 def _input_is_quantized(model: Any) -> bool:
     """Whether every layer reading a model input is a QActivation with a quantizer (of any kind)."""
+    from fpgaq.keras_walk import layer_io  # keras_walk reads quantizers, which read this module
+
     input_ids = {id(t) for t in model.inputs}
     readers = []
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
-        ins = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+        ins, _ = layer_io(model, layer)
         if any(id(t) in input_ids for t in ins):
             readers.append(layer)
     return bool(readers) and all(

@@ -35,6 +35,8 @@ __all__ = [
     "QuantizerKind",
     "activation_name",
     "as_list",
+    "layer_calls",
+    "layer_io",
     "operation_count",
     "operation_name",
     "prod",
@@ -173,13 +175,37 @@ def as_list(t: Any) -> list[Any]:
     return list(t) if isinstance(t, (list, tuple)) else [t]
 
 
+def layer_calls(model: keras.Model, layer: Any) -> list[Any]:
+    """The calls (Keras nodes) of ``layer`` that belong to ``model``'s graph.
+
+    ``layer.input`` is the layer's first call, which is not always the model's: a
+    Sequential model loaded from a ``.keras`` file has its first layer called once while
+    it is rebuilt and once more in the graph the model runs, and only the second counts.
+    """
+    calls = list(getattr(layer, "_inbound_nodes", []))
+    graph = getattr(getattr(model, "_functional", None) or model, "_nodes", None)
+    if not graph:
+        return calls
+    return [node for i, node in enumerate(calls) if f"{id(layer)}_ib-{i}" in graph]
+
+
+def layer_io(model: keras.Model, layer: Any) -> tuple[list[Any], list[Any]]:
+    """The input and output tensors of ``layer``'s one call in ``model`` (several calls: a ValueError)."""
+    calls = layer_calls(model, layer)
+    if len(calls) > 1:
+        raise ValueError(f"layer {layer.name!r} is called {len(calls)} times in model {model.name!r}")
+    if not calls:
+        return as_list(layer.input), as_list(layer.output)
+    return list(calls[0].input_tensors), list(calls[0].output_tensors)
+
+
 def walk_layers(model: keras.Model) -> Iterator[LayerVisit]:
     """The model's layers in order, without its ``InputLayer``s (they hold nothing to count)."""
     for layer in model.layers:
         cls = type(layer).__name__
         if cls == "InputLayer":
             continue
-        yield LayerVisit(layer, cls, as_list(layer.input), as_list(layer.output))
+        yield LayerVisit(layer, cls, *layer_io(model, layer))
 
 
 def activation_name(act: Any) -> str | None:

@@ -51,7 +51,7 @@ import numpy as np
 
 from fpgaq.errors import SettingError
 from fpgaq.figures import figure, png_uri
-from fpgaq.keras_walk import activation_name
+from fpgaq.keras_walk import activation_name, layer_io
 
 __all__ = [
     "FORMS",
@@ -323,7 +323,7 @@ def _layer_outputs(model: Any, layers: Sequence[Any], x: np.ndarray) -> list[np.
     """Each of ``layers``' outputs on ``x`` (one pass through the float model)."""
     import keras
 
-    probe = keras.Model(model.inputs, [layer.output for layer in layers])
+    probe = keras.Model(model.inputs, [layer_io(model, layer)[1][0] for layer in layers])
     outs = _predict(probe, x)
     return outs if isinstance(outs, list) else [outs]
 

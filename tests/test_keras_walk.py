@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
 
 import fpgaq.qstats
@@ -74,3 +75,31 @@ def test_figures_have_their_own_canvas_and_stable_png():
     fig.add_subplot().plot([0, 1], [1, 0])
     assert png_bytes(fig).startswith(b"\x89PNG")
     assert png_uri(fig).startswith("data:image/png;base64,") and png_uri(fig) == png_uri(fig)
+
+
+def test_a_sequential_model_loaded_from_keras_file_converts_and_walks(tmp_path):
+    """A loaded Sequential model has its first layer called twice (once while rebuilt); only the graph's call counts."""
+    import fpgaq
+    from fpgaq.keras_walk import layer_io, walk_layers
+    from fpgaq.layers import QActivation, QDense
+    from fpgaq.learned import to_learned
+
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            QActivation("quantized_bits(8,2)", name="qi"),
+            QDense(3, kernel_quantizer="quantized_bits(4,0,alpha=1)", bias_quantizer="quantized_bits(4,0,alpha=1)"),
+        ]
+    )
+    model.save(tmp_path / "seq.keras")
+    loaded = keras.models.load_model(tmp_path / "seq.keras")
+    assert len(loaded.layers[0]._inbound_nodes) == 2  # the case this guards: Keras' first call is not the graph's
+    x = np.random.default_rng(0).normal(0, 2, size=(500, 4)).astype("float32")
+    np.testing.assert_array_equal(fpgaq.convert(loaded).predict(x), loaded.predict(x, verbose=0))
+    visits = list(walk_layers(loaded))
+    assert visits[1].inputs[0] is visits[0].outputs[0]  # the walk follows the graph the model runs
+    assert layer_io(loaded, loaded.layers[1])[1][0] is loaded.outputs[0]
+    float_seq = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+    float_seq.save(tmp_path / "float.keras")
+    twin = to_learned(keras.models.load_model(tmp_path / "float.keras"))
+    assert twin.predict(x, verbose=0).shape == (500, 2)

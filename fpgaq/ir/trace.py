@@ -18,6 +18,7 @@ from fpgaq.errors import FpgaqError
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph, Node, Tensor
 from fpgaq.ir.weights import quantize_weight
+from fpgaq.keras_walk import layer_calls, layer_io
 from fpgaq.quantizers import BaseQuantizer
 
 __all__ = [
@@ -40,10 +41,6 @@ class UnsupportedLayerError(FpgaqError, ValueError):
 
 def _unsupported(layer: Any, what: str, fix: str) -> UnsupportedLayerError:
     return UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}): {what}; {fix}")
-
-
-def _as_list(t: Any) -> list[Any]:
-    return list(t) if isinstance(t, (list, tuple)) else [t]
 
 
 def _shape(t: Any) -> tuple[int, ...]:
@@ -168,8 +165,8 @@ class _Tracer:
     # ---------------------------------------------------------------- layers
     def trace_layer(self, layer: Any) -> None:
         cls = type(layer).__name__
-        ins = [self.names[id(t)] for t in _as_list(layer.input)]
-        outs = _as_list(layer.output)
+        keras_ins, outs = layer_io(self.model, layer)
+        ins = [self.names[id(t)] for t in keras_ins]
         if len(outs) != 1:
             raise _unsupported(layer, "layers with several outputs are not supported", "split the layer")
         out_shape = _shape(outs[0])
@@ -453,7 +450,7 @@ def trace(model: keras.Model, config: Any = None) -> Graph:
     for layer in model.layers:
         if type(layer).__name__ == "InputLayer":
             continue
-        if id(layer) in seen_layers or len(getattr(layer, "_inbound_nodes", [])) > 1:
+        if id(layer) in seen_layers or len(layer_calls(model, layer)) > 1:
             raise _unsupported(layer, "a layer called more than once is not supported", "use separate layers")
         seen_layers.add(id(layer))
         t.trace_layer(layer)

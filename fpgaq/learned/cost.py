@@ -34,7 +34,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from fpgaq.keras_walk import PASS_THROUGH_LAYERS, as_list
+from fpgaq.keras_walk import PASS_THROUGH_LAYERS, layer_io
 from fpgaq.quantizers import BaseQuantizer
 
 __all__ = ["RHO", "CostPlan", "cost_plan", "csd_digits", "model_cost", "rank_correlation"]
@@ -190,7 +190,7 @@ def cost_plan(model: keras.Model, input_bits: float = 16.0, synth_device: str = 
         cls = type(layer).__name__
         if cls == "InputLayer":
             continue
-        ins, outs = as_list(layer.input), as_list(layer.output)
+        ins, outs = layer_io(model, layer)
         out_shape = tuple(int(s) for s in outs[0].shape[1:])
         src = widths.get(id(ins[0]), constant(shapes.get(id(ins[0]), out_shape), input_bits))
         src_shape = shapes.get(id(ins[0]), out_shape)

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from fpgaq.errors import FpgaqError
-from fpgaq.keras_walk import PASS_THROUGH_LAYERS, activation_name, as_list
+from fpgaq.keras_walk import PASS_THROUGH_LAYERS, activation_name, layer_calls, layer_io
 from fpgaq.layers import QActivation, QConv1D, QConv2D, QDense, QDepthwiseConv2D
 from fpgaq.layers.common import quantized_variable
 from fpgaq.quantizers.learned import learned_bits
@@ -71,18 +71,19 @@ def to_learned(
         cls = type(layer).__name__
         if cls == "InputLayer":
             continue
-        if len(layer._inbound_nodes) != 1:
+        calls = layer_calls(model, layer)
+        if len(calls) != 1:
             raise LearnedPrecisionError(
-                f"layer {layer.name!r} is called {len(layer._inbound_nodes)} times; the twin needs each layer "
+                f"layer {layer.name!r} is called {len(calls)} times; the twin needs each layer "
                 "called once (no shared layers)"
             )
-        ins = as_list(layer.input)
+        ins, outs = layer_io(model, layer)
         if len(ins) != 1:
             raise LearnedPrecisionError(
                 f"layer {layer.name!r} ({cls}) has {len(ins)} inputs; the twin supports chains of one-input layers"
             )
         src = tensors[id(ins[0])]
-        out = as_list(layer.output)[0]
+        out = outs[0]
         is_last = out is last
         config = layer.get_config()
         if cls in _TWINS:

@@ -396,8 +396,9 @@ def element_ranges(t: Any, et: Any) -> Ranges:
     """Each element's own range (an input with per-element types), on the container ``t``'s binary point:
     what :func:`fpgaq.rtl.lower.learned.element_inputs` gives the RTL."""
     f, lo, hi = (a.reshape(-1) for a in (et.frac, et.lo, et.hi))
-    lo = np.array([int(a) << (t.frac - int(k)) for a, k in zip(lo, f)], dtype=object)
-    hi = np.array([int(b) << (t.frac - int(k)) for b, k in zip(hi, f)], dtype=object)
+    # A constant-zero element may keep a finer grid than the container, which takes live elements only.
+    lo = np.array([int(a) << (t.frac - int(k)) if a or b else 0 for a, b, k in zip(lo, hi, f)], dtype=object)
+    hi = np.array([int(b) << (t.frac - int(k)) if a or b else 0 for a, b, k in zip(lo, hi, f)], dtype=object)
     return lo, hi, t.frac
 
 

@@ -91,3 +91,18 @@ def test_absorbed_input_quantizer_cosimulates_bit_exact(tmp_path) -> None:
     assert mismatches(design, x) == []
     result = design_cosim(design, x, directory=tmp_path / "prj")
     assert result.passed, result.report()
+
+
+def test_a_vanished_input_element_finer_than_the_live_ones_is_estimated() -> None:
+    """The port's container takes its binary point from live elements only; a dead element may be finer."""
+    inp = keras.Input((4,))
+    act = QActivation(learned_bits(6, 1, granularity="element"), name="act")
+    dense = QDense(2, kernel_quantizer="quantized_bits(6,1,alpha=1)", bias_quantizer="quantized_bits(6,2,alpha=1)")
+    model = keras.Model(inp, dense(act(inp)), name="dead_fine_input")
+    dense.set_weights([np.random.default_rng(4).normal(0, 0.7, w.shape) for w in dense.get_weights()])
+    act.quantizer.set_bits(np.array([2, 3, 9, 1]), np.array([2, 1, -10, 3]))  # element 2: 9 fractional bits, dead
+    design = convert(model)
+    assert design.graph.tensors[design.graph.inputs[0]].type.frac == 3
+    assert design.estimate(use_dsp=False).total.lut > 0
+    x = np.random.default_rng(2).uniform(-9, 9, (500, 4)).astype(np.float32)
+    assert mismatches(design, x) == []
