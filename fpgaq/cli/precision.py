@@ -10,15 +10,12 @@ calibrate``, which fits the resource model.  The output directory holds
 ``profile.html`` (the numerical profile) and ``config.yml`` (the conversion
 config that types the model input as calibrated: ``fpgaq convert
 OUT/model.keras -c OUT/config.yml``).  The files are written in a scratch
-directory beside ``OUT`` and moved in only when all of them are complete.
+directory beside ``OUT``, which takes ``OUT``'s place only when all of them are complete.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from fpgaq.cli._common import add_command, add_model_argument, check_out_dir, fail, load_arrays, load_model
@@ -59,13 +56,14 @@ def _register_ptq(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=2000, help="calibration samples drawn from x_train (2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration subsample (0)")
     p.add_argument("-o", "--out", required=True, help="directory for model.keras, ptq.json, profile.html, config.yml")
-    p.add_argument("--force", action="store_true", help="write into an existing non-empty --out directory")
+    p.add_argument("--force", action="store_true", help="replace an existing non-empty --out directory")
 
 
 def run_ptq(args: argparse.Namespace) -> int:
     """Calibrate the model of ``args``, print the per-layer table and write the output directory."""
     import numpy as np
 
+    from fpgaq.converters._project_files import write_directory
     from fpgaq.ptq import calibrate_model, write_result
 
     out = Path(args.out)
@@ -94,15 +92,8 @@ def run_ptq(args: argparse.Namespace) -> int:
         y_test=y_eval,
     )
     print(result.table())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        written = write_result(result, scratch)
-        out.mkdir(exist_ok=True)
-        for path in written:
-            os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    written: list[Path] = []
+    write_directory(out, lambda scratch: written.extend(write_result(result, scratch)))
     print(f"wrote {', '.join(str(out / p.name) for p in written)}")
     return 0
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from fpgaq.templating import template_environment  # re-exported: its home is the neutral fpgaq.templating
 
-__all__ = ["check_new_directory", "template_environment", "write_files"]
+__all__ = ["check_new_directory", "template_environment", "write_directory", "write_files"]
 
 
 def check_new_directory(directory: str | os.PathLike[str], force: bool = False) -> Path:
@@ -31,21 +32,19 @@ def check_new_directory(directory: str | os.PathLike[str], force: bool = False) 
     return target
 
 
-def write_files(files: dict[str, str | bytes], directory: str | os.PathLike[str], force: bool = False) -> Path:
-    """Write ``files`` as a new directory, atomically: a temporary sibling renamed into place."""
-    target = check_new_directory(directory, force)
+def write_directory(directory: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Make ``directory`` whole or not at all: ``write`` fills a scratch sibling, which then takes its place.
+
+    A failure inside ``write`` (or a crash) leaves the old directory as it was and no
+    half-written one; callers decide first whether ``directory`` may be replaced.
+    """
+    target = Path(directory).resolve()
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"{target} exists and is not a directory; remove it or choose another path")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        for rel, content in sorted(files.items()):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content, encoding="utf-8", newline="\n")
+        write(tmp)
         tmp.chmod(0o755)
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
@@ -63,3 +62,19 @@ def write_files(files: dict[str, str | bytes], directory: str | os.PathLike[str]
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def write_files(files: dict[str, str | bytes], directory: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write ``files`` as a new directory, atomically (:func:`write_directory`)."""
+    check_new_directory(directory, force)
+
+    def write(tmp: Path) -> None:
+        for rel, content in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8", newline="\n")
+
+    return write_directory(directory, write)

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ import keras
 import numpy as np
 
 from fpgaq.autoq.costs import pareto_mask
+from fpgaq.converters._project_files import write_directory
 from fpgaq.keras_walk import walk_layers
 from fpgaq.learned.cost import model_cost
 from fpgaq.learned.model import LearnedPrecisionError, calibrate_ranges, learned_quantizers, to_learned
@@ -123,20 +123,11 @@ def train_point(
 
 
 def _write_whole(out: Path, force: bool, write: Any) -> None:
-    """Write a directory through a scratch copy, so ``out`` appears complete or not at all."""
+    """Write a directory whole or not at all; a non-empty one only with ``force``."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
+    if out.exists() and out.is_dir() and any(out.iterdir()) and not force:
         raise LearnedPrecisionError(f"output directory {str(out)!r} is not empty; pass --force to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(scratch)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(scratch, out)
-    finally:
-        if scratch.exists():
-            shutil.rmtree(scratch, ignore_errors=True)
+    write_directory(out, write)
 
 
 def save_point(out: Path, model: keras.Model, record: dict[str, Any], force: bool = False) -> None:
