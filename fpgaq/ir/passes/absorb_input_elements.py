@@ -17,6 +17,7 @@ and the ``quantize`` node then stays to convert from it.
 from __future__ import annotations
 
 from fpgaq.ir.graph import Graph
+from fpgaq.ir.passes._absorb import absorbed, sole_input_readers
 from fpgaq.reference import exact_input_type, node_elements
 
 __all__ = ["absorb_input_elements"]
@@ -24,22 +25,12 @@ __all__ = ["absorb_input_elements"]
 
 def absorb_input_elements(graph: Graph) -> tuple[Graph, bool]:
     """Absorb the first input's only reader if it is a ``quantize`` node; ``(graph, changed)``."""
-    for name in graph.inputs:
-        readers = graph.consumers(name)
-        if len(readers) != 1 or name in graph.outputs:
-            continue
-        node = readers[0]
+    for name, node in sole_input_readers(graph):
         if node.op != "quantize" or node.output in graph.outputs:
             continue
         elements = node_elements(node)
         if graph.tensors[name].type not in (None, exact_input_type(elements)):
             continue
-        g = graph.copy()
-        out = g.tensors[node.output]
-        g.tensors[name].type = out.type if out.type is not None else elements.container()
-        g.tensors[name].elements = elements
-        g.nodes = [n for n in g.nodes if n.name != node.name]
-        g.replace_uses(node.output, name)
-        g.remove_unused_tensors()
-        return g, True
+        out = graph.tensors[node.output].type
+        return absorbed(graph, name, node, out if out is not None else elements.container(), elements), True
     return graph, False

@@ -9,28 +9,19 @@ as a separate node.
 from __future__ import annotations
 
 from fpgaq.ir.graph import Graph
+from fpgaq.ir.passes._absorb import absorbed, sole_input_readers
 
 __all__ = ["absorb_input_quantizer"]
 
 
 def absorb_input_quantizer(graph: Graph) -> tuple[Graph, bool]:
-    for name in graph.inputs:
-        tensor = graph.tensors[name]
-        if tensor.type is not None:
+    for name, node in sole_input_readers(graph):
+        if graph.tensors[name].type is not None:
             continue
-        readers = graph.consumers(name)
-        if len(readers) != 1 or name in graph.outputs:
-            continue
-        node = readers[0]
         if node.op != "activation" or node.attrs.get("function") != "linear":
             continue
         out_type = graph.tensors[node.output].type
         if out_type is None:
             continue
-        g = graph.copy()
-        g.tensors[name].type = out_type
-        g.nodes = [n for n in g.nodes if n.name != node.name]
-        g.replace_uses(node.output, name)
-        g.remove_unused_tensors()
-        return g, True
+        return absorbed(graph, name, node, out_type), True
     return graph, False
