@@ -313,7 +313,7 @@ def hgq_front(task: Task, data: dict[str, np.ndarray], workdir: Path, args: argp
         np.savez(npz, **data)
         command = [str(python), str(INSIDE), "--inside", "--task", task.name, "--data", str(npz)]
         command += ["--out", str(workdir), "--epochs", str(task.hgq_epochs), "--batch-size", str(task.hgq_batch)]
-        command += ["--points", str(args.hgq_points)]
+        command += ["--points", str(args.hgq_points)] + (["--reuse"] if args.resume else [])
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "KERAS_BACKEND": "tensorflow"}
         subprocess.run(command, check=True, env=env)
         result = json.loads((workdir / "hgq_front.json").read_text())
@@ -349,7 +349,7 @@ def synthesis_picks(points: Sequence[Point], levels: Sequence[float], limit: int
             best = min(reached, key=cost)
             if all(best is not q for q in picks):
                 picks.append(best)
-    spare = max(0, limit - len(picks))
+    spare = max(0, limit - len(picks)) if limit else len(front)
     rest = [p for p in front if all(p is not q for q in picks)]
     if rest and spare:
         idx = np.unique(np.round(np.linspace(0, len(rest) - 1, min(spare, len(rest)))).astype(int))
@@ -363,7 +363,8 @@ def synthesize_front(points: list[Point], levels: Sequence[float], workdir: Path
 
     picks = synthesis_picks(points, levels, limit)
     with ThreadPoolExecutor(max_workers=2) as pool:
-        list(pool.map(lambda ip: ip[1].synthesize(workdir / f"{ip[1].flow}-{ip[0]}"), enumerate(picks)))
+        todo = [(i, p) for i, p in enumerate(picks) if p.luts is None]  # --resume keeps earlier figures
+        list(pool.map(lambda ip: ip[1].synthesize(workdir / f"{ip[1].flow}-{ip[0]}"), todo))
     for p in picks:
         print(
             f"  yosys {p.flow:<8} {p.label:<33} acc {100 * p.accuracy:6.2f}%  {p.luts:7d} LUT  {p.ffs:6d} FF",
@@ -447,11 +448,16 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"fpgaq-pareto-{task.name}-") as tmp:
         work = Path(args.keep) / task.name if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
+        earlier = _earlier_run(args, task.name) if args.resume else None
         t = time.perf_counter()
-        float_model = task.float_model()
-        train_classifier(float_model, data["x_train"], data["y_train"], epochs=task.float_epochs)
-        float_acc = accuracy(float_model, data["x_test"], data["y_test"])
-        timings["float"] = time.perf_counter() - t
+        if earlier:
+            float_model, float_acc = None, earlier["float_accuracy"]
+            timings.update(earlier["seconds"])
+        else:
+            float_model = task.float_model()
+            train_classifier(float_model, data["x_train"], data["y_train"], epochs=task.float_epochs)
+            float_acc = accuracy(float_model, data["x_test"], data["y_test"])
+            timings["float"] = time.perf_counter() - t
         print(f"{task.name}: float accuracy {100 * float_acc:.2f}% ({timings['float']:.0f} s)", flush=True)
 
         fronts: dict[str, list[Point]] = {}
@@ -460,7 +466,11 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
         for flow in args.flows:
             t = time.perf_counter()
             try:
-                if flow == "learned":
+                if earlier and flow in ("learned", "uniform"):
+                    every[flow] = [Point(**p) for p in earlier["all_points"][flow]]
+                elif earlier:
+                    every[flow] = _with_earlier_figures(hgq_front(task, data, work / flow, args), earlier, flow)
+                elif flow == "learned":
                     every[flow] = learned_front(task, data, float_model, work / flow, args.learned_seeds)
                 elif flow == "uniform":
                     every[flow] = uniform_front(task, data, float_model, work / flow)
@@ -470,12 +480,13 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 notes.append(f"{flow} front skipped: {err}")
                 print(f"  note: {notes[-1]}", flush=True)
                 continue
-            timings[f"{flow}_train"] = time.perf_counter() - t
+            if not earlier:
+                timings[f"{flow}_train"] = time.perf_counter() - t
             t = time.perf_counter()
             levels = [float_acc - drop / 100 for drop in DROPS]
             limit = args.synth_uniform if flow == "uniform" else args.synth
             fronts[flow] = synthesize_front(every[flow], levels, work / "synth", limit)
-            timings[f"{flow}_synth"] = time.perf_counter() - t
+            timings[f"{flow}_synth"] = timings.get(f"{flow}_synth", 0.0) * bool(earlier) + time.perf_counter() - t
 
     rows = level_rows(float_acc, fronts)
     print(format_table(task.name, float_acc, rows), flush=True)
@@ -502,17 +513,41 @@ def run_task(task: Task, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     }
 
 
+def _earlier_run(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    """The task's results in ``--out``'s pareto.json, which ``--resume`` completes."""
+    path = args.out / "pareto.json"
+    for result in json.loads(path.read_text())["tasks"] if path.exists() else []:
+        if result["task"] == task:
+            return result
+    raise SystemExit(f"--resume: no results for task {task!r} in {path}")
+
+
+def _with_earlier_figures(points: list[Point], earlier: dict[str, Any], flow: str) -> list[Point]:
+    """Yosys figures of points an earlier run already synthesized (matched by label)."""
+    known = {p["label"]: p for p in earlier["all_points"].get(flow, []) if p["luts"] is not None}
+    for p in points:
+        if p.label in known:
+            p.luts, p.ffs = known[p.label]["luts"], known[p.label]["ffs"]
+            p.extra.update({k: v for k, v in known[p.label]["extra"].items() if k in ("synth_seconds", "yosys")})
+    return points
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", choices=[*TASKS, "all"], default="all")
     p.add_argument("--quick", action="store_true", help="few epochs and grid points: a smoke run of minutes")
     p.add_argument("-o", "--out", type=Path, default=Path("/tmp/fpgaq-pareto"))
-    p.add_argument("--synth", type=int, default=12, help="front points per flow to synthesize with Yosys")
+    p.add_argument("--synth", type=int, default=0, help="front points per flow to synthesize with Yosys (0: all)")
     p.add_argument(
         "--synth-uniform", type=int, default=6, help="the same for the uniform front (its designs are the largest)"
     )
     p.add_argument("--learned-seeds", type=int, default=2, help="independent learned-precision runs on one front")
-    p.add_argument("--hgq-points", type=int, default=12, help="HGQ2 front checkpoints to convert with alkaid")
+    p.add_argument("--hgq-points", type=int, default=0, help="HGQ2 front checkpoints to convert with alkaid (0: all)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish a run kept with --keep whose pareto.json is in --out: convert and synthesize what it left",
+    )
     p.add_argument("--hgq-json", help="reuse an inner run's hgq_front.json (development only; one task)")
     p.add_argument(
         "--flows", type=lambda v: v.split(","), default=list(FLOWS), help=f"comma-separated subset of {','.join(FLOWS)}"
@@ -523,6 +558,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.flows) - set(FLOWS))
     if unknown:
         p.error(f"--flows: unknown {', '.join(unknown)}; choose from {', '.join(FLOWS)}")
+    if args.resume and not args.keep:
+        p.error("--resume needs --keep: the directory the earlier run kept its work in")
     if args.hgq_json and len(names) != 1:
         p.error("--hgq-json holds one task's front: pick it with --task")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -531,8 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         task = TASKS[name]
         if args.quick:
             task = dataclasses.replace(task, **task.quick)
-            args.synth, args.hgq_points = min(args.synth, 3), min(args.hgq_points, 3)
-            args.synth_uniform, args.learned_seeds = min(args.synth_uniform, 3), 1
+            args.synth, args.hgq_points = min(args.synth or 3, 3), min(args.hgq_points or 3, 3)
+            args.synth_uniform, args.learned_seeds = min(args.synth_uniform or 3, 3), 1
         start = time.perf_counter()
         results.append(run_task(task, args, args.out))
         print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)

@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--learning-rate", type=float, default=3e-3)
     p.add_argument("--beta-start", type=float, default=1e-6)
     p.add_argument("--beta-end", type=float, default=1e-4)
-    p.add_argument("--points", type=int, default=12, help="front checkpoints to convert and synthesize")
+    p.add_argument("--points", type=int, default=0, help="front checkpoints to convert and synthesize (0: all)")
+    p.add_argument("--reuse", action="store_true", help="convert what an earlier run in --out left unconverted")
     p.add_argument("--min-val-accuracy", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", action="store_true")
@@ -206,8 +207,16 @@ def main(argv: list[str] | None = None) -> int:
         data = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    checkpoints = train_front(args, data, args.out / "checkpoints")
-    t_train = time.perf_counter() - t0
+    done: dict[str, dict[str, Any]] = {}
+    earlier: dict[str, Any] = {}
+    if args.reuse:  # finish an earlier run: its checkpoints and its converted points stay
+        earlier = json.loads((args.out / "hgq_front.json").read_text())
+        done = {p["checkpoint"]: p for p in earlier["points"]}
+        checkpoints = sorted((args.out / "checkpoints").glob("*.keras"))
+    else:
+        checkpoints = train_front(args, data, args.out / "checkpoints")
+    t_train = earlier.get("train_seconds", time.perf_counter() - t0)
+    t_convert = time.perf_counter()
     if not checkpoints:
         raise SystemExit(
             f"hgq2: no epoch reached validation accuracy {args.min_val_accuracy}: "
@@ -215,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"hgq2: {len(checkpoints)} checkpoints on the front after {args.epochs} epochs ({t_train:.0f} s)", flush=True)
     points = []
-    for path in spread(checkpoints, args.points):
+    for path in spread(checkpoints, args.points or len(checkpoints)):
+        if str(path) in done:
+            points.append(done[str(path)])
+            continue
         point = convert_point(path, data, args.out / "verilog")
         print(
             f"hgq2: epoch {point['epoch']:4d}  EBOPs {point['ebops']:7d}  acc {100 * point['accuracy']:.2f}%  "
@@ -226,13 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "task": args.task,
         "versions": {"hgq2": _version("hgq2"), "alkaid": _version("alkaid"), "keras": keras.__version__},
-        "settings": {k: v for k, v in vars(args).items() if k not in ("data", "out", "inside")},
+        "settings": earlier.get("settings")
+        or {k: v for k, v in vars(args).items() if k not in ("data", "out", "inside")},
         "train_seconds": round(t_train, 1),
-        "convert_seconds": round(time.perf_counter() - t0 - t_train, 1),
+        "convert_seconds": round(earlier.get("convert_seconds", 0.0) + time.perf_counter() - t_convert, 1),
         "points": points,
     }
     (args.out / "hgq_front.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+_NOT_SETTINGS = ("data", "out", "inside", "reuse")
 
 
 def _version(dist: str) -> str:
