@@ -4,8 +4,9 @@ One run draws three fronts per task and prints, at float accuracy minus
 0.5, 1, 1.5, 2 and 3 points, the fewest LUTs each flow needs and the ratios:
 
 * **learned**: fpgaq's learned per-element precision (:func:`learned_front`):
-  the float model's ``fpgaq.learned`` twin trained once on cross-entropy +
-  beta x the surrogate LUT cost, beta ramping geometrically; every epoch on
+  the float model's ``fpgaq.learned`` twin trained on cross-entropy + beta x
+  the surrogate LUT cost, beta ramping geometrically, once per seed
+  (``--learned-seeds``, 2: as many epochs in all as HGQ2's one run); every epoch on
   the (accuracy, surrogate) front is converted, scored with the bit-exact
   reference and estimated; the surrogate's rank correlation with the estimate
   and with Yosys over those designs is printed (issue 13, point 2);
@@ -13,12 +14,13 @@ One run draws three fronts per task and prints, at float accuracy minus
   kernels and biases, ``quantized_relu(b)``), every width ``b`` and input
   width of the grid trained with QAT from the float weights, converted by
   fpgaq, scored with the bit-exact reference, estimated by the resource
-  model; the points on the (estimated LUT, accuracy) front go to Yosys;
+  model (its designs are the largest, 10-130k LUTs, so fewer go to Yosys);
 * **hgq2**: HGQ2 0.2.0 trained with a beta ramp, converted by alkaid 0.8.2
   (``benchmarks/pareto_hgq_inside.py``, run in a side venv that this script
   creates with ``tests/fixtures/sidevenv.py``), its Verilog synthesized here.
 
-Every front point is synthesized by the same Yosys script
+Every point on a flow's estimated front (the uniform flow: the cheapest at each
+level and a spread, ``--synth-uniform``) is synthesized by the same Yosys script
 (``fpgaq.sim.synth.synthesize``: ``synth_xilinx -family xc7 -nodsp``, Debian's
 Yosys 0.23 when on PATH).  Tasks: ``jet`` (``datasets.jet_like(40000)``,
 16-64-32-32-5 MLP) and ``digits`` (scikit-learn digits, the zoo's CNN); both
@@ -28,6 +30,7 @@ developing.
 
     python benchmarks/pareto.py                      # both tasks, the real run (hours on 2 cores)
     python benchmarks/pareto.py --task jet --quick   # a smoke run (minutes)
+    python benchmarks/pareto.py --task jet --keep W --resume   # finish a kept run's conversions and synthesis
 """
 
 from __future__ import annotations
