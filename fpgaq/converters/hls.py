@@ -44,6 +44,11 @@ INCLUDE_DIR = TEMPLATE_DIR / "include"
 _AC_HEADERS = ("ac_int.h", "ac_fixed.h", "fpgaq_bits.h")
 _LAYER_HEADER = "fpgaq_layers.h"
 DEFAULT_SAMPLES = 100
+#: Largest table declared FPGAQ_CONST_TABLE (constexpr under fpgaq's ac_fixed: constant data, no start-up
+#: code to compile).  g++ evaluates such a table as one constant expression and spends ~400 (up to ~1,600 for
+#: types wider than 62 bits) of its default 33,554,432 constexpr operations per value, so larger tables stay
+#: plain const.
+CONSTEXPR_TABLE_MAX = 16_384
 _TRACE_VALUES = 1_000_000  # keep the expected per-node trace file below ~10 MB
 _MAX_IO_BITS = 62
 _CPP_KEYWORDS = frozenset(
@@ -343,6 +348,7 @@ def render_hls(
         "trace_samples": int(vectors["_trace_samples"]),
         "strategy": _strategy(graph),
         "ac_headers": [h for h in _AC_HEADERS if (INCLUDE_DIR / h).is_file()] if flavor == "catapult" else [],
+        "constexpr_tables": _constexpr_tables(specs),
     }
     env = _environment(flavor)
     files: dict[str, str] = {}
@@ -443,6 +449,11 @@ def _stream_plan(
         item["fanout"] = fanouts.get(node.output)
         item["stream_kernel"] = STREAM_KERNELS.get(item["spec"].kernel)
     return {"declared": declared, "input_fanouts": [fanouts[t] for t in graph.inputs if t in fanouts]}
+
+
+def _constexpr_tables(specs: list[NodeSpec]) -> set[str]:
+    """Fixed-point tables small enough for g++ to evaluate as constants (see CONSTEXPR_TABLE_MAX)."""
+    return {w.name for s in specs for w in s.weights if w.type_alias and w.size <= CONSTEXPR_TABLE_MAX}
 
 
 def _strategy(graph: Graph) -> str:

@@ -64,19 +64,19 @@ class ac_fixed {
   };
 
   // Zero (the real type leaves a default-constructed value undefined).
-  FPGAQ_AC_INLINE ac_fixed() : v{} {}
+  FPGAQ_AC_INLINE constexpr ac_fixed() : v{} {}
   template <int W2, int I2, bool S2, ac_q_mode Q2, ac_o_mode O2>
   FPGAQ_AC_INLINE ac_fixed(const ac_fixed<W2, I2, S2, Q2, O2>& o)
       : v(fpgaq_ac::cast<W, F, S, Q, O, W2, W2 - I2, S2, N>(o.v)) {}
   template <int W2, bool S2>
   FPGAQ_AC_INLINE ac_fixed(const ac_int<W2, S2>& o) : v(fpgaq_ac::cast<W, F, S, Q, O, W2, 0, S2, N>(o.v)) {}
   template <class T, std::enable_if_t<std::is_integral<T>::value, int> = 0>
-  FPGAQ_AC_INLINE ac_fixed(T x)
+  FPGAQ_AC_INLINE constexpr ac_fixed(T x)
       : v(fpgaq_ac::cast<W, F, S, Q, O, fpgaq_ac::traits<T>::W, 0, fpgaq_ac::traits<T>::S, N>(
             fpgaq_ac::traits<T>::raw(x))) {}
   // Exact for every finite double: Q rounds and O saturates as for any source.
-  inline ac_fixed(double d) : v(fpgaq_ac::from_double<W, F, S, Q, O, N>(d)) {}
-  inline ac_fixed(float f) : ac_fixed(static_cast<double>(f)) {}
+  constexpr ac_fixed(double d) : v(fpgaq_ac::from_double<W, F, S, Q, O, N>(d)) {}
+  constexpr ac_fixed(float f) : ac_fixed(static_cast<double>(f)) {}
 
   static constexpr int length() { return W; }
 
@@ -203,8 +203,8 @@ class ac_fixed {
   friend class ac_fixed;
 };
 
-template <int W, int I, bool S, ac_q_mode Q, ac_o_mode O>
-inline std::ostream& operator<<(std::ostream& os, const ac_fixed<W, I, S, Q, O>& x) {
+template <class C, class T, int W, int I, bool S, ac_q_mode Q, ac_o_mode O>
+inline std::basic_ostream<C, T>& operator<<(std::basic_ostream<C, T>& os, const ac_fixed<W, I, S, Q, O>& x) {
   return os << x.to_double();
 }
 

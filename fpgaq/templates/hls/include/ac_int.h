@@ -15,9 +15,11 @@
 #ifndef FPGAQ_AC_INT_H
 #define FPGAQ_AC_INT_H
 
-#include <cmath>
-#include <ostream>
-#include <string>
+// Only forward declarations of the streams and strings: <ostream>, <string> and
+// <cmath> were two thirds of what g++ parsed for a C-simulation build.  Code
+// that prints a value (operator<<, to_string) includes <ostream> or <string>
+// itself, as any code that uses std::ostream or std::string does.
+#include <iosfwd>
 #include <type_traits>
 
 // Defined only by fpgaq's implementation, so code can tell which headers it got.
@@ -79,7 +81,7 @@ FPGAQ_AC_INLINE constexpr wint<NR> ext(const wint<N>& a) {
 }
 
 template <int N>
-FPGAQ_AC_INLINE wint<N> from_i64(i64 v) {
+FPGAQ_AC_INLINE constexpr wint<N> from_i64(i64 v) {
   wint<N> r{};
   r.w[0] = static_cast<u64>(v);
   const u64 f = v < 0 ? ~0ULL : 0ULL;
@@ -88,7 +90,7 @@ FPGAQ_AC_INLINE wint<N> from_i64(i64 v) {
 }
 
 template <int N>
-FPGAQ_AC_INLINE wint<N> from_u64(u64 v) {
+FPGAQ_AC_INLINE constexpr wint<N> from_u64(u64 v) {
   wint<N> r{};
   r.w[0] = v;
   return r;
@@ -102,21 +104,21 @@ FPGAQ_AC_INLINE constexpr wint<N> bnot(const wint<N>& a) {
 }
 
 template <int N>
-FPGAQ_AC_INLINE wint<N> band(const wint<N>& a, const wint<N>& b) {
+FPGAQ_AC_INLINE constexpr wint<N> band(const wint<N>& a, const wint<N>& b) {
   wint<N> r{};
   for (int i = 0; i < N; ++i) r.w[i] = a.w[i] & b.w[i];
   return r;
 }
 
 template <int N>
-FPGAQ_AC_INLINE wint<N> bor(const wint<N>& a, const wint<N>& b) {
+FPGAQ_AC_INLINE constexpr wint<N> bor(const wint<N>& a, const wint<N>& b) {
   wint<N> r{};
   for (int i = 0; i < N; ++i) r.w[i] = a.w[i] | b.w[i];
   return r;
 }
 
 template <int N>
-FPGAQ_AC_INLINE wint<N> bxor(const wint<N>& a, const wint<N>& b) {
+FPGAQ_AC_INLINE constexpr wint<N> bxor(const wint<N>& a, const wint<N>& b) {
   wint<N> r{};
   for (int i = 0; i < N; ++i) r.w[i] = a.w[i] ^ b.w[i];
   return r;
@@ -181,7 +183,7 @@ FPGAQ_AC_INLINE wint<NR> mul(const wint<NA>& a, const wint<NB>& b) {
 
 // Left shift by k >= 0 bits, modulo 2**(64 N).
 template <int N>
-FPGAQ_AC_INLINE wint<N> shl(const wint<N>& a, int k) {
+FPGAQ_AC_INLINE constexpr wint<N> shl(const wint<N>& a, int k) {
   wint<N> r{};
   if constexpr (N == 1) {
     r.w[0] = k >= 64 ? 0ULL : a.w[0] << k;
@@ -200,7 +202,7 @@ FPGAQ_AC_INLINE wint<N> shl(const wint<N>& a, int k) {
 
 // Arithmetic right shift by k >= 0 bits (floor division by 2**k).
 template <int N>
-FPGAQ_AC_INLINE wint<N> sar(const wint<N>& a, int k) {
+FPGAQ_AC_INLINE constexpr wint<N> sar(const wint<N>& a, int k) {
   wint<N> r{};
   if constexpr (N == 1) {
     r.w[0] = static_cast<u64>(static_cast<i64>(a.w[0]) >> (k >= 64 ? 63 : k));
@@ -223,14 +225,14 @@ FPGAQ_AC_INLINE wint<N> sar(const wint<N>& a, int k) {
 
 // Bit k (k >= 0); positions past the words read the sign.
 template <int N>
-FPGAQ_AC_INLINE bool bit(const wint<N>& a, int k) {
+FPGAQ_AC_INLINE constexpr bool bit(const wint<N>& a, int k) {
   if (k >= 64 * N) return is_neg(a);
   return ((a.w[k >> 6] >> (k & 63)) & 1ULL) != 0;
 }
 
 // Whether any of bits [0, k) is set.
 template <int N>
-FPGAQ_AC_INLINE bool any_low(const wint<N>& a, int k) {
+FPGAQ_AC_INLINE constexpr bool any_low(const wint<N>& a, int k) {
   if (k <= 0) return false;
   if constexpr (N == 1) {
     return k >= 64 ? a.w[0] != 0 : (a.w[0] & ((1ULL << k) - 1)) != 0;
@@ -246,7 +248,7 @@ FPGAQ_AC_INLINE bool any_low(const wint<N>& a, int k) {
 }
 
 template <int N>
-FPGAQ_AC_INLINE bool eq(const wint<N>& a, const wint<N>& b) {
+FPGAQ_AC_INLINE constexpr bool eq(const wint<N>& a, const wint<N>& b) {
   if constexpr (N == 1) {
     return a.w[0] == b.w[0];
   } else {
@@ -258,7 +260,7 @@ FPGAQ_AC_INLINE bool eq(const wint<N>& a, const wint<N>& b) {
 
 // Signed a < b.
 template <int N>
-FPGAQ_AC_INLINE bool lt(const wint<N>& a, const wint<N>& b) {
+FPGAQ_AC_INLINE constexpr bool lt(const wint<N>& a, const wint<N>& b) {
   if constexpr (N == 1) {
     return static_cast<i64>(a.w[0]) < static_cast<i64>(b.w[0]);
   } else {
@@ -270,7 +272,7 @@ FPGAQ_AC_INLINE bool lt(const wint<N>& a, const wint<N>& b) {
 }
 
 template <int N>
-FPGAQ_AC_INLINE bool is_zero(const wint<N>& a) {
+FPGAQ_AC_INLINE constexpr bool is_zero(const wint<N>& a) {
   return eq(a, wint<N>{});
 }
 
@@ -287,7 +289,7 @@ constexpr wint<N> low_mask(int k) {
 
 // Keep the low W bits and extend them by sign (S) or zeros (!S).
 template <int W, bool S, int N>
-FPGAQ_AC_INLINE void normalize(wint<N>& a) {
+FPGAQ_AC_INLINE constexpr void normalize(wint<N>& a) {
   static_assert(64 * N >= W + !S, "fpgaq ac types: too few words for the width");
   if constexpr (S) {
     constexpr int wi = (W - 1) / 64;
@@ -310,7 +312,7 @@ FPGAQ_AC_INLINE void normalize(wint<N>& a) {
 
 // The low W bits of x as a normalised NT-word value: two's complement wrap-around.
 template <int W, bool S, int NT, int N>
-FPGAQ_AC_INLINE wint<NT> wrap(const wint<N>& x) {
+FPGAQ_AC_INLINE constexpr wint<NT> wrap(const wint<N>& x) {
   wint<NT> r = ext<NT>(x);
   normalize<W, S>(r);
   return r;
@@ -339,7 +341,7 @@ constexpr wint<N> sym_min_code() {
 // value, the first dropped bit (half), whether any later dropped bit is set
 // (sticky), and the parity of the truncated result.
 template <ac_q_mode Q>
-FPGAQ_AC_INLINE bool round_up(bool negv, bool half, bool sticky, bool odd) {
+FPGAQ_AC_INLINE constexpr bool round_up(bool negv, bool half, bool sticky, bool odd) {
   if constexpr (Q == AC_TRN) {
     (void)negv, (void)half, (void)sticky, (void)odd;
     return false;
@@ -370,7 +372,7 @@ FPGAQ_AC_INLINE bool round_up(bool negv, bool half, bool sticky, bool odd) {
 
 // Bring an intermediate value into W bits by the overflow mode O.
 template <int W, bool S, ac_o_mode O, int NT, int NI>
-FPGAQ_AC_INLINE wint<NT> overflow(const wint<NI>& x) {
+FPGAQ_AC_INLINE constexpr wint<NT> overflow(const wint<NI>& x) {
   if constexpr (O == AC_WRAP) {
     return wrap<W, S, NT>(x);
   } else {
@@ -396,7 +398,7 @@ FPGAQ_AC_INLINE wint<NT> overflow(const wint<NI>& x) {
 // exact quotient lies strictly inside (-1/4, 1/4), and past W+1 appended bits a
 // non-zero value is out of range with its sign kept and low W bits zero.
 template <int W, bool S, ac_q_mode Q, ac_o_mode O, int NI, int NT, int NS>
-FPGAQ_AC_INLINE wint<NT> convert(const wint<NS>& m, int B, int d) {
+FPGAQ_AC_INLINE constexpr wint<NT> convert(const wint<NS>& m, int B, int d) {
   wint<NI> x = ext<NI>(m);
   if (d > 0) {
     const int k = d < B + 1 ? d : B + 1;
@@ -419,7 +421,7 @@ FPGAQ_AC_INLINE wint<NT> convert(const wint<NS>& m, int B, int d) {
 // Assignment of a mantissa with W2 bits, F2 fractional bits and signedness S2
 // into <W, F, S, Q, O>, with the narrowest intermediate that is still exact.
 template <int W, int F, bool S, ac_q_mode Q, ac_o_mode O, int W2, int F2, bool S2, int NT, int NS>
-FPGAQ_AC_INLINE wint<NT> cast(const wint<NS>& m) {
+FPGAQ_AC_INLINE constexpr wint<NT> cast(const wint<NS>& m) {
   constexpr int d = F2 - F;
   constexpr int I = W - F;
   constexpr int I2 = W2 - F2;
@@ -434,32 +436,98 @@ FPGAQ_AC_INLINE wint<NT> cast(const wint<NS>& m) {
   }
 }
 
+// v == m * 2**e2 with 2**52 <= |m| < 2**53 (m == 0 for zero), for a finite v.
+struct split_double {
+  i64 m;
+  int e2;
+};
+
+// The same split by exact scaling with powers of two only, so that a compiler
+// can evaluate it as a constant: a table of constants (the weights) is then
+// plain data in the object file instead of start-up code that g++ must
+// optimise constructor call by constructor call.
+constexpr split_double split_double_const(double v) {
+  if (v == 0) return {0, -53};
+  constexpr double low = 0x1p52, top = 0x1p53;
+  constexpr double steps[] = {0x1p512, 0x1p256, 0x1p128, 0x1p64, 0x1p32, 0x1p16, 0x1p8, 0x1p4, 0x1p2, 0x1p1};
+  constexpr int shifts[] = {512, 256, 128, 64, 32, 16, 8, 4, 2, 1};
+  double a = v < 0 ? -v : v;
+  int e2 = 0;
+  for (int i = 0; i < 10; ++i) {
+    while (a >= low * steps[i]) {
+      a /= steps[i];
+      e2 += shifts[i];
+    }
+  }
+  for (int i = 0; i < 10; ++i) {
+    while (a * steps[i] < top) {
+      a *= steps[i];
+      e2 -= shifts[i];
+    }
+  }
+  const i64 m = static_cast<i64>(a);
+  return {v < 0 ? -m : m, e2};
+}
+
+// The mantissa of v in <W, F, S> when v is exactly one of its values (then
+// every Q and O leave it unchanged): the constant path's shortcut for tables,
+// whose literals are values of their types.  Otherwise false.  Only scaling
+// up by 2**F (exact), and |v| < 2**62, so nothing rounds or overflows; the
+// range is checked on the integer (2**61 - 1 has no double of its own).
+template <int W, int F, bool S>
+constexpr bool exact_mantissa(double v, i64& m) {
+  if constexpr (F < 0 || F > 64 || W > 62) {
+    (void)v, (void)m;
+    return false;
+  } else {
+    if (!(v < 0x1p62 && v > -0x1p62)) return false;
+    constexpr double steps[] = {0x1p64, 0x1p32, 0x1p16, 0x1p8, 0x1p4, 0x1p2, 0x1p1};
+    constexpr int shifts[] = {64, 32, 16, 8, 4, 2, 1};
+    double t = v;
+    int f = F;
+    for (int i = 0; i < 7; ++i) {
+      if (f >= shifts[i]) {
+        t *= steps[i];
+        f -= shifts[i];
+      }
+    }
+    if (!(t < 0x1p62 && t > -0x1p62)) return false;
+    const i64 k = static_cast<i64>(t);
+    constexpr i64 hi = S ? (i64{1} << (W - 1)) - 1 : (i64{1} << W) - 1;
+    constexpr i64 lo = S ? -hi : 0;  // the most negative code is left out: AC_SAT_SYM never yields it
+    if (static_cast<double>(k) != t || k < lo || k > hi) return false;
+    m = k;
+    return true;
+  }
+}
+
 // A double assigned into <W, F, S, Q, O>: exact for every finite double.
 // NaN gives 0; an infinity behaves as a value too large for any type.
 template <int W, int F, bool S, ac_q_mode Q, ac_o_mode O, int NT>
-inline wint<NT> from_double(double v) {
-  i64 m = 0;
-  int e2 = 0;  // v == m * 2**e2
-  if (std::isnan(v)) return wint<NT>{};
-  if (std::isinf(v)) {
-    m = v > 0 ? 1 : -1;
-    e2 = 1 << 20;
+constexpr wint<NT> from_double(double v) {
+  split_double s{0, 0};  // v == s.m * 2**s.e2
+  if (v != v) return wint<NT>{};
+  if (v > 1.7976931348623157e308 || v < -1.7976931348623157e308) {
+    s = {v > 0 ? 1 : -1, 1 << 20};
+  } else if (__builtin_is_constant_evaluated()) {
+    i64 exact = 0;
+    if (exact_mantissa<W, F, S>(v, exact)) return from_i64<NT>(exact);
+    s = split_double_const(v);
   } else {
     int e = 0;
-    const double f = std::frexp(v, &e);
-    m = static_cast<i64>(std::ldexp(f, 53));
-    e2 = e - 53;
+    const double f = __builtin_frexp(v, &e);
+    s = {static_cast<i64>(__builtin_ldexp(f, 53)), e - 53};
   }
   constexpr int B = 54;
   constexpr int NI = O == AC_WRAP ? NT : imax(NT, words(imax(B + W + 1, W + !S)));
-  return convert<W, S, Q, O, NI, NT>(from_i64<1>(m), B, -e2 - F);
+  return convert<W, S, Q, O, NI, NT>(from_i64<1>(s.m), B, -s.e2 - F);
 }
 
 // value * 2**scale as the nearest double (ties to even), barring underflow to sub-normals.
 template <int N>
 inline double to_double(const wint<N>& a, int scale) {
   if constexpr (N == 1) {
-    return std::ldexp(static_cast<double>(static_cast<i64>(a.w[0])), scale);
+    return __builtin_ldexp(static_cast<double>(static_cast<i64>(a.w[0])), scale);
   } else {
     const bool negv = is_neg(a);
     const wint<N> m = negv ? neg(a) : a;  // the magnitude, read as unsigned
@@ -467,7 +535,7 @@ inline double to_double(const wint<N>& a, int scale) {
     while (top > 0 && m.w[top] == 0) --top;
     double r = 0.0;
     if (top == 0) {
-      r = std::ldexp(static_cast<double>(m.w[0]), scale);
+      r = __builtin_ldexp(static_cast<double>(m.w[0]), scale);
     } else {
       // The 64 leading bits, with every lower bit folded into the last one: a
       // sticky bit far below the double's rounding position keeps rounding exact.
@@ -476,15 +544,15 @@ inline double to_double(const wint<N>& a, int scale) {
       bool sticky = lz == 0 ? m.w[top - 1] != 0 : (m.w[top - 1] << lz) != 0;
       for (int i = 0; i < top - 1; ++i) sticky = sticky || m.w[i] != 0;
       lead |= sticky ? 1ULL : 0ULL;
-      r = std::ldexp(static_cast<double>(lead), 64 * top - lz + scale);
+      r = __builtin_ldexp(static_cast<double>(lead), 64 * top - lz + scale);
     }
     return negv ? -r : r;
   }
 }
 
 // Decimal text of the integer.
-template <int N>
-inline std::string to_dec(const wint<N>& a) {
+template <class Str, int N>
+inline Str to_dec(const wint<N>& a) {
   const bool negv = is_neg(a);
   wint<N> m = negv ? neg(a) : a;  // the most negative value reads correctly as unsigned
   char buf[static_cast<unsigned>(64 * N / 3 + 3)];
@@ -500,7 +568,7 @@ inline std::string to_dec(const wint<N>& a) {
     buf[--p] = static_cast<char>('0' + rem);
   } while (!is_zero(m));
   if (negv) buf[--p] = '-';
-  return std::string(buf + p);
+  return Str(buf + p);
 }
 
 // Shift amounts past every width are clamped to this.
@@ -508,7 +576,7 @@ constexpr int kShiftClamp = 1 << 20;
 
 // Bits shifted left (k > 0) or right (k < 0, arithmetic), kept to W bits.
 template <int W, bool S, int N>
-FPGAQ_AC_INLINE wint<N> shift_bits(const wint<N>& v, int k) {
+FPGAQ_AC_INLINE constexpr wint<N> shift_bits(const wint<N>& v, int k) {
   if (k >= 0) return wrap<W, S, N>(shl(v, k < 64 * N ? k : 64 * N));
   return sar(v, k < -64 * N ? 64 * N : -k);
 }
@@ -552,7 +620,7 @@ struct traits<T, std::enable_if_t<std::is_integral<T>::value>> {
   static constexpr int I = W;
   static constexpr bool S = std::is_signed<T>::value && !is_bool;
   static constexpr int N = words(W + !S);
-  static FPGAQ_AC_INLINE wint<N> raw(T x) {
+  static FPGAQ_AC_INLINE constexpr wint<N> raw(T x) {
     if constexpr (S) {
       return from_i64<N>(static_cast<i64>(x));
     } else {
@@ -691,14 +759,14 @@ class ac_int {
     typedef typename fpgaq_ac::binop<ac_int, ac_int<W2, S2>>::logic logic;
   };
 
-  FPGAQ_AC_INLINE ac_int() : v{} {}
+  FPGAQ_AC_INLINE constexpr ac_int() : v{} {}
   template <int W2, bool S2>
   FPGAQ_AC_INLINE ac_int(const ac_int<W2, S2>& o) : v(fpgaq_ac::wrap<W, S, N>(o.v)) {}
   template <class T, std::enable_if_t<std::is_integral<T>::value, int> = 0>
-  FPGAQ_AC_INLINE ac_int(T x) : v(fpgaq_ac::wrap<W, S, N>(fpgaq_ac::traits<T>::raw(x))) {}
+  FPGAQ_AC_INLINE constexpr ac_int(T x) : v(fpgaq_ac::wrap<W, S, N>(fpgaq_ac::traits<T>::raw(x))) {}
   // Truncates toward zero like a C cast, then wraps to W bits.
-  inline ac_int(double d) : v(fpgaq_ac::from_double<W, 0, S, AC_TRN_ZERO, AC_WRAP, N>(d)) {}
-  inline ac_int(float f) : ac_int(static_cast<double>(f)) {}
+  constexpr ac_int(double d) : v(fpgaq_ac::from_double<W, 0, S, AC_TRN_ZERO, AC_WRAP, N>(d)) {}
+  constexpr ac_int(float f) : ac_int(static_cast<double>(f)) {}
 
   static constexpr int length() { return W; }
 
@@ -709,7 +777,10 @@ class ac_int {
   FPGAQ_AC_INLINE long long to_int64() const { return static_cast<long long>(v.w[0]); }
   FPGAQ_AC_INLINE unsigned long long to_uint64() const { return v.w[0]; }
   inline double to_double() const { return fpgaq_ac::to_double(v, 0); }
-  inline std::string to_string() const { return fpgaq_ac::to_dec(v); }
+  template <class Str = std::string>
+  inline Str to_string() const {
+    return fpgaq_ac::to_dec<Str>(v);
+  }
 
   // Bit access: indices past W read the sign extension; writes there are ignored.
   FPGAQ_AC_INLINE fpgaq_ac::bitref<ac_int> operator[](int i) { return fpgaq_ac::bitref<ac_int>(*this, i); }
@@ -924,8 +995,8 @@ FPGAQ_AC_INLINE typename fpgaq_ac::binop<A, B>::logic operator^(const A& a, cons
   return r;
 }
 
-template <int W, bool S>
-inline std::ostream& operator<<(std::ostream& os, const ac_int<W, S>& x) {
+template <class C, class T, int W, bool S>
+inline std::basic_ostream<C, T>& operator<<(std::basic_ostream<C, T>& os, const ac_int<W, S>& x) {
   return os << x.to_string();
 }
 

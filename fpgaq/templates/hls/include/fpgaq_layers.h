@@ -28,6 +28,18 @@
 #include "fpgaq_bits.h"
 #endif
 
+// How firmware/weights/ declares a constant table (weights, lookup tables).
+// fpgaq's own ac_fixed is constexpr-constructible from a double, so there the
+// table is constant data that g++ reads in milliseconds; a const table of a
+// class type is instead built by start-up code (one constructor call per
+// value) that g++ spends seconds optimising.  The real ac_types and ap_types
+// headers are not constexpr, so they keep the const table.
+#ifdef FPGAQ_AC_TYPES
+#define FPGAQ_CONST_TABLE constexpr
+#else
+#define FPGAQ_CONST_TABLE const
+#endif
+
 // Tool pragmas only reach HLS tools (which define __SYNTHESIS__, or FPGAQ_SYNTH from
 // build_prj.tcl): g++ -Wall would warn about pragmas it does not know.  Catapult
 // wants loop pragmas before the loop, Vitis inside its body, hence two macros each.
