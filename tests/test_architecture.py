@@ -149,6 +149,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "fpgaq.hwtypes",
             "fpgaq.devices",
             "fpgaq.templating",
+            "fpgaq.output_dirs",
             "fpgaq.figures",
             "fpgaq._keras_registration",
         ),

@@ -63,7 +63,7 @@ def run_ptq(args: argparse.Namespace) -> int:
     """Calibrate the model of ``args``, print the per-layer table and write the output directory."""
     import numpy as np
 
-    from fpgaq.converters._project_files import write_directory
+    from fpgaq.output_dirs import write_directory
     from fpgaq.ptq import calibrate_model, write_result
 
     out = Path(args.out)

@@ -8,14 +8,12 @@ is written complete or not at all, never over a user's directory unasked.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
+from fpgaq.output_dirs import write_directory
 from fpgaq.templating import template_environment  # re-exported: its home is the neutral fpgaq.templating
 
-__all__ = ["check_new_directory", "template_environment", "write_directory", "write_files"]
+__all__ = ["check_new_directory", "template_environment", "write_files"]
 
 
 def check_new_directory(directory: str | os.PathLike[str], force: bool = False) -> Path:
@@ -29,38 +27,6 @@ def check_new_directory(directory: str | os.PathLike[str], force: bool = False) 
             f"{target} already exists; fpgaq does not overwrite a directory unless asked: pass force=True "
             "(--force on the command line) or choose another directory"
         )
-    return target
-
-
-def write_directory(directory: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
-    """Make ``directory`` whole or not at all: ``write`` fills a scratch sibling, which then takes its place.
-
-    A failure inside ``write`` (or a crash) leaves the old directory as it was and no
-    half-written one; callers decide first whether ``directory`` may be replaced.
-    """
-    target = Path(directory).resolve()
-    if target.exists() and not target.is_dir():
-        raise FileExistsError(f"{target} exists and is not a directory; remove it or choose another path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        write(tmp)
-        tmp.chmod(0o755)
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            old.rmdir()
-            target.rename(old)
-            try:
-                tmp.rename(target)
-            except OSError:
-                old.rename(target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -24,11 +24,11 @@ import keras
 import numpy as np
 
 from fpgaq.autoq.costs import pareto_mask
-from fpgaq.converters._project_files import write_directory
 from fpgaq.keras_walk import walk_layers
 from fpgaq.learned.cost import model_cost
 from fpgaq.learned.model import LearnedPrecisionError, calibrate_ranges, learned_quantizers, to_learned
 from fpgaq.learned.training import train_learned
+from fpgaq.output_dirs import write_directory
 from fpgaq.quantizers import BaseQuantizer
 from fpgaq.train import accuracy
 
