@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fpgaq.cli._common import add_command
+from fpgaq.cli._common import add_command, fail
 
 __all__ = ["register"]
 
@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     co.add_argument("--seed", type=int, default=0, help="seed of the idle and back-pressure patterns")
     co.add_argument("--idle", type=_probability, default=0.2, help="probability of an idle cycle before an input")
     co.add_argument("--backpressure", type=_probability, default=0.2, help="probability of out_ready low")
+    co.add_argument(
+        "--bulk",
+        action="store_true",
+        help="numbers only, at simulator speed: the Verilog compiled into a Verilator model streamed at its II "
+        "(no stalls; the default cocotb run checks the protocol)",
+    )
+    co.add_argument("--threads", type=int, default=1, help="Verilator threads of the --bulk model (default 1)")
 
 
 def run_csim(args: argparse.Namespace) -> int:
@@ -84,6 +91,10 @@ def run_cosim(args: argparse.Namespace) -> int:
     from fpgaq.sim.cosim import cosimulate, read_vectors
 
     inputs, expected = read_vectors(args.directory)
+    if args.bulk:
+        if args.waves or args.seed or args.idle != 0.2 or args.backpressure != 0.2:
+            fail("--bulk streams without stalls and keeps no waves: drop --waves/--seed/--idle/--backpressure")
+        return _bulk_cosim(args, inputs, expected)
     result = cosimulate(
         args.directory,
         inputs,
@@ -96,3 +107,34 @@ def run_cosim(args: argparse.Namespace) -> int:
     )
     print(result.report())
     return 0 if result.passed else 1
+
+
+def _bulk_cosim(args: argparse.Namespace, inputs: list, expected: list) -> int:
+    """The project's test vectors through its bulk Verilator model: 0 when every output matches."""
+    import time
+
+    import numpy as np
+
+    from fpgaq.sim.bulk import compile_rtl
+
+    if args.threads < 1:
+        fail(f"--threads must be >= 1, got {args.threads}")
+    n = len(inputs[0]) if args.samples is None else min(args.samples, len(inputs[0]))
+    t = time.perf_counter()
+    model = compile_rtl(args.directory, threads=args.threads)
+    built = time.perf_counter() - t
+    t = time.perf_counter()
+    got = model.run([np.asarray(x)[:n] for x in inputs])
+    seconds = time.perf_counter() - t
+    bad = 0
+    for port, g, e in zip(model.out_ports, got, expected):
+        want = np.asarray(e)[:n].reshape(n, -1)
+        wrong = np.argwhere(g != want)
+        bad += len(wrong)
+        for sample, element in wrong[:10]:
+            got_v, want_v = g[sample, element], want[sample, element]
+            print(f"  sample {sample} {port.tensor}[{element}]: got {got_v}, expected {want_v}")
+    rate = n / seconds if seconds > 0 else float("inf")
+    verdict = "bit-exact" if not bad else f"{bad} mismatching elements"
+    print(f"bulk RTL ({model.manifest['top']}): {n} samples, {verdict}; {rate:,.0f} samples/s (build {built:.1f} s)")
+    return 0 if not bad else 1

@@ -160,9 +160,8 @@ def _from_bits(bits: np.ndarray, width: int, signed: bool) -> np.ndarray:
     return out.reshape(m, -1)
 
 
-def pack_words(mantissas: Sequence[np.ndarray], ports: list[Port], chunk: int = 4096) -> list[str]:
-    """Each sample's bus as a hex string (most significant digit first), range-checked per tensor."""
-    n = len(mantissas[0])
+def check_ranges(mantissas: Sequence[np.ndarray], ports: list[Port]) -> None:
+    """Every input mantissa fits its port's width (a CosimError naming the first that does not)."""
     for a, p in zip(mantissas, ports):
         if a.size and (a.min() < p.min_int or a.max() > p.max_int):
             bad = np.argwhere((a < p.min_int) | (a > p.max_int))[0]
@@ -170,14 +169,37 @@ def pack_words(mantissas: Sequence[np.ndarray], ports: list[Port], chunk: int = 
                 f"input {p.tensor!r}: mantissa {a[tuple(bad)]} of sample {bad[0]} element {bad[1]} does not fit "
                 f"{p.width} {'signed' if p.signed else 'unsigned'} bits [{p.min_int}, {p.max_int}]"
             )
+
+
+def pack_bytes(mantissas: Sequence[np.ndarray], ports: list[Port], nbytes: int | None = None) -> np.ndarray:
+    """Each sample's bus as little-endian bytes: an (N, nbytes) uint8 matrix (bit 0 of the bus first).
+
+    ``nbytes`` pads each row (a harness reading whole 32-bit words wants a multiple of 4).
+    """
+    n = len(mantissas[0])
     total = bus_bits(ports)
+    width = max(nbytes or 0, (total + 7) // 8)
+    bits = np.zeros((n, total), dtype=np.uint8)
+    for a, p in zip(mantissas, ports):
+        bits[:, p.offset : p.offset + p.bits] = _to_bits(a, p.width)
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    if packed.shape[1] < width:
+        packed = np.concatenate([packed, np.zeros((n, width - packed.shape[1]), dtype=np.uint8)], axis=1)
+    return packed
+
+
+def unpack_bytes(raw: np.ndarray, ports: list[Port]) -> list[np.ndarray]:
+    """(N, nbytes) little-endian bus bytes -> one (N, elements) mantissa array per tensor."""
+    bits = np.unpackbits(np.ascontiguousarray(raw, dtype=np.uint8), axis=1, bitorder="little")
+    return [_from_bits(bits[:, p.offset : p.offset + p.bits], p.width, p.signed) for p in ports]
+
+
+def pack_words(mantissas: Sequence[np.ndarray], ports: list[Port], chunk: int = 4096) -> list[str]:
+    """Each sample's bus as a hex string (most significant digit first), range-checked per tensor."""
+    check_ranges(mantissas, ports)
     words: list[str] = []
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
-        bits = np.zeros((stop - start, total), dtype=np.uint8)
-        for a, p in zip(mantissas, ports):
-            bits[:, p.offset : p.offset + p.bits] = _to_bits(a[start:stop], p.width)
-        packed = np.packbits(bits, axis=1, bitorder="little")
+    for start in range(0, len(mantissas[0]), chunk):
+        packed = pack_bytes([a[start : start + chunk] for a in mantissas], ports)
         words.extend(row[::-1].tobytes().hex() for row in packed)
     return words
 
@@ -190,8 +212,7 @@ def unpack_words(words: Sequence[str], ports: list[Port]) -> list[np.ndarray]:
         raw = b"".join(int(w or "0", 16).to_bytes(nbytes, "little") for w in words)
     except OverflowError:
         raise CosimError(f"out_data carries more than the {total} bits the manifest's outputs describe") from None
-    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(len(words), nbytes), axis=1, bitorder="little")
-    return [_from_bits(bits[:, p.offset : p.offset + p.bits], p.width, p.signed) for p in ports]
+    return unpack_bytes(np.frombuffer(raw, dtype=np.uint8).reshape(len(words), nbytes), ports)
 
 
 # ----------------------------------------------------------------------------- data files for the CLI

@@ -79,3 +79,27 @@ def test_waves_go_into_the_project_sim_directory(fixture_project, capsys):
     out = capsys.readouterr().out
     waves = [line.split("waves: ", 1)[1] for line in out.splitlines() if "waves: " in line]
     assert len(waves) == 1 and waves[0].startswith(str((project / "sim").resolve()))
+
+
+def test_bulk_runs_the_vectors_through_the_compiled_model(fixture_project, capsys):
+    x, y = vectors(500)
+    project = with_vectors(fixture_project("pipe3"), x, y)
+    assert main(["cosim", str(project), "--bulk"]) == 0
+    assert "bulk RTL (fx_pipe3): 500 samples, bit-exact" in capsys.readouterr().out
+
+
+def test_bulk_finds_the_planted_bug_by_sample_and_element(fixture_project, capsys):
+    x, y = vectors()
+    x[21, 2] = 7
+    y[21, 2] = 19
+    project = with_vectors(fixture_project("wrongbit"), x, y)
+    assert main(["cosim", str(project), "--bulk"]) == 1
+    out = capsys.readouterr().out
+    assert "sample 21 y[2]: got 18, expected 19" in out and "1 mismatching elements" in out
+
+
+def test_bulk_refuses_protocol_options(fixture_project, capsys):
+    x, y = vectors()
+    project = with_vectors(fixture_project("pipe3"), x, y)
+    assert main(["cosim", str(project), "--bulk", "--idle", "0.5"]) == 2
+    assert "--bulk streams without stalls" in capsys.readouterr().err

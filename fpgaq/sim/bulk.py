@@ -1,0 +1,194 @@
+"""The RTL as a compiled Verilator model driven from NumPy: bulk proof at simulator speed.
+
+cocotb checks the protocol (stalls, back-pressure, measured latency) one beat at a
+time through Python, about two thousand samples a second.  For numbers (a
+validation set, every point of a sweep) this module compiles the project's
+Verilog once with Verilator into a shared library with a small harness of our
+own (``templates/sim/bulk_harness.cpp.j2``) that streams whole batches of input
+buses through the pipeline at its II, and reads the output buses back; the
+buses cross as little-endian 32-bit words packed by NumPy.  Libraries are cached
+by content (the Verilog, the harness, Verilator's version and the flags) in
+``$FPGAQ_CACHE/rtl`` or ``~/.cache/fpgaq/rtl``, like the C-simulation's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpgaq.reference import input_mantissas
+from fpgaq.sim._cosim_data import (
+    CosimError,
+    as_matrix,
+    bus_bits,
+    check_ranges,
+    load_manifest,
+    pack_bytes,
+    ports,
+    unpack_bytes,
+)
+from fpgaq.templating import template_environment
+
+__all__ = ["RtlModel", "cache_dir", "compile_rtl", "design_rtl_model", "predict_rtl"]
+
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "sim"
+#: Verilator options: speed over checks (lint is fpgaq.sim.verilator.lint's job, cocotb's bench checks X).
+VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal")
+#: The C++ of the model: -O1 compiles several times faster than -O2/-O3 on large designs and runs
+#: within a few percent of them on the jet tagger (measured in benchmarks/rtl_emulation.py).
+CXX_OPT = "-O1"
+_LIB = "libfpgaq_rtl.so"
+
+
+def cache_dir() -> Path:
+    """Where compiled RTL models are kept: ``$FPGAQ_CACHE/rtl`` or ``~/.cache/fpgaq/rtl``."""
+    root = os.environ.get("FPGAQ_CACHE")
+    return (Path(root) if root else Path.home() / ".cache" / "fpgaq") / "rtl"
+
+
+class RtlModel:
+    """A project's RTL compiled into a shared library: input mantissas in, output mantissas out."""
+
+    def __init__(self, library: Path, manifest: dict[str, Any]) -> None:
+        self.path = library
+        self.manifest = manifest
+        self.in_ports, self.out_ports = ports(manifest, "inputs"), ports(manifest, "outputs")
+        self._lib = ctypes.CDLL(str(library))
+        self._lib.fpgaq_run.restype = ctypes.c_long
+        self._lib.fpgaq_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
+        self.in_words = int(self._lib.fpgaq_in_words())
+        self.out_words = int(self._lib.fpgaq_out_words())
+
+    def run(self, inputs: list[np.ndarray], batch: int = 65536) -> list[np.ndarray]:
+        """Output mantissas (one (N, elements) array per output) for input mantissas, one array per input."""
+        n = len(inputs[0])
+        mats = [as_matrix(x, p, n, "input") for x, p in zip(inputs, self.in_ports)]
+        check_ranges(mats, self.in_ports)
+        latency, ii = int(self.manifest["latency"]), max(int(self.manifest["ii"]), 1)
+        results: list[list[np.ndarray]] = [[] for _ in self.out_ports]
+        for start in range(0, n, batch):
+            block = [m[start : start + batch] for m in mats]
+            m = len(block[0])
+            words = pack_bytes(block, self.in_ports, 4 * self.in_words).view("<u4")
+            words = np.ascontiguousarray(words)
+            out = np.zeros((m, self.out_words), dtype="<u4")
+            limit = (m + 2) * ii + latency + 16
+            got = self._lib.fpgaq_run(words.ctypes.data, out.ctypes.data, m, limit)
+            if got != m:
+                raise CosimError(
+                    f"{self.manifest['top']}: {got} of {m} outputs came out within {limit} cycles "
+                    f"(latency {latency}, II {ii}); run fpgaq cosim on the project to see the protocol"
+                )
+            raw = out.view(np.uint8).reshape(m, 4 * self.out_words)
+            for k, a in enumerate(unpack_bytes(raw, self.out_ports)):
+                results[k].append(a)
+        return [
+            np.concatenate(r) if r else np.zeros((0, p.elements), np.int64) for r, p in zip(results, self.out_ports)
+        ]
+
+
+def _verilator_id() -> str:
+    from fpgaq.sim.verilator import version
+
+    return version()
+
+
+def _digest(project: Path, manifest: dict[str, Any], harness: str, threads: int) -> str:
+    h = hashlib.sha256()
+    for rel in manifest["files"]:
+        h.update(rel.encode() + b"\0" + (project / rel).read_bytes() + b"\0")
+    for part in (manifest["top"], harness, _verilator_id(), *VERILATOR_ARGS, CXX_OPT, str(threads)):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()[:32]
+
+
+def compile_rtl(project_dir: str | os.PathLike[str], threads: int = 1) -> RtlModel:
+    """Build (or fetch from the cache) the bulk model of an RTL project written by ``design.write_rtl``."""
+    if threads < 1:
+        raise CosimError(f"threads must be >= 1, got {threads}")
+    project = Path(project_dir)
+    manifest = load_manifest(project)
+    top = manifest["top"]
+    in_bits, out_bits = bus_bits(ports(manifest, "inputs")), bus_bits(ports(manifest, "outputs"))
+    harness = (
+        template_environment(_TEMPLATES)
+        .get_template("bulk_harness.cpp.j2")
+        .render(
+            top=top, in_bits=in_bits, out_bits=out_bits, in_words=(in_bits + 31) // 32, out_words=(out_bits + 31) // 32
+        )
+    )
+    final = cache_dir() / _digest(project, manifest, harness, threads) / _LIB
+    if not final.is_file():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="fpgaq-rtl-") as tmp:
+            built = _build(Path(tmp), project, manifest, harness, threads)
+            staged = final.parent / f".{_LIB}.{os.getpid()}.tmp"
+            shutil.copy2(built, staged)
+            os.replace(staged, final)  # atomic: concurrent builders of one key are harmless
+    return RtlModel(final, manifest)
+
+
+def _run(cmd: list[str], cwd: Path, what: str) -> None:
+    from fpgaq.sim.verilator import environment
+
+    proc = subprocess.run(cmd, cwd=cwd, env=environment(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        log = (proc.stdout + proc.stderr)[-20000:]
+        raise CosimError(f"Verilator could not build the bulk model of {what} ({' '.join(cmd)}):\n{log}")
+
+
+def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, threads: int) -> Path:
+    """Verilate, seed Verilator's runtime objects from the cache (they dominate a small design's build),
+    compile and link the shared library; the library's path in ``work``."""
+    from fpgaq.sim.verilator import MAKE_FLAGS, executable
+
+    top = manifest["top"]
+    (work / "harness.cpp").write_text(harness, encoding="utf-8")
+    obj = work / "obj"
+    cmd = [executable(), "--cc", "--exe", "--top-module", top, *VERILATOR_ARGS, "--Mdir", str(obj), "-o", _LIB]
+    cmd += ["-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"] + (["--threads", str(threads)] if threads > 1 else [])
+    cmd += [str(work / "harness.cpp"), *(str(project / f) for f in manifest["files"])]
+    _run(cmd, work, top)
+    runtime = cache_dir() / f"runtime-{hashlib.sha256(repr((_verilator_id(), threads)).encode()).hexdigest()[:16]}"
+    for f in sorted(runtime.glob("verilated*")) if runtime.is_dir() else []:
+        shutil.copy(f, obj / f.name)  # newer than the make file Verilator just wrote: make keeps them
+    _run(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j", "2", f"OPT_FAST={CXX_OPT}", *MAKE_FLAGS], work, top)
+    if not runtime.is_dir():
+        staged = Path(tempfile.mkdtemp(prefix=".runtime.", dir=cache_dir()))
+        for f in obj.glob("verilated*.[od]"):
+            shutil.copy2(f, staged / f.name)
+        try:
+            staged.rename(runtime)
+        except OSError:  # another build stored them first
+            shutil.rmtree(staged, ignore_errors=True)
+    built = obj / _LIB
+    if not built.is_file():
+        raise CosimError(f"Verilator's build of {top} left no {_LIB} in {obj}")
+    return built
+
+
+def design_rtl_model(design: Any, threads: int = 1, **rtl_options: Any) -> RtlModel:
+    """The bulk model of ``design``'s RTL (written to a scratch directory, then compiled or fetched)."""
+    with tempfile.TemporaryDirectory(prefix="fpgaq-rtl-project-") as tmp:
+        project = Path(tmp) / "project"
+        design.write_rtl(project, **rtl_options)
+        return compile_rtl(project, threads)
+
+
+def predict_rtl(design: Any, model: RtlModel, x: Any) -> list[np.ndarray]:
+    """Output mantissas of ``design``'s RTL for float inputs ``x`` (one array per graph output)."""
+    graph = design.graph
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(xs) != len(graph.inputs):
+        raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
+    mants = [input_mantissas(graph.tensors[t], np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
+    outs = model.run(mants)
+    return [o.reshape(len(o), *graph.tensors[t].shape) for t, o in zip(graph.outputs, outs)]
