@@ -50,6 +50,7 @@ def run(name: str, design: fpgaq.Design, x: np.ndarray, args: argparse.Namespace
         want = design.predict(x)
         t_ref = time.perf_counter() - t
         m = min(args.cocotb_samples, len(x))
+        design_cosim(design, x[:8], idle=0.0, backpressure=0.0)  # its build, cached: not what is timed
         t = time.perf_counter()
         result = design_cosim(design, x[:m], idle=0.0, backpressure=0.0)
         t_cocotb = time.perf_counter() - t
@@ -59,7 +60,7 @@ def run(name: str, design: fpgaq.Design, x: np.ndarray, args: argparse.Namespace
     print(f"  predict (reference)     {rate(len(x), t_ref)}   predict_rtl / reference {t_ref / t_rtl:.2f}x")
     print(
         f"  cocotb co-simulation    {rate(m, t_cocotb)}   predict_rtl / cocotb {(len(x) / t_rtl) / (m / t_cocotb):.0f}x"
-        f"  (incl. its build; passed: {result.passed})",
+        f"  (passed: {result.passed})",
         flush=True,
     )
 
