@@ -755,7 +755,14 @@ void zeropad(const typename CFG::in_t x[CFG::in_h * CFG::in_w * CFG::n_chan],
   }
 }
 
+}  // namespace fpgaq
+
 // ----------------------------------------------------------------- io_stream
+// An io_parallel design's top header sets FPGAQ_NO_STREAMS: it needs none of this, and
+// <deque> alone was a tenth of its C-simulation build.
+#ifndef FPGAQ_NO_STREAMS
+namespace fpgaq {
+
 // A pixel is every channel of one spatial position; image tensors travel as streams of
 // pixels in row-major order.  Under g++ fpgaq::stream is a small FIFO of its own (the
 // C-simulation runs the layers one after another, so it is unbounded); an HLS tool gets
@@ -1044,5 +1051,6 @@ void scaled_avgpool_stream(stream<pixel<typename CFG::in_t, CFG::n_chan> >& x,
 }
 
 }  // namespace fpgaq
+#endif  // FPGAQ_NO_STREAMS
 
 #endif  // FPGAQ_LAYERS_H
