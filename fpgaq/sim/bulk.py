@@ -42,8 +42,8 @@ __all__ = ["RtlModel", "cache_dir", "compile_rtl", "design_rtl_model", "predict_
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "sim"
 #: Verilator options: speed over checks (lint is fpgaq.sim.verilator.lint's job, cocotb's bench checks X).
 VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal")
-#: The C++ of the model: -O1 compiles several times faster than -O2/-O3 on large designs and runs
-#: within a few percent of them on the jet tagger (measured in benchmarks/rtl_emulation.py).
+#: The C++ of the model.  Measured once on the jet tagger (loaded machine, not in a benchmark): -O0 built in
+#: 38 s but ran 25k samples/s; -O1 ran about 3x faster and built slower.  -O2/-O3 were not measured.
 CXX_OPT = "-O1"
 _LIB = "libfpgaq_rtl.so"
 
