@@ -45,6 +45,8 @@ VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noasser
 #: The C++ of the model.  Measured once on the jet tagger (loaded machine, not in a benchmark): -O0 built in
 #: 38 s but ran 25k samples/s; -O1 ran about 3x faster and built slower.  -O2/-O3 were not measured.
 CXX_OPT = "-O1"
+#: ``optimize=False``: for a few thousand samples (tests, the soak) the build is the cost, not the run.
+CXX_QUICK = "-O0"
 _LIB = "libfpgaq_rtl.so"
 
 
@@ -101,17 +103,21 @@ def _verilator_id() -> str:
     return version()
 
 
-def _digest(project: Path, manifest: dict[str, Any], harness: str, threads: int) -> str:
+def _digest(project: Path, manifest: dict[str, Any], harness: str, threads: int, opt: str) -> str:
     h = hashlib.sha256()
     for rel in manifest["files"]:
         h.update(rel.encode() + b"\0" + (project / rel).read_bytes() + b"\0")
-    for part in (manifest["top"], harness, _verilator_id(), *VERILATOR_ARGS, CXX_OPT, str(threads)):
+    for part in (manifest["top"], harness, _verilator_id(), *VERILATOR_ARGS, opt, str(threads)):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:32]
 
 
-def compile_rtl(project_dir: str | os.PathLike[str], threads: int = 1) -> RtlModel:
-    """Build (or fetch from the cache) the bulk model of an RTL project written by ``design.write_rtl``."""
+def compile_rtl(project_dir: str | os.PathLike[str], threads: int = 1, optimize: bool = True) -> RtlModel:
+    """Build (or fetch from the cache) the bulk model of an RTL project written by ``design.write_rtl``.
+
+    ``optimize=False`` compiles the model's C++ without optimisation: a fraction of the build time and
+    a third of the speed, the better trade below some ten thousand samples.
+    """
     if threads < 1:
         raise CosimError(f"threads must be >= 1, got {threads}")
     project = Path(project_dir)
@@ -125,11 +131,12 @@ def compile_rtl(project_dir: str | os.PathLike[str], threads: int = 1) -> RtlMod
             top=top, in_bits=in_bits, out_bits=out_bits, in_words=(in_bits + 31) // 32, out_words=(out_bits + 31) // 32
         )
     )
-    final = cache_dir() / _digest(project, manifest, harness, threads) / _LIB
+    opt = CXX_OPT if optimize else CXX_QUICK
+    final = cache_dir() / _digest(project, manifest, harness, threads, opt) / _LIB
     if not final.is_file():
         final.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="fpgaq-rtl-") as tmp:
-            built = _build(Path(tmp), project, manifest, harness, threads)
+            built = _build(Path(tmp), project, manifest, harness, threads, opt)
             staged = final.parent / f".{_LIB}.{os.getpid()}.tmp"
             shutil.copy2(built, staged)
             os.replace(staged, final)  # atomic: concurrent builders of one key are harmless
@@ -145,7 +152,7 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         raise CosimError(f"Verilator could not build the bulk model of {what} ({' '.join(cmd)}):\n{log}")
 
 
-def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, threads: int) -> Path:
+def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, threads: int, opt: str) -> Path:
     """Verilate, seed Verilator's runtime objects from the cache (they dominate a small design's build),
     compile and link the shared library; the library's path in ``work``."""
     from fpgaq.sim.verilator import MAKE_FLAGS, executable
@@ -160,7 +167,7 @@ def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, th
     runtime = cache_dir() / f"runtime-{hashlib.sha256(repr((_verilator_id(), threads)).encode()).hexdigest()[:16]}"
     for f in sorted(runtime.glob("verilated*")) if runtime.is_dir() else []:
         shutil.copy(f, obj / f.name)  # newer than the make file Verilator just wrote: make keeps them
-    _run(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j", "2", f"OPT_FAST={CXX_OPT}", *MAKE_FLAGS], work, top)
+    _run(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j", "2", f"OPT_FAST={opt}", *MAKE_FLAGS], work, top)
     if not runtime.is_dir():
         staged = Path(tempfile.mkdtemp(prefix=".runtime.", dir=cache_dir()))
         for f in obj.glob("verilated*.[od]"):
@@ -175,12 +182,12 @@ def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, th
     return built
 
 
-def design_rtl_model(design: Any, threads: int = 1, **rtl_options: Any) -> RtlModel:
+def design_rtl_model(design: Any, threads: int = 1, optimize: bool = True, **rtl_options: Any) -> RtlModel:
     """The bulk model of ``design``'s RTL (written to a scratch directory, then compiled or fetched)."""
     with tempfile.TemporaryDirectory(prefix="fpgaq-rtl-project-") as tmp:
         project = Path(tmp) / "project"
         design.write_rtl(project, **rtl_options)
-        return compile_rtl(project, threads)
+        return compile_rtl(project, threads, optimize)
 
 
 def predict_rtl(design: Any, model: RtlModel, x: Any) -> list[np.ndarray]:
