@@ -3,12 +3,13 @@
 For the jet tagger (16-64-32-32-5, logits) and the digits CNN, in one process:
 
 * the Verilator build of the bulk model from an empty cache (seconds);
-* samples/s of ``design.predict_rtl`` (Verilator, our harness), of ``design.predict``
+* samples/s of ``design.predict_rtl`` (Verilator, our harness) on one thread and on every CPU
+  (model instances running at once), of ``design.predict``
   (the Python reference) and of the cocotb co-simulation (``fpgaq.sim.cosim.design_cosim``,
   without idle cycles or back-pressure, on fewer samples: it is the slow path), with ratios;
 * that all three agree bit for bit on the samples they share.
 
-    python benchmarks/rtl_emulation.py [--samples 200000] [--cocotb-samples 2000] [--threads 1]
+    python benchmarks/rtl_emulation.py [--samples 200000] [--cocotb-samples 2000] [--threads T]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 import fpgaq
 from fpgaq import datasets, zoo
+from fpgaq.sim import bulk
 from fpgaq.sim.cosim import design_cosim
 
 
@@ -41,8 +43,11 @@ def run(name: str, design: fpgaq.Design, x: np.ndarray, args: argparse.Namespace
     with tempfile.TemporaryDirectory(prefix="fpgaq-rtl-emulation-") as cache:
         os.environ["FPGAQ_CACHE"] = cache  # an empty cache: the build is timed from scratch
         t = time.perf_counter()
-        design.rtl_model(threads=args.threads)
+        design.rtl_model()
         build = time.perf_counter() - t
+        t = time.perf_counter()
+        one = design.predict_rtl(x, threads=1)
+        t_one = time.perf_counter() - t
         t = time.perf_counter()
         got = design.predict_rtl(x, threads=args.threads)
         t_rtl = time.perf_counter() - t
@@ -54,9 +59,11 @@ def run(name: str, design: fpgaq.Design, x: np.ndarray, args: argparse.Namespace
         t = time.perf_counter()
         result = design_cosim(design, x[:m], idle=0.0, backpressure=0.0)
         t_cocotb = time.perf_counter() - t
-    exact = np.array_equal(got, want)
+    exact = np.array_equal(got, want) and np.array_equal(one, want)
     print(f"{name}: Verilator build from an empty cache {build:.1f} s; bit-exact with the reference: {exact}")
-    print(f"  predict_rtl (Verilator) {rate(len(x), t_rtl)}")
+    threads = args.threads or bulk.default_threads()
+    print(f"  predict_rtl, 1 thread   {rate(len(x), t_one)}")
+    print(f"  predict_rtl, {threads} threads  {rate(len(x), t_rtl)}   {t_one / t_rtl:.2f}x one thread")
     print(f"  predict (reference)     {rate(len(x), t_ref)}   predict_rtl / reference {t_ref / t_rtl:.2f}x")
     print(
         f"  cocotb co-simulation    {rate(m, t_cocotb)}   predict_rtl / cocotb {(len(x) / t_rtl) / (m / t_cocotb):.0f}x"
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=200_000)
     p.add_argument("--cocotb-samples", type=int, default=2_000)
-    p.add_argument("--threads", type=int, default=1, help="Verilator --threads of the bulk model")
+    p.add_argument("--threads", type=int, default=None, help="model instances at once (default: one per CPU)")
     args = p.parse_args(argv)
     x, _ = datasets.jet_like(n=args.samples, seed=1)
     run("jet tagger", fpgaq.convert(logits(zoo.jet_tagger())), x.astype(np.float32), args)

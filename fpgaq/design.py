@@ -133,29 +133,32 @@ class Design:
 
         return write_rtl(self, directory, force=force, **options)
 
-    def rtl_model(self, threads: int = 1, optimize: bool = True, **rtl_options: Any) -> Any:
+    def rtl_model(self, optimize: bool = True, **rtl_options: Any) -> Any:
         """The RTL compiled by Verilator into a bulk model (once per design and options, then cached);
         ``optimize=False`` builds faster and runs slower (see fpgaq.sim.bulk.compile_rtl)."""
         from fpgaq.sim.bulk import design_rtl_model
 
-        key = (threads, optimize, tuple(sorted(rtl_options.items())))
+        key = (optimize, tuple(sorted(rtl_options.items())))
         cache = self.__dict__.setdefault("_rtl_models", {})
         if key not in cache:
-            cache[key] = design_rtl_model(self, threads, optimize, **rtl_options)
+            cache[key] = design_rtl_model(self, optimize, **rtl_options)
         return cache[key]
 
-    def predict_rtl_int(self, x: Any, threads: int = 1, optimize: bool = True, **rtl_options: Any) -> list[np.ndarray]:
+    def predict_rtl_int(
+        self, x: Any, threads: int | None = None, optimize: bool = True, **rtl_options: Any
+    ) -> list[np.ndarray]:
         """Output mantissas computed by the generated Verilog (Verilator), one array per output."""
         from fpgaq.sim.bulk import predict_rtl
 
-        return predict_rtl(self, self.rtl_model(threads, optimize, **rtl_options), x)
+        return predict_rtl(self, self.rtl_model(optimize, **rtl_options), x, threads)
 
     def predict_rtl(
-        self, x: Any, threads: int = 1, optimize: bool = True, **rtl_options: Any
+        self, x: Any, threads: int | None = None, optimize: bool = True, **rtl_options: Any
     ) -> np.ndarray | list[np.ndarray]:
         """Output values computed by the generated Verilog: equal to ``predict`` bit for bit.
 
-        For numbers in bulk; ``fpgaq.sim.cosim`` (cocotb) checks the handshake protocol.
+        For numbers in bulk, on ``threads`` model instances at once (default: one per CPU);
+        ``fpgaq.sim.cosim`` (cocotb) checks the handshake protocol.
         """
         mants = self.predict_rtl_int(x, threads, optimize, **rtl_options)
         outs = [self.graph.tensors[t].type.from_int(m) for t, m in zip(self.graph.outputs, mants)]

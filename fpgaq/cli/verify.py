@@ -56,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="numbers only, at simulator speed: the Verilog compiled into a Verilator model streamed at its II "
         "(no stalls; the default cocotb run checks the protocol)",
     )
-    co.add_argument("--threads", type=int, default=1, help="Verilator threads of the --bulk model (default 1)")
+    co.add_argument(
+        "--threads", type=int, default=None, help="--bulk: model instances run at once (default: one per CPU)"
+    )
 
 
 def run_csim(args: argparse.Namespace) -> int:
@@ -95,6 +97,8 @@ def run_cosim(args: argparse.Namespace) -> int:
         if args.waves or args.seed or args.idle != 0.2 or args.backpressure != 0.2:
             fail("--bulk streams without stalls and keeps no waves: drop --waves/--seed/--idle/--backpressure")
         return _bulk_cosim(args, inputs, expected)
+    if args.threads is not None:
+        fail("--threads sets how many bulk models run at once: add --bulk, or drop --threads")
     result = cosimulate(
         args.directory,
         inputs,
@@ -117,14 +121,14 @@ def _bulk_cosim(args: argparse.Namespace, inputs: list, expected: list) -> int:
 
     from fpgaq.sim.bulk import compile_rtl
 
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         fail(f"--threads must be >= 1, got {args.threads}")
     n = len(inputs[0]) if args.samples is None else min(args.samples, len(inputs[0]))
     t = time.perf_counter()
-    model = compile_rtl(args.directory, threads=args.threads)
+    model = compile_rtl(args.directory)
     built = time.perf_counter() - t
     t = time.perf_counter()
-    got = model.run([np.asarray(x)[:n] for x in inputs])
+    got = model.run([np.asarray(x)[:n] for x in inputs], args.threads)
     seconds = time.perf_counter() - t
     bad = 0
     for port, g, e in zip(model.out_ports, got, expected):

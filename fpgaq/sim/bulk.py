@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,31 @@ from fpgaq.templating import template_environment
 __all__ = ["RtlModel", "cache_dir", "compile_rtl", "design_rtl_model", "predict_rtl"]
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "sim"
-#: Verilator options: speed over checks (lint is fpgaq.sim.verilator.lint's job, cocotb's bench checks X).
-VERILATOR_ARGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal")
-#: The C++ of the model.  Measured once on the jet tagger (loaded machine, not in a benchmark): -O0 built in
-#: 38 s but ran 25k samples/s; -O1 ran about 3x faster and built slower.  -O2/-O3 were not measured.
-CXX_OPT = "-O1"
+#: Verilator options: speed over checks (lint is fpgaq.sim.verilator.lint's job, cocotb's bench checks X),
+#: and the model's C++ cut into functions of about a thousand statements in files of a few thousand: g++'s
+#: time grows faster than linearly with a function's size (the jet tagger's one 0.9 MB function took 40 s
+#: at -O1 and ran slower at -O2), and several files compile in parallel.
+VERILATOR_ARGS = (
+    "-O3",
+    "--x-assign",
+    "fast",
+    "--x-initial",
+    "fast",
+    "--noassert",
+    "-Wno-fatal",
+    "--output-split-cfuncs",
+    "1000",
+    "--output-split",
+    "8000",
+)
+#: The C++ of the model.  Jet tagger, best of four runs of 100k samples (benchmarks/rtl_emulation.py
+#: measures the whole path): -O2 264k samples/s, -O1 251k, -O1 unsplit 206k (its build 78 s).
+CXX_OPT = "-O2"
 #: ``optimize=False``: for a few thousand samples (tests, the soak) the build is the cost, not the run.
 CXX_QUICK = "-O0"
 _LIB = "libfpgaq_rtl.so"
+#: Fewer samples than this per call are not split across threads.
+_MIN_BATCH = 2048
 
 
 def cache_dir() -> Path:
@@ -69,32 +87,53 @@ class RtlModel:
         self.in_words = int(self._lib.fpgaq_in_words())
         self.out_words = int(self._lib.fpgaq_out_words())
 
-    def run(self, inputs: list[np.ndarray], batch: int = 65536) -> list[np.ndarray]:
-        """Output mantissas (one (N, elements) array per output) for input mantissas, one array per input."""
+    def run(self, inputs: list[np.ndarray], threads: int | None = None, batch: int = 32768) -> list[np.ndarray]:
+        """Output mantissas (one (N, elements) array per output) for input mantissas, one array per input.
+
+        Batches run on ``threads`` instances of the model at once (default: one per CPU): samples are
+        independent, so splitting the stream scales with cores where Verilator's own ``--threads``
+        (one model cut into parallel tasks) did not pay on these designs.
+        """
         n = len(inputs[0])
         mats = [as_matrix(x, p, n, "input") for x, p in zip(inputs, self.in_ports)]
         check_ranges(mats, self.in_ports)
-        latency, ii = int(self.manifest["latency"]), max(int(self.manifest["ii"]), 1)
-        results: list[list[np.ndarray]] = [[] for _ in self.out_ports]
-        for start in range(0, n, batch):
-            block = [m[start : start + batch] for m in mats]
-            m = len(block[0])
-            words = pack_bytes(block, self.in_ports, 4 * self.in_words).view("<u4")
-            words = np.ascontiguousarray(words)
-            out = np.zeros((m, self.out_words), dtype="<u4")
-            limit = (m + 2) * ii + latency + 16
-            got = self._lib.fpgaq_run(words.ctypes.data, out.ctypes.data, m, limit)
-            if got != m:
-                raise CosimError(
-                    f"{self.manifest['top']}: {got} of {m} outputs came out within {limit} cycles "
-                    f"(latency {latency}, II {ii}); run fpgaq cosim on the project to see the protocol"
-                )
-            raw = out.view(np.uint8).reshape(m, 4 * self.out_words)
-            for k, a in enumerate(unpack_bytes(raw, self.out_ports)):
-                results[k].append(a)
+        threads = default_threads() if threads is None else threads
+        if threads < 1:
+            raise CosimError(f"threads must be >= 1, got {threads}")
+        # as many equal batches as keep every thread busy, none larger than batch nor (when the data
+        # allows) smaller than _MIN_BATCH, where the model's construction and reset would show
+        rounds = -(-n // (threads * batch)) if n else 1
+        size = max(-(-n // (threads * rounds)), min(n, _MIN_BATCH, batch), 1)
+        starts = range(0, n, size)
+        if threads == 1 or len(starts) < 2:
+            parts = [self._run_batch([m[s : s + size] for m in mats]) for s in starts]
+        else:
+            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+                parts = list(pool.map(lambda s: self._run_batch([m[s : s + size] for m in mats]), starts))
         return [
-            np.concatenate(r) if r else np.zeros((0, p.elements), np.int64) for r, p in zip(results, self.out_ports)
+            np.concatenate([part[k] for part in parts]) if parts else np.zeros((0, p.elements), np.int64)
+            for k, p in enumerate(self.out_ports)
         ]
+
+    def _run_batch(self, block: list[np.ndarray]) -> list[np.ndarray]:
+        """One call into the library (which releases the GIL: ctypes does): a fresh model, reset, streamed."""
+        m = len(block[0])
+        latency, ii = int(self.manifest["latency"]), max(int(self.manifest["ii"]), 1)
+        words = np.ascontiguousarray(pack_bytes(block, self.in_ports, 4 * self.in_words).view("<u4"))
+        out = np.zeros((m, self.out_words), dtype="<u4")
+        limit = (m + 2) * ii + latency + 16
+        got = self._lib.fpgaq_run(words.ctypes.data, out.ctypes.data, m, limit)
+        if got != m:
+            raise CosimError(
+                f"{self.manifest['top']}: {got} of {m} outputs came out within {limit} cycles "
+                f"(latency {latency}, II {ii}); run fpgaq cosim on the project to see the protocol"
+            )
+        return unpack_bytes(out.view(np.uint8).reshape(m, 4 * self.out_words), self.out_ports)
+
+
+def default_threads() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _verilator_id() -> str:
@@ -103,23 +142,21 @@ def _verilator_id() -> str:
     return version()
 
 
-def _digest(project: Path, manifest: dict[str, Any], harness: str, threads: int, opt: str) -> str:
+def _digest(project: Path, manifest: dict[str, Any], harness: str, opt: str) -> str:
     h = hashlib.sha256()
     for rel in manifest["files"]:
         h.update(rel.encode() + b"\0" + (project / rel).read_bytes() + b"\0")
-    for part in (manifest["top"], harness, _verilator_id(), *VERILATOR_ARGS, opt, str(threads)):
+    for part in (manifest["top"], harness, _verilator_id(), *VERILATOR_ARGS, opt):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:32]
 
 
-def compile_rtl(project_dir: str | os.PathLike[str], threads: int = 1, optimize: bool = True) -> RtlModel:
+def compile_rtl(project_dir: str | os.PathLike[str], optimize: bool = True) -> RtlModel:
     """Build (or fetch from the cache) the bulk model of an RTL project written by ``design.write_rtl``.
 
     ``optimize=False`` compiles the model's C++ without optimisation: a fraction of the build time and
     a third of the speed, the better trade below some ten thousand samples.
     """
-    if threads < 1:
-        raise CosimError(f"threads must be >= 1, got {threads}")
     project = Path(project_dir)
     manifest = load_manifest(project)
     top = manifest["top"]
@@ -132,11 +169,11 @@ def compile_rtl(project_dir: str | os.PathLike[str], threads: int = 1, optimize:
         )
     )
     opt = CXX_OPT if optimize else CXX_QUICK
-    final = cache_dir() / _digest(project, manifest, harness, threads, opt) / _LIB
+    final = cache_dir() / _digest(project, manifest, harness, opt) / _LIB
     if not final.is_file():
         final.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="fpgaq-rtl-") as tmp:
-            built = _build(Path(tmp), project, manifest, harness, threads, opt)
+            built = _build(Path(tmp), project, manifest, harness, opt)
             staged = final.parent / f".{_LIB}.{os.getpid()}.tmp"
             shutil.copy2(built, staged)
             os.replace(staged, final)  # atomic: concurrent builders of one key are harmless
@@ -152,7 +189,7 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         raise CosimError(f"Verilator could not build the bulk model of {what} ({' '.join(cmd)}):\n{log}")
 
 
-def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, threads: int, opt: str) -> Path:
+def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, opt: str) -> Path:
     """Verilate, seed Verilator's runtime objects from the cache (they dominate a small design's build),
     compile and link the shared library; the library's path in ``work``."""
     from fpgaq.sim.verilator import MAKE_FLAGS, executable
@@ -161,10 +198,10 @@ def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, th
     (work / "harness.cpp").write_text(harness, encoding="utf-8")
     obj = work / "obj"
     cmd = [executable(), "--cc", "--exe", "--top-module", top, *VERILATOR_ARGS, "--Mdir", str(obj), "-o", _LIB]
-    cmd += ["-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"] + (["--threads", str(threads)] if threads > 1 else [])
+    cmd += ["-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"]
     cmd += [str(work / "harness.cpp"), *(str(project / f) for f in manifest["files"])]
     _run(cmd, work, top)
-    runtime = cache_dir() / f"runtime-{hashlib.sha256(repr((_verilator_id(), threads)).encode()).hexdigest()[:16]}"
+    runtime = cache_dir() / f"runtime-{hashlib.sha256(_verilator_id().encode()).hexdigest()[:16]}"
     for f in sorted(runtime.glob("verilated*")) if runtime.is_dir() else []:
         shutil.copy(f, obj / f.name)  # newer than the make file Verilator just wrote: make keeps them
     _run(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j", "2", f"OPT_FAST={opt}", *MAKE_FLAGS], work, top)
@@ -182,20 +219,20 @@ def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, th
     return built
 
 
-def design_rtl_model(design: Any, threads: int = 1, optimize: bool = True, **rtl_options: Any) -> RtlModel:
+def design_rtl_model(design: Any, optimize: bool = True, **rtl_options: Any) -> RtlModel:
     """The bulk model of ``design``'s RTL (written to a scratch directory, then compiled or fetched)."""
     with tempfile.TemporaryDirectory(prefix="fpgaq-rtl-project-") as tmp:
         project = Path(tmp) / "project"
         design.write_rtl(project, **rtl_options)
-        return compile_rtl(project, threads, optimize)
+        return compile_rtl(project, optimize)
 
 
-def predict_rtl(design: Any, model: RtlModel, x: Any) -> list[np.ndarray]:
+def predict_rtl(design: Any, model: RtlModel, x: Any, threads: int | None = None) -> list[np.ndarray]:
     """Output mantissas of ``design``'s RTL for float inputs ``x`` (one array per graph output)."""
     graph = design.graph
     xs = list(x) if isinstance(x, (list, tuple)) else [x]
     if len(xs) != len(graph.inputs):
         raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
     mants = [input_mantissas(graph.tensors[t], np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
-    outs = model.run(mants)
+    outs = model.run(mants, threads)
     return [o.reshape(len(o), *graph.tensors[t].shape) for t, o in zip(graph.outputs, outs)]

@@ -63,8 +63,14 @@ def test_a_stream_longer_than_one_batch_and_a_rebuild_from_the_cache(tmp_path) -
     from fpgaq.reference import input_mantissas
 
     xin = [input_mantissas(design.graph.tensors[design.graph.inputs[0]], x)]
-    got = model.run(xin, batch=257)  # odd batches: every pipeline drains and refills
+    got = model.run(xin, threads=1, batch=257)  # odd batches: every pipeline drains and refills
     assert all(np.array_equal(g, m) for g, m in zip(got, mants))
+    # the stream split across model instances running at once: the same numbers, in order
+    for threads, batch in ((2, 100), (3, 64)):
+        got = model.run(xin, threads=threads, batch=batch)
+        assert all(np.array_equal(g, m) for g, m in zip(got, mants)), (threads, batch)
+    with pytest.raises(CosimError, match="threads must be >= 1"):
+        model.run(xin, threads=0)
 
 
 def test_mantissas_that_do_not_fit_the_port_are_refused(tmp_path) -> None:

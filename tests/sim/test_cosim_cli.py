@@ -103,3 +103,5 @@ def test_bulk_refuses_protocol_options(fixture_project, capsys):
     project = with_vectors(fixture_project("pipe3"), x, y)
     assert main(["cosim", str(project), "--bulk", "--idle", "0.5"]) == 2
     assert "--bulk streams without stalls" in capsys.readouterr().err
+    assert main(["cosim", str(project), "--threads", "2"]) == 2  # cocotb runs one simulator: not honoured
+    assert "add --bulk, or drop --threads" in capsys.readouterr().err
