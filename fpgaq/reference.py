@@ -9,6 +9,7 @@ and through int64 or Python integers otherwise: exactness first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -290,6 +291,14 @@ def input_mantissas(tensor: Tensor, x: np.ndarray) -> np.ndarray:
         return tensor.type.to_int(x)
     exact = exact_input_type(tensor.elements)
     return quantize_elements(exact.to_int(x), exact.frac, tensor.elements)
+
+
+def graph_input_mantissas(graph: Graph, x: Any) -> list[np.ndarray]:
+    """:func:`input_mantissas` of each graph input, for one array or a list of them (one per input)."""
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(xs) != len(graph.inputs):
+        raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
+    return [input_mantissas(graph.tensors[t], np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
 
 
 def on_element_grids(tensor: Tensor, m: np.ndarray) -> np.ndarray:

@@ -120,6 +120,7 @@ def _bulk_cosim(args: argparse.Namespace, inputs: list, expected: list) -> int:
     import numpy as np
 
     from fpgaq.sim.bulk import compile_rtl
+    from fpgaq.sim.cosim import compare_outputs
 
     if args.threads is not None and args.threads < 1:
         fail(f"--threads must be >= 1, got {args.threads}")
@@ -130,14 +131,12 @@ def _bulk_cosim(args: argparse.Namespace, inputs: list, expected: list) -> int:
     t = time.perf_counter()
     got = model.run([np.asarray(x)[:n] for x in inputs], args.threads)
     seconds = time.perf_counter() - t
-    bad = 0
-    for port, g, e in zip(model.out_ports, got, expected):
-        want = np.asarray(e)[:n].reshape(n, -1)
-        wrong = np.argwhere(g != want)
-        bad += len(wrong)
-        for sample, element in wrong[:10]:
-            got_v, want_v = g[sample, element], want[sample, element]
-            print(f"  sample {sample} {port.tensor}[{element}]: got {got_v}, expected {want_v}")
+    want = [np.asarray(e)[:n].reshape(n, -1) for e in expected]
+    mismatches, bad, notes = compare_outputs(got, want, np.arange(n), model.out_ports)
+    for m in mismatches[:10]:
+        print(f"  {m}")
+    for note in notes:
+        print(f"  note: {note}")
     rate = n / seconds if seconds > 0 else float("inf")
     verdict = "bit-exact" if not bad else f"{bad} mismatching elements"
     print(f"bulk RTL ({model.manifest['top']}): {n} samples, {verdict}; {rate:,.0f} samples/s (build {built:.1f} s)")

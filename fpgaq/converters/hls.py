@@ -31,7 +31,7 @@ from fpgaq.converters._hls_nodes import IO_TYPES, STREAM_KERNELS, HlsError, Node
 from fpgaq.converters._project_files import check_new_directory, template_environment, write_files
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph
-from fpgaq.reference import evaluate, input_mantissas, on_element_grids
+from fpgaq.reference import evaluate, graph_input_mantissas, on_element_grids
 
 __all__ = ["CXXFLAGS", "FLAVORS", "HlsError", "render_hls", "write_hls"]
 
@@ -183,10 +183,7 @@ def _io_check(graph: Graph) -> None:
 def _input_mantissas(graph: Graph, x: Any, samples: int) -> list[np.ndarray]:
     """Input mantissas: from ``x`` (floats assigned into the input types), else seeded random codes."""
     if x is not None:
-        xs = list(x) if isinstance(x, (list, tuple)) else [x]
-        if len(xs) != len(graph.inputs):
-            raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
-        return [input_mantissas(graph.tensors[t], np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
+        return graph_input_mantissas(graph, x)
     rng = np.random.default_rng(0)
     out = []
     for t in graph.inputs:

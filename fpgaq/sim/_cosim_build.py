@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from fpgaq.sim import build_cache
 from fpgaq.sim._cosim_data import CosimError, load_manifest
 
 #: Verilator options every build gets: warnings stay in the log (lint is ``fpgaq.sim.verilator.lint``'s job),
@@ -39,8 +40,7 @@ _CXX_OPTS = ("-O0", "-O1", "-O2", "-O3", "-Os", "-Og")
 
 def cache_dir() -> Path:
     """Where Verilator builds are kept: ``$FPGAQ_CACHE/cosim`` or ``~/.cache/fpgaq/cosim``."""
-    root = os.environ.get("FPGAQ_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "fpgaq") / "cosim"
+    return build_cache.cache_dir("cosim")
 
 
 @contextlib.contextmanager
@@ -109,28 +109,6 @@ def _sources(root: Path, manifest: dict[str, Any]) -> list[tuple[str, Path]]:
     return [(n, (root / n).resolve()) for n in names]
 
 
-def _digest(parts: Sequence[bytes | str]) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        data = part.encode() if isinstance(part, str) else part
-        h.update(len(data).to_bytes(8, "little") + data)
-    return h.hexdigest()[:32]
-
-
-def _runtime_objects(build_dir: Path) -> list[Path]:
-    return sorted(p for p in build_dir.glob("verilated*.o"))
-
-
-# Copies Verilator's runtime objects into a fresh build.  It runs between Verilator and make: the objects
-# must be newer than the Vtop.mk that Verilator just wrote (verilated.mk makes them depend on it), and
-# then make skips them.  Inline, because ``python -m fpgaq...`` would import Keras.
-_SEED_SCRIPT = (
-    "import pathlib, shutil, sys\n"
-    "for f in sorted(pathlib.Path(sys.argv[1]).glob('verilated*')):\n"
-    "    shutil.copy(f, pathlib.Path(sys.argv[2]) / f.name)\n"
-)
-
-
 def runner(runtime: Path | None = None) -> Any:
     """cocotb's Verilator runner; with ``runtime``, its build reuses the runtime objects stored there."""
     from cocotb_tools.runner import Verilator
@@ -140,28 +118,10 @@ def runner(runtime: Path | None = None) -> Any:
             cmds = list(super()._build_command())
             # Only when the commands look as expected (verilator, then make); otherwise build everything.
             if runtime is not None and runtime.is_dir() and len(cmds) == 2 and cmds[1][:1] == ["make"]:
-                cmds.insert(1, [sys.executable, "-c", _SEED_SCRIPT, str(runtime), str(self.build_dir)])
+                cmds.insert(1, [sys.executable, "-c", build_cache.SEED_SCRIPT, str(runtime), str(self.build_dir)])
             return cmds
 
     return SeededVerilator()
-
-
-def _keep_runtime(build_dir: Path, store: Path) -> None:
-    if store.is_dir():
-        return
-    objects = _runtime_objects(build_dir)
-    if not objects:
-        return
-    staged = Path(tempfile.mkdtemp(prefix=".runtime.", dir=store.parent))
-    for obj in objects:
-        shutil.copy2(obj, staged / obj.name)
-        dep = obj.with_suffix(".d")
-        if dep.is_file():
-            shutil.copy2(dep, staged / dep.name)
-    try:
-        os.rename(staged, store)
-    except OSError:  # another build stored them first
-        shutil.rmtree(staged, ignore_errors=True)
 
 
 def _prune(build_dir: Path, keep: set[str]) -> None:
@@ -213,7 +173,7 @@ def build(
     sources = _sources(root, manifest)
     args = [*BUILD_ARGS, *(["--trace-fst"] if waves == "fst" else []), *verilator_args]
     tools = _tool_ids()
-    key = _digest(
+    key = build_cache.content_key(
         [top, *args, f"waves={waves}", f"opt={cxx_opt}", *tools]
         + [part for name, path in sources for part in (name, path.read_bytes())]
     )
@@ -222,7 +182,7 @@ def build(
     if (final / _DONE).is_file() and (final / top).is_file():
         return final, 0.0, True
     cache.mkdir(parents=True, exist_ok=True)
-    runtime = cache / f"runtime-{_digest([*args, f'waves={waves}', *tools])}"
+    runtime = cache / f"runtime-{build_cache.content_key([*args, f'waves={waves}', *tools])}"
     stage = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache))
     log = stage / "build.log"
     start = time.perf_counter()
@@ -242,7 +202,7 @@ def build(
         shutil.rmtree(stage, ignore_errors=True)
         raise CosimError(f"Verilator could not build {top!r} from {root} ({err}):\n{tail}") from None
     seconds = time.perf_counter() - start
-    _keep_runtime(stage, runtime)
+    build_cache.store_runtime_objects(stage, runtime)
     cpp_files = len(list(stage.glob("*.cpp")))
     info = {"top": top, "args": args, "cxx_opt": cxx_opt, "tools": tools, "seconds": seconds, "cpp_files": cpp_files}
     _prune(stage, keep={top, log.name})

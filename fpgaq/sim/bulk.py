@@ -14,7 +14,6 @@ by content (the Verilog, the harness, Verilator's version and the flags) in
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import shutil
 import subprocess
@@ -25,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from fpgaq.reference import input_mantissas
+from fpgaq.reference import graph_input_mantissas
+from fpgaq.sim import build_cache
 from fpgaq.sim._cosim_data import (
     CosimError,
     as_matrix,
@@ -70,8 +70,7 @@ _MIN_BATCH = 2048
 
 def cache_dir() -> Path:
     """Where compiled RTL models are kept: ``$FPGAQ_CACHE/rtl`` or ``~/.cache/fpgaq/rtl``."""
-    root = os.environ.get("FPGAQ_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "fpgaq") / "rtl"
+    return build_cache.cache_dir("rtl")
 
 
 class RtlModel:
@@ -143,12 +142,8 @@ def _verilator_id() -> str:
 
 
 def _digest(project: Path, manifest: dict[str, Any], harness: str, opt: str) -> str:
-    h = hashlib.sha256()
-    for rel in manifest["files"]:
-        h.update(rel.encode() + b"\0" + (project / rel).read_bytes() + b"\0")
-    for part in (manifest["top"], harness, _verilator_id(), *VERILATOR_ARGS, opt):
-        h.update(part.encode() + b"\0")
-    return h.hexdigest()[:32]
+    sources = [part for rel in manifest["files"] for part in (rel, (project / rel).read_bytes())]
+    return build_cache.content_key([*sources, manifest["top"], harness, _verilator_id(), *VERILATOR_ARGS, opt])
 
 
 def compile_rtl(project_dir: str | os.PathLike[str], optimize: bool = True) -> RtlModel:
@@ -201,18 +196,10 @@ def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, op
     cmd += ["-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"]
     cmd += [str(work / "harness.cpp"), *(str(project / f) for f in manifest["files"])]
     _run(cmd, work, top)
-    runtime = cache_dir() / f"runtime-{hashlib.sha256(_verilator_id().encode()).hexdigest()[:16]}"
-    for f in sorted(runtime.glob("verilated*")) if runtime.is_dir() else []:
-        shutil.copy(f, obj / f.name)  # newer than the make file Verilator just wrote: make keeps them
+    runtime = cache_dir() / f"runtime-{build_cache.content_key([_verilator_id()])[:16]}"
+    build_cache.seed_runtime_objects(runtime, obj)
     _run(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j", "2", f"OPT_FAST={opt}", *MAKE_FLAGS], work, top)
-    if not runtime.is_dir():
-        staged = Path(tempfile.mkdtemp(prefix=".runtime.", dir=cache_dir()))
-        for f in obj.glob("verilated*.[od]"):
-            shutil.copy2(f, staged / f.name)
-        try:
-            staged.rename(runtime)
-        except OSError:  # another build stored them first
-            shutil.rmtree(staged, ignore_errors=True)
+    build_cache.store_runtime_objects(obj, runtime)
     built = obj / _LIB
     if not built.is_file():
         raise CosimError(f"Verilator's build of {top} left no {_LIB} in {obj}")
@@ -230,9 +217,5 @@ def design_rtl_model(design: Any, optimize: bool = True, **rtl_options: Any) -> 
 def predict_rtl(design: Any, model: RtlModel, x: Any, threads: int | None = None) -> list[np.ndarray]:
     """Output mantissas of ``design``'s RTL for float inputs ``x`` (one array per graph output)."""
     graph = design.graph
-    xs = list(x) if isinstance(x, (list, tuple)) else [x]
-    if len(xs) != len(graph.inputs):
-        raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
-    mants = [input_mantissas(graph.tensors[t], np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
-    outs = model.run(mants, threads)
+    outs = model.run(graph_input_mantissas(graph, x), threads)
     return [o.reshape(len(o), *graph.tensors[t].shape) for t, o in zip(graph.outputs, outs)]

@@ -80,6 +80,7 @@ __all__ = [
     "Port",
     "build",
     "cache_dir",
+    "compare_outputs",
     "cosimulate",
     "design_cosim",
     "fst_available",
@@ -108,6 +109,9 @@ class CosimMismatch:
     index: int
     expected: int
     got: int
+
+    def __str__(self) -> str:
+        return f"sample {self.sample} output {self.output}[{self.index}]: expected {self.expected}, got {self.got}"
 
 
 @dataclasses.dataclass
@@ -176,7 +180,7 @@ class CosimResult:
             more = "+" if self.mismatch_count > len(self.mismatches) else ""
             lines.append(f"  {self.mismatch_count} mismatching output elements in {samples}{more} samples:")
             for m in self.mismatches[:limit]:
-                lines.append(f"    sample {m.sample} output {m.output}[{m.index}]: expected {m.expected}, got {m.got}")
+                lines.append(f"    {m}")
             if len(self.mismatches) > limit:
                 lines.append(f"    ... {self.mismatch_count - limit} more")
         lines.extend(f"  note: {n}" for n in self.notes)
@@ -272,9 +276,12 @@ def _prepare(
     return x_mats, y_mats
 
 
-def _compare(
+def compare_outputs(
     got: list[np.ndarray], want: list[np.ndarray], beat_samples: np.ndarray, ports: list[Port]
 ) -> tuple[list[CosimMismatch], int, list[str]]:
+    """``(mismatches, count, notes)`` of output beats ``got`` (row r carries sample ``beat_samples[r]``)
+    against the expected mantissas ``want``, one (N, elements) matrix per output port; notes name
+    beats that carry a neighbouring sample's result."""
     seen: set[tuple[int, str, int, int]] = set()
     mismatches: list[CosimMismatch] = []
     bad_rows = np.zeros(len(beat_samples), dtype=bool)
@@ -400,7 +407,7 @@ def cosimulate(
         protocol.append(f"only {delivered} of {k + n} output beats arrived")
     beat_samples = np.array([b if b < k else b - k for b in range(delivered)], dtype=np.int64)
     got = unpack_words(results["outputs"], out_ports) if delivered else [np.zeros((0, p.elements)) for p in out_ports]
-    mismatches, count, notes = _compare(got, y_mats, beat_samples, out_ports)
+    mismatches, count, notes = compare_outputs(got, y_mats, beat_samples, out_ports)
     latency, ii, timing = _timing(results, k, manifest)
     tail = [g[k:].reshape(-1, *p.shape) for g, p in zip(got, out_ports)]
     return CosimResult(

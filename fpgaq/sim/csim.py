@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 import shutil
@@ -35,7 +34,8 @@ import numpy as np
 
 from fpgaq.converters.hls import CXXFLAGS, render_hls
 from fpgaq.errors import FpgaqError
-from fpgaq.reference import input_mantissas
+from fpgaq.reference import graph_input_mantissas
+from fpgaq.sim import build_cache
 
 __all__ = [
     "CompiledDesign",
@@ -57,9 +57,8 @@ class CsimError(FpgaqError, RuntimeError):
 
 # ----------------------------------------------------------------------------- compiler setup
 def cache_dir() -> Path:
-    """Where compiled libraries and testbenches are kept: ``$FPGAQ_CACHE`` or ``~/.cache/fpgaq/csim``."""
-    root = os.environ.get("FPGAQ_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "fpgaq" / "csim"
+    """Where compiled libraries and testbenches are kept: ``$FPGAQ_CACHE/csim`` or ``~/.cache/fpgaq/csim``."""
+    return build_cache.cache_dir("csim")
 
 
 @functools.lru_cache(maxsize=4)
@@ -89,11 +88,10 @@ def _types_dir(flavor: str, types_dir: str | os.PathLike[str] | None) -> Path | 
 def _dir_digest(path: Path | None) -> str:
     if path is None:
         return "fpgaq"
-    h = hashlib.sha256(str(path.resolve()).encode())
-    for f in sorted(p for p in path.rglob("*.h") if p.is_file()):
-        h.update(f.relative_to(path).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+    headers = sorted(p for p in path.rglob("*.h") if p.is_file())
+    return build_cache.content_key(
+        [str(path.resolve())] + [part for f in headers for part in (f.relative_to(path).as_posix(), f.read_bytes())]
+    )
 
 
 def _flags(types: Path | None) -> list[str]:
@@ -104,13 +102,8 @@ def _flags(types: Path | None) -> list[str]:
 
 
 def _digest(files: dict[str, str], extra: list[str]) -> str:
-    h = hashlib.sha256()
-    for rel in sorted(files):
-        if rel.startswith(_LIB_SOURCES):
-            h.update(rel.encode() + b"\0" + files[rel].encode() + b"\0")
-    for e in extra:
-        h.update(e.encode() + b"\0")
-    return h.hexdigest()[:32]
+    sources = [part for rel in sorted(files) if rel.startswith(_LIB_SOURCES) for part in (rel, files[rel])]
+    return build_cache.content_key([*sources, *extra])
 
 
 def _compile(src: Path, args: list[str], output: Path, cxx: str) -> None:
@@ -178,11 +171,7 @@ class CompiledDesign:
         return y, t
 
     def _input_matrix(self, x: Any) -> np.ndarray:
-        graph = self.design.graph
-        xs = list(x) if isinstance(x, (list, tuple)) else [x]
-        if len(xs) != len(graph.inputs):
-            raise ValueError(f"design {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
-        mants = [input_mantissas(graph.tensors[t], np.asarray(v, dtype=np.float64)) for t, v in zip(graph.inputs, xs)]
+        mants = graph_input_mantissas(self.design.graph, x)
         n = len(mants[0])
         return np.concatenate([np.asarray(m, dtype=np.int64).reshape(n, -1) for m in mants], axis=1)
 

@@ -95,7 +95,7 @@ def test_bulk_finds_the_planted_bug_by_sample_and_element(fixture_project, capsy
     project = with_vectors(fixture_project("wrongbit"), x, y)
     assert main(["cosim", str(project), "--bulk"]) == 1
     out = capsys.readouterr().out
-    assert "sample 21 y[2]: got 18, expected 19" in out and "1 mismatching elements" in out
+    assert "sample 21 output y[2]: expected 19, got 18" in out and "1 mismatching elements" in out
 
 
 def test_bulk_refuses_protocol_options(fixture_project, capsys):
