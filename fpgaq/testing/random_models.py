@@ -424,6 +424,22 @@ def _soak_batchnorm(rng: np.random.Generator) -> LayerSpec:
     )
 
 
+#: Kernels narrow enough that a bare accumulator times a batch-normalization scale stays float32-exact.
+FOLDABLE_KERNELS = ("ternary(alpha=1)", "binary(alpha=1)", "quantized_bits(2,0,alpha=1)", "quantized_bits(3,1,alpha=1)")
+
+
+def _add_batchnorm(layers: list[LayerSpec], rng: np.random.Generator) -> None:
+    """Append a batch normalization after the last layer: after its activation quantizer, or (half of
+    the time) straight after its accumulator, which ``fold_batchnorm`` folds into the layer; the
+    layer's kernel is then narrowed so that the folded sum stays float32-exact."""
+    linear = layers[-1]
+    if rng.random() < 0.5:
+        linear.args["activation"] = None
+        key = "pointwise_quantizer" if linear.kind.startswith("separable") else "kernel_quantizer"
+        linear.args[key] = str(rng.choice(FOLDABLE_KERNELS))
+    layers.append(_soak_batchnorm(rng))
+
+
 def _soak_dense(rng: np.random.Generator) -> LayerSpec:
     return LayerSpec(
         "dense",
@@ -491,8 +507,8 @@ def soak_spec(seed: int) -> ModelSpec:
         shape: tuple[int, ...] = (int(rng.integers(2, 17)),)
         for _ in range(depth):
             layers.append(_soak_dense(rng))
-            if layers[-1].args["activation"] and rng.random() < 0.25:
-                layers.append(_soak_batchnorm(rng))
+            if rng.random() < 0.25:
+                _add_batchnorm(layers, rng)
             if rng.random() < 0.15:
                 layers.append(LayerSpec("act", {"quantizer": _soak_activation(rng)}))
             if rng.random() < 0.2:
@@ -509,7 +525,7 @@ def soak_spec(seed: int) -> ModelSpec:
         layer, spatial = _soak_window(rng, ndim, spatial)
         layers.append(layer)
         if rng.random() < 0.25:
-            layers.append(_soak_batchnorm(rng))
+            _add_batchnorm(layers, rng)
         if spatial >= 4 and rng.random() < 0.3:
             layers.append(LayerSpec(str(rng.choice(["maxpool", "avgpool"])), {"pool": 2}))
             spatial //= 2
