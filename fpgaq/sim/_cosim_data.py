@@ -176,9 +176,12 @@ def pack_bytes(mantissas: Sequence[np.ndarray], ports: list[Port], nbytes: int |
 
     ``nbytes`` pads each row (a harness reading whole 32-bit words wants a multiple of 4).
     """
+    width = max(nbytes or 0, (bus_bits(ports) + 7) // 8)
+    if _word_packable(mantissas, ports):
+        words = pack_bus_words(mantissas, ports, (width + 3) // 4)
+        return np.ascontiguousarray(words.view(np.uint8)[:, :width])
     n = len(mantissas[0])
     total = bus_bits(ports)
-    width = max(nbytes or 0, (total + 7) // 8)
     bits = np.zeros((n, total), dtype=np.uint8)
     for a, p in zip(mantissas, ports):
         bits[:, p.offset : p.offset + p.bits] = _to_bits(a, p.width)
@@ -190,8 +193,71 @@ def pack_bytes(mantissas: Sequence[np.ndarray], ports: list[Port], nbytes: int |
 
 def unpack_bytes(raw: np.ndarray, ports: list[Port]) -> list[np.ndarray]:
     """(N, nbytes) little-endian bus bytes -> one (N, elements) mantissa array per tensor."""
-    bits = np.unpackbits(np.ascontiguousarray(raw, dtype=np.uint8), axis=1, bitorder="little")
+    raw = np.ascontiguousarray(raw, dtype=np.uint8)
+    if all(p.width <= _WORD_BITS for p in ports):
+        pad = (-raw.shape[1]) % 4
+        if pad:
+            raw = np.concatenate([raw, np.zeros((len(raw), pad), dtype=np.uint8)], axis=1)
+        return unpack_bus_words(raw.view("<u4"), ports)
+    bits = np.unpackbits(raw, axis=1, bitorder="little")
     return [_from_bits(bits[:, p.offset : p.offset + p.bits], p.width, p.signed) for p in ports]
+
+
+#: Elements up to this width are packed a whole column at a time (an element then spans at most two
+#: 32-bit words, and its value shifted into place fits 64 bits); wider ones go bit by bit.
+_WORD_BITS = 32
+
+
+def _word_packable(mantissas: Sequence[np.ndarray], ports: list[Port]) -> bool:
+    return all(p.width <= _WORD_BITS and np.asarray(a).dtype != object for a, p in zip(mantissas, ports))
+
+
+def _element_words(p: Port) -> tuple[np.ndarray, np.ndarray]:
+    """Each element's first 32-bit word on the bus and its bit position in that word."""
+    start = p.offset + np.arange(p.elements, dtype=np.int64) * p.width
+    return start // 32, (start % 32).astype(np.uint64)
+
+
+def pack_bus_words(mantissas: Sequence[np.ndarray], ports: list[Port], words: int) -> np.ndarray:
+    """Each sample's bus as an (N, words) matrix of little-endian 32-bit words (bit 0 of the bus first).
+
+    Column-wise: every element's value is shifted into its place as a 64-bit integer whose low
+    half lands in its first word and high half in the next; elements that start in the same word
+    are OR-ed together first (``bitwise_or.reduceat``), so the work is a few passes over the data.
+    """
+    if not _word_packable(mantissas, ports):
+        return pack_bytes(mantissas, ports, 4 * words).view("<u4")
+    n = len(mantissas[0])
+    out = np.zeros((n, words + 1), dtype=np.uint64)  # a spare word for the last element's high half
+    for a, p in zip(mantissas, ports):
+        if p.elements == 0:
+            continue
+        first, shift = _element_words(p)
+        v = (np.asarray(a, dtype=np.int64).reshape(n, p.elements) & ((1 << p.width) - 1)).astype(np.uint64)
+        placed = v << shift
+        groups = np.flatnonzero(np.r_[True, first[1:] != first[:-1]])
+        cols = first[groups]
+        out[:, cols] |= np.bitwise_or.reduceat(placed & np.uint64(0xFFFFFFFF), groups, axis=1)
+        out[:, cols + 1] |= np.bitwise_or.reduceat(placed >> np.uint64(32), groups, axis=1)
+    return out[:, :words].astype("<u4")
+
+
+def unpack_bus_words(words: np.ndarray, ports: list[Port]) -> list[np.ndarray]:
+    """(N, words) little-endian 32-bit bus words -> one (N, elements) mantissa array per tensor."""
+    if not all(p.width <= _WORD_BITS for p in ports):
+        return unpack_bytes(np.ascontiguousarray(words, dtype="<u4").view(np.uint8), ports)
+    n = len(words)
+    w = np.zeros((n, words.shape[1] + 1), dtype=np.uint64)
+    w[:, :-1] = words
+    out = []
+    for p in ports:
+        first, shift = _element_words(p)
+        v = ((w[:, first] | (w[:, first + 1] << np.uint64(32))) >> shift) & np.uint64((1 << p.width) - 1)
+        v = v.astype(np.int64)
+        if p.signed:
+            v -= (v >> (p.width - 1)) << p.width
+        out.append(v)
+    return out
 
 
 def pack_words(mantissas: Sequence[np.ndarray], ports: list[Port], chunk: int = 4096) -> list[str]:

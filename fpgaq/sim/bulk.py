@@ -32,9 +32,9 @@ from fpgaq.sim._cosim_data import (
     bus_bits,
     check_ranges,
     load_manifest,
-    pack_bytes,
+    pack_bus_words,
     ports,
-    unpack_bytes,
+    unpack_bus_words,
 )
 from fpgaq.templating import template_environment
 
@@ -118,7 +118,7 @@ class RtlModel:
         """One call into the library (which releases the GIL: ctypes does): a fresh model, reset, streamed."""
         m = len(block[0])
         latency, ii = int(self.manifest["latency"]), max(int(self.manifest["ii"]), 1)
-        words = np.ascontiguousarray(pack_bytes(block, self.in_ports, 4 * self.in_words).view("<u4"))
+        words = np.ascontiguousarray(pack_bus_words(block, self.in_ports, self.in_words))
         out = np.zeros((m, self.out_words), dtype="<u4")
         limit = (m + 2) * ii + latency + 16
         got = self._lib.fpgaq_run(words.ctypes.data, out.ctypes.data, m, limit)
@@ -127,7 +127,7 @@ class RtlModel:
                 f"{self.manifest['top']}: {got} of {m} outputs came out within {limit} cycles "
                 f"(latency {latency}, II {ii}); run fpgaq cosim on the project to see the protocol"
             )
-        return unpack_bytes(out.view(np.uint8).reshape(m, 4 * self.out_words), self.out_ports)
+        return unpack_bus_words(out, self.out_ports)
 
 
 def default_threads() -> int:
