@@ -26,6 +26,7 @@ from typing import Any
 
 from fpgaq.sim import build_cache
 from fpgaq.sim._cosim_data import CosimError, load_manifest
+from fpgaq.sim.verilator import make_variables
 
 #: Verilator options every build gets: warnings stay in the log (lint is ``fpgaq.sim.verilator.lint``'s job),
 #: and unset state is randomised at run time (``+verilator+rand+reset+2``) so that a design relying on it fails.
@@ -49,12 +50,12 @@ def tool_environment(extra: dict[str, str] | None = None, make_vars: Sequence[st
 
     Not thread-safe: the runner offers no other way to pass an environment.
     """
-    from fpgaq.sim.verilator import MAKE_FLAGS, environment
+    from fpgaq.sim.verilator import environment
 
     wanted = environment()
     # make reads variable definitions from MAKEFLAGS as if given on its command line; the runner
     # calls make itself, so this is how the wheel's missing precompiled-header flag reaches it.
-    wanted["MAKEFLAGS"] = " ".join([*MAKE_FLAGS, *make_vars, os.environ.get("MAKEFLAGS", "")]).strip()
+    wanted["MAKEFLAGS"] = " ".join([*make_vars, os.environ.get("MAKEFLAGS", "")]).strip()
     wanted.update(extra or {})
     changed = {k: v for k, v in wanted.items() if os.environ.get(k) != v}
     saved = {k: os.environ.get(k) for k in changed}
@@ -187,7 +188,7 @@ def build(
     log = stage / "build.log"
     start = time.perf_counter()
     try:
-        with tool_environment(make_vars=[f"OPT_FAST={cxx_opt}"]):
+        with tool_environment(make_vars=make_variables(cxx_opt)):
             runner(runtime).build(
                 sources=[path for _, path in sources],
                 hdl_toplevel=top,

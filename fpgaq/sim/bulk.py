@@ -187,7 +187,7 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
 def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, opt: str) -> Path:
     """Verilate, seed Verilator's runtime objects from the cache (they dominate a small design's build),
     compile and link the shared library; the library's path in ``work``."""
-    from fpgaq.sim.verilator import MAKE_FLAGS, executable
+    from fpgaq.sim.verilator import executable, make_variables
 
     top = manifest["top"]
     (work / "harness.cpp").write_text(harness, encoding="utf-8")
@@ -198,7 +198,7 @@ def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, op
     _run(cmd, work, top)
     runtime = cache_dir() / f"runtime-{build_cache.content_key([_verilator_id()])[:16]}"
     build_cache.seed_runtime_objects(runtime, obj)
-    _run(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j", "2", f"OPT_FAST={opt}", *MAKE_FLAGS], work, top)
+    _run(["make", "-C", str(obj), "-f", f"V{top}.mk", "-j", "2", *make_variables(opt)], work, top)
     build_cache.store_runtime_objects(obj, runtime)
     built = obj / _LIB
     if not built.is_file():

@@ -20,10 +20,21 @@ from pathlib import Path
 
 from fpgaq.errors import FpgaqError
 
-__all__ = ["MAKE_FLAGS", "VerilatorNotFound", "environment", "executable", "lint", "version"]
+__all__ = ["MAKE_FLAGS", "VerilatorNotFound", "environment", "executable", "lint", "make_variables", "version"]
 
 #: Extra make variables for builds with the wheel's ``verilated.mk``.
 MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include",)
+
+
+def make_variables(cxx_opt: str) -> list[str]:
+    """Make variables for a model's C++ at optimisation ``cxx_opt`` (make's ``OPT_FAST``).
+
+    Verilator's make compiles a larger model file by file after precompiling its headers (twice:
+    fast and slow code).  Without optimisation, parsing those headers is most of the work, so an
+    unoptimised model is compiled as one translation unit: 7x faster on a 0.9 MB random model
+    (1.4 s against 9.4 s).
+    """
+    return [f"OPT_FAST={cxx_opt}", *(["VM_PARALLEL_BUILDS=0"] if cxx_opt == "-O0" else []), *MAKE_FLAGS]
 
 
 class VerilatorNotFound(FpgaqError, RuntimeError):
