@@ -31,15 +31,15 @@ def _read_mask(graph: Graph, tensor: str) -> np.ndarray:
     """Which elements of ``tensor`` some reader uses (shape: the tensor's); all of them unless every
     reader is a linear layer (through Flattens) whose kernel has no non-zero weight for an element."""
     shape = graph.tensors[tensor].shape
-    used = np.zeros(shape, dtype=bool)
     if tensor in graph.outputs:
-        return ~used
+        return np.ones(shape, dtype=bool)
+    used = np.zeros(shape, dtype=bool)
     for reader in graph.consumers(tensor):
         if reader.op == "reshape":
             used |= _read_mask(graph, reader.output).reshape(shape)
             continue
-        if not is_fusable(reader.op):
-            return ~used
+        if not is_fusable(reader.op):  # an add, a pooling, an activation...: reads every element
+            return np.ones(shape, dtype=bool)
         kernel = reader.weights["kernel"].values
         if reader.op == "dense":  # row i reads element i of the last axis
             rows = np.any(kernel.reshape(kernel.shape[0], -1) != 0, axis=1)

@@ -64,3 +64,30 @@ def test_a_channel_nobody_reads_is_pruned_too() -> None:
     x = np.random.default_rng(2).uniform(-10, 10, size=(500, 8)).astype(np.float32)
     want = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), dtype=np.float64)
     assert np.array_equal(design.predict(x), want)
+
+
+def test_a_tensor_also_read_by_a_branch_keeps_every_channel() -> None:
+    """A learned activation read first by a dense layer and then by an add (a residual branch): the add
+    reads every element, whatever the dense layer reads (found by the random-model soak, seed 114:
+    the mask of the dense reader came back inverted, and every live column was zeroed)."""
+    rng = np.random.default_rng(3)
+    inp = keras.Input((8,))
+    x = QActivation("quantized_bits(8,3,alpha=1)")(inp)
+    d0 = QDense(6, kernel_quantizer="quantized_bits(6,1,alpha=1)", bias_quantizer="quantized_bits(6,2,alpha=1)")
+    x = d0(x)
+    act = QActivation(learned_bits(6, 2, granularity="channel"), name="a0")
+    x = act(x)
+    act.quantizer.set_bits(np.full(6, 3), np.full(6, 2))
+    side = QDense(6, kernel_quantizer="quantized_bits(4,0,alpha=1)", bias_quantizer="quantized_bits(4,0,alpha=1)")
+    y = keras.layers.Add()([side(x), x])  # the dense reader comes first, the add second
+    for layer in (d0, side):
+        layer.set_weights([rng.normal(0, 0.7, w.shape).astype(np.float32) for w in layer.get_weights()])
+    model = keras.Model(inp, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        design = fpgaq.convert(model)
+    assert not design.graph.node(d0.name).attrs.get("dead_channels")
+    assert design.graph.node(d0.name).weights["kernel"].values.any()
+    x = np.random.default_rng(4).uniform(-10, 10, size=(500, 8)).astype(np.float32)
+    want = np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), dtype=np.float64)
+    assert np.array_equal(design.predict(x), want)
