@@ -64,6 +64,8 @@ CXX_OPT = "-O2"
 #: ``optimize=False``: for a few thousand samples (tests, the soak) the build is the cost, not the run.
 CXX_QUICK = "-O0"
 _LIB = "libfpgaq_rtl.so"
+#: Elements up to this width cross into the library as int64 (wider ones as packed bus words).
+_ELEMENT_BITS = 62
 #: Fewer samples than this per call are not split across threads.
 _MIN_BATCH = 2048
 
@@ -81,10 +83,13 @@ class RtlModel:
         self.manifest = manifest
         self.in_ports, self.out_ports = ports(manifest, "inputs"), ports(manifest, "outputs")
         self._lib = ctypes.CDLL(str(library))
-        self._lib.fpgaq_run.restype = ctypes.c_long
-        self._lib.fpgaq_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
+        for run in (self._lib.fpgaq_run_words, self._lib.fpgaq_run_elements):
+            run.restype = ctypes.c_long
+            run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long, ctypes.c_long]
         self.in_words = int(self._lib.fpgaq_in_words())
         self.out_words = int(self._lib.fpgaq_out_words())
+        # elements cross as int64 and the harness places them on the buses, unless one is too wide
+        self._by_element = all(p.width <= _ELEMENT_BITS for p in self.in_ports + self.out_ports)
 
     def run(self, inputs: list[np.ndarray], threads: int | None = None, batch: int = 32768) -> list[np.ndarray]:
         """Output mantissas (one (N, elements) array per output) for input mantissas, one array per input.
@@ -118,16 +123,24 @@ class RtlModel:
         """One call into the library (which releases the GIL: ctypes does): a fresh model, reset, streamed."""
         m = len(block[0])
         latency, ii = int(self.manifest["latency"]), max(int(self.manifest["ii"]), 1)
-        words = np.ascontiguousarray(pack_bus_words(block, self.in_ports, self.in_words))
-        out = np.zeros((m, self.out_words), dtype="<u4")
         limit = (m + 2) * ii + latency + 16
-        got = self._lib.fpgaq_run(words.ctypes.data, out.ctypes.data, m, limit)
+        if self._by_element and all(b.dtype != object for b in block):
+            flat = np.ascontiguousarray(np.concatenate([b.reshape(m, -1) for b in block], axis=1), dtype=np.int64)
+            out = np.empty((m, sum(p.elements for p in self.out_ports)), dtype=np.int64)
+            got = self._lib.fpgaq_run_elements(flat.ctypes.data, out.ctypes.data, m, limit)
+            bounds = np.cumsum([p.elements for p in self.out_ports])[:-1]
+            results = np.split(out, bounds, axis=1)
+        else:
+            words = np.ascontiguousarray(pack_bus_words(block, self.in_ports, self.in_words))
+            out = np.zeros((m, self.out_words), dtype="<u4")
+            got = self._lib.fpgaq_run_words(words.ctypes.data, out.ctypes.data, m, limit)
+            results = unpack_bus_words(out, self.out_ports)
         if got != m:
             raise CosimError(
                 f"{self.manifest['top']}: {got} of {m} outputs came out within {limit} cycles "
                 f"(latency {latency}, II {ii}); run fpgaq cosim on the project to see the protocol"
             )
-        return unpack_bus_words(out, self.out_ports)
+        return results
 
 
 def default_threads() -> int:
@@ -160,7 +173,13 @@ def compile_rtl(project_dir: str | os.PathLike[str], optimize: bool = True) -> R
         template_environment(_TEMPLATES)
         .get_template("bulk_harness.cpp.j2")
         .render(
-            top=top, in_bits=in_bits, out_bits=out_bits, in_words=(in_bits + 31) // 32, out_words=(out_bits + 31) // 32
+            top=top,
+            in_ports=ports(manifest, "inputs"),
+            out_ports=ports(manifest, "outputs"),
+            in_bits=in_bits,
+            out_bits=out_bits,
+            in_words=(in_bits + 31) // 32,
+            out_words=(out_bits + 31) // 32,
         )
     )
     opt = CXX_OPT if optimize else CXX_QUICK
