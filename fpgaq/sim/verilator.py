@@ -11,6 +11,7 @@ supplies the missing flag.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -74,7 +75,9 @@ def executable() -> str:
     return found
 
 
+@functools.lru_cache(maxsize=1)
 def version() -> str:
+    """``verilator --version`` (a Perl start-up: once per process, it keys every build)."""
     out = subprocess.run([executable(), "--version"], env=environment(), capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
