@@ -46,6 +46,7 @@ def _summary(soak: ModuleType, stdout: str) -> tuple[int, int, int, int]:
 
 
 def test_a_20_model_slice_agrees_on_every_back_end(soak: ModuleType) -> None:
+    # 84 s on the 2-core machine at a load of about 1.5 (most of it the 20 Verilator builds)
     run = _run("--models", "20", "--samples", "1000", "--workers", "2", timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert _summary(soak, run.stdout) == (20, 0, 0, 0)
