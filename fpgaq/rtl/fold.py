@@ -96,8 +96,8 @@ def folded_dot_products(
                 w_sel = _select(net, [net.const(w, kfrac) for w in ws], phases)
                 terms.append((net.mul(x_sel, w_sel), False))
         partial = signed_sum(net, terms)
-        if partial.is_const:  # no products at all
-            sums.append(net.const(0, frac))
+        if partial.is_const:  # no products at all, or all of constant inputs: the same sum in every phase
+            sums.append(net.const(partial.lo * reuse << max(frac - partial.frac, 0), max(frac, partial.frac)))
             continue
         if partial.frac < frac:
             partial = net.shl(partial, frac - partial.frac)

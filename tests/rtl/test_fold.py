@@ -92,3 +92,24 @@ def test_reuse_factor_of_one_layer_sets_the_design_ii() -> None:
     assert s_out - s_in == 1 + 3  # hold register, two more phases, output register
     assert p.node_stages["fc1"] == (1, 2)
     assert mismatches(design, inputs_for(design, 500), p) == []
+
+
+def test_a_folded_layer_whose_inputs_are_constants_sums_every_phase() -> None:
+    """d0 has no weights, so its outputs are its biases: constants.  d1 folds over them in two phases;
+    each phase's partial sum is then one constant, and the layer's sum is that constant times two
+    (it was taken for 'no products' and became 0: found by the random-model soak, seed 357)."""
+    inp = keras.Input((3,), name="x")
+    x = QActivation("quantized_bits(4,3,alpha=1)", name="in_q")(inp)
+    d0 = QDense(2, kernel_quantizer="quantized_bits(5,4,alpha=1)", bias_quantizer="quantized_bits(5,4,alpha=1)")
+    d1 = QDense(1, use_bias=False, kernel_quantizer="quantized_bits(5,4,alpha=1)", name="d1")
+    y = d1(d0(x))
+    d0.set_weights([np.zeros((3, 2), np.float32), np.array([2.0, 2.0], np.float32)])
+    d1.set_weights([np.array([[3.0], [3.0]], np.float32)])  # the same weight in both phases: one slot, no mux
+    model = keras.Model(inp, y)
+    design = convert(model)
+    x = np.random.default_rng(0).uniform(-9, 9, size=(20, 3)).astype(np.float32)
+    assert np.array_equal(design.predict(x), np.asarray(model(x), dtype=np.float64))
+    assert np.all(design.predict(x) == 12.0)
+    for reuse in (1, 2):
+        variant = with_options(design, reuse_factor=reuse)
+        assert mismatches(variant, x, build(variant)) == [], reuse
