@@ -970,6 +970,7 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
         input_bits += _input_bits(graph, name, t)
     result = []
     fused: set[str] = set()
+    counted_in: dict[str, int] = {}
     for node in graph.nodes:
         if node.op == "input":
             continue
@@ -984,6 +985,7 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
             node = tail
         ranges[node.output] = out
         ready[node.output] = when
+        counted_in[node.output] = len(result)  # a fused tail's output: counted with its linear node
         result.append(nf)
     finals = [(st, ranges[t][0][i] != ranges[t][1][i]) for t in graph.outputs for i, (st, _) in enumerate(ready[t])]
     latency = max((st for st, live in finals if live), default=1)
@@ -992,7 +994,7 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
         for i, (st, _) in enumerate(ready[t]):
             if lo[i] != hi[i] and st < latency and result:
                 width, wait = bits_for_range(int(lo[i]), int(hi[i]))[0], latency - st
-                counts = result[-1].features.counts
+                counts = result[counted_in.get(t, len(result) - 1)].features.counts
                 counts["reg_bits"] += wait * width
                 if wait >= SRL_MIN_LENGTH:
                     counts["srl_bits"] += wait * width
