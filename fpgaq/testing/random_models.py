@@ -147,14 +147,7 @@ def random_spec(seed: int, family: str | None = None, depth: int | None = None, 
     rng = np.random.default_rng(seed)
     family = family or str(rng.choice(["mlp", "mlp", "cnn1d", "cnn2d", "cnn2d"]))
     depth = depth or int(rng.integers(1, 4))
-    in_bits = int(rng.integers(4, 10))
-    in_int = int(rng.integers(0, 3))
-    unsigned_input = rng.random() < 0.25  # e.g. pixels or energies: no sign bit
-    in_q = (
-        f"quantized_bits({in_bits},{in_int},0,keep_negative=0,alpha=1)"
-        if unsigned_input
-        else (f"quantized_bits({in_bits},{in_int},alpha=1)")
-    )
+    in_q = _input_quantizer(rng)
     layers: list[LayerSpec] = []
     if family == "mlp":
         shape: tuple[int, ...] = (int(rng.integers(2, 17)),)
@@ -198,6 +191,14 @@ def random_spec(seed: int, family: str | None = None, depth: int | None = None, 
         if rng.random() < 0.7:
             layers.append(_dense_block(rng))
     return ModelSpec(shape, in_q, layers, seed)
+
+
+def _input_quantizer(rng: np.random.Generator) -> str:
+    """4 to 9 bits, 0 to 2 of them integer; a quarter unsigned (e.g. pixels or energies: no sign bit)."""
+    bits, integer = int(rng.integers(4, 10)), int(rng.integers(0, 3))
+    if rng.random() < 0.25:
+        return f"quantized_bits({bits},{integer},0,keep_negative=0,alpha=1)"
+    return f"quantized_bits({bits},{integer},alpha=1)"
 
 
 def _dense_block(rng: np.random.Generator) -> LayerSpec:
@@ -495,13 +496,7 @@ def soak_spec(seed: int) -> ModelSpec:
         return random_spec(seed, learned=True)
     family = str(rng.choice(["mlp", "cnn1d", "cnn2d", "cnn2d"]))
     depth = int(rng.integers(1, 4))
-    in_bits, in_int = int(rng.integers(4, 10)), int(rng.integers(0, 3))
-    unsigned_input = rng.random() < 0.25
-    in_q = (
-        f"quantized_bits({in_bits},{in_int},0,keep_negative=0,alpha=1)"
-        if unsigned_input
-        else f"quantized_bits({in_bits},{in_int},alpha=1)"
-    )
+    in_q = _input_quantizer(rng)
     layers: list[LayerSpec] = []
     if family == "mlp":
         shape: tuple[int, ...] = (int(rng.integers(2, 17)),)
