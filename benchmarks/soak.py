@@ -81,14 +81,12 @@ def _variant_text(options: dict[str, Any]) -> str:
 
 
 def with_rtl_options(design: Any, **options: Any) -> Any:
-    """The same design with RTL implementation options set on every node (they never change numbers)."""
+    """The same design with RTL implementation options (reuse_factor, pipeline_every, multiplier) set
+    where they apply, as a sweep sets them; they never change a number."""
     import fpgaq
+    from fpgaq.ir.passes.requantize import with_options
 
-    graph = design.graph.copy()
-    for node in graph.nodes:
-        if node.op != "input":
-            node.options.update(options)
-    return fpgaq.Design(graph, design.config)
+    return fpgaq.Design(with_options(design.graph, **options), design.config)
 
 
 def first_difference(want: np.ndarray, got: np.ndarray, alternative: np.ndarray | None = None) -> str | None:
