@@ -55,6 +55,8 @@ CAST_PAIRS_NARROW: list[tuple[Fmt, Fmt, bool]] = [
     ((12, 4, U), (7, 2, U), True),
     ((32, 16, T), (24, 8, T), False),
     ((6, 10, U), (9, 2, T), False),
+    ((7, 1, T), (7, 1, T), True),  # same format: AC_SAT_SYM still turns the most negative code into -max
+    ((6, 2, T), (10, 2, T), False),  # more fraction bits, same integer bits: the same edge
 ]
 CAST_PAIRS_WIDE: list[tuple[Fmt, Fmt, bool]] = [
     ((64, 32, T), (32, 16, T), False),
@@ -69,6 +71,7 @@ CAST_PAIRS_WIDE: list[tuple[Fmt, Fmt, bool]] = [
     ((13, 5, T), (128, 100, T), False),
     ((40, 8, T), (100, -20, T), False),
     ((200, 100, T), (150, 90, U), True),
+    ((64, 10, T), (100, 10, T), False),  # the AC_SAT_SYM edge with multi-word mantissas
 ]
 # (target, full) for assignments from double.
 DOUBLE_TARGETS: list[tuple[Fmt, bool]] = [

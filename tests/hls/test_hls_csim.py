@@ -162,3 +162,34 @@ def test_library_cache_is_reused() -> None:
     assert again.path == first.path and again.path.is_file()
     other = compile_design(convert(model, {"Model": {"ReuseFactor": 2}}))
     assert other.path != first.path
+
+
+def test_symmetric_tanh_never_reaches_minus_one() -> None:
+    """quantized_tanh(7, symmetric=1) on a dense pre-activation of the same <7,1> format: an exact -1.0
+    must still become -(1 - 2**-6) (soak seed 778: the header's widening shortcut kept -1)."""
+    import keras
+
+    from fpgaq.layers import QActivation, QDense
+    from fpgaq.quantizers import quantized_bits, quantized_tanh
+
+    inp = keras.Input((2,), name="x")
+    x = QActivation(quantized_bits(4, 0, alpha=1), name="q")(inp)
+    out = QDense(
+        3,
+        kernel_quantizer=quantized_bits(4, 0, 1, alpha=1),
+        bias_quantizer=quantized_bits(3, 0, alpha=1),
+        activation=quantized_tanh(7, symmetric=1),
+        name="fc",
+    )(x)
+    model = keras.Model(inp, out, name="sym_tanh")
+    # unit 0 is a constant -1 (zero weights), unit 1 reaches -1 at x = (-1, -1), unit 2 never does
+    kernel = np.array([[0.0, 0.5, 0.375], [0.0, 0.5, 0.0]], np.float32)
+    model.get_layer("fc").set_weights([kernel, np.array([-1.0, 0.0, -0.5], np.float32)])
+    design = convert(model)
+    dense = next(n for n in design.graph.nodes if n.op == "dense")
+    assert str(dense.types["exact"]) == "fixed<7,1>"  # the same format as the output: the case that broke
+    grid = np.arange(-10, 10, dtype=np.float32) / 8  # every input code, midpoints after the sums, saturation
+    x = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
+    want = design.predict(x)
+    assert want.min() == -(1 - 2.0**-6) and (want == want.min()).sum() > len(x)  # the floor is reached often
+    assert np.array_equal(design.predict_hls(x), want)

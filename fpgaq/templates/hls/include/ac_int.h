@@ -425,7 +425,10 @@ FPGAQ_AC_INLINE constexpr wint<NT> cast(const wint<NS>& m) {
   constexpr int d = F2 - F;
   constexpr int I = W - F;
   constexpr int I2 = W2 - F2;
-  constexpr bool exact = d <= 0 && (S ? I >= I2 + !S2 : (!S2 && I >= I2));
+  // AC_SAT_SYM excludes the target's most negative code, which a signed source
+  // with as many integer bits can still hold: that case goes through overflow().
+  constexpr bool sym_edge = O == AC_SAT_SYM && S && S2 && I == I2;
+  constexpr bool exact = d <= 0 && !sym_edge && (S ? I >= I2 + !S2 : (!S2 && I >= I2));
   if constexpr (exact) {
     return shl(ext<NT>(m), -d);
   } else {
