@@ -320,8 +320,9 @@ class SynthResult:
 
 
 _FF_GENERIC = re.compile(r"^\$_(S|AL)?DFF")
-_LUT_XILINX = re.compile(r"^LUT([1-6])$")
-_COMBINATIONAL = re.compile(r"^(LUT[1-6]|INV|CARRY[48]|MUXF[5-9]|MUXCY|XORCY|GND|VCC|\$lut)$")
+# LUT6_2 (two outputs of one physical 6-input LUT, as fpgaq's ternary adders instantiate it) counts as a LUT6.
+_LUT_XILINX = re.compile(r"^LUT([1-6])(?:_2)?$")
+_COMBINATIONAL = re.compile(r"^(LUT[1-6]|LUT6_2|INV|CARRY[48]|MUXF[5-9]|MUXCY|XORCY|GND|VCC|\$lut)$")
 
 
 def _is_combinational(kind: str) -> bool:
