@@ -1,32 +1,64 @@
-"""The RTL back end on the jet tagger: generation, Verilator build, co-simulation, Yosys, vs a naive RTL.
+"""fpgaq's RTL on the jet tagger against da4ml 0.6.0 and alkaid 0.8.2, and its back end's own figures.
 
-For ``Multiplier: lut`` and ``dsp`` (the jet tagger of :mod:`fpgaq.zoo`: 16-64-32-32-5, 6-bit
-weights, ``quantized_relu(6)``, 16-bit inputs; seeded weights): time to generate the project,
-Verilator build time, co-simulation throughput (cocotb drives every sample, with random stalls),
-bit-exactness and latency, and Yosys ``synth_xilinx -family xc7`` LUT/FF/DSP/CARRY counts.
+Two parts, the first argument picks one:
 
-The baseline, in the same run: a naive RTL of the same network (one ``*`` per non-zero weight,
-one adder chain per neuron, a register stage per layer), synthesized the same way without DSPs;
-the ratio of its LUTs to fpgaq's (``lut``, no DSP) is printed (target: >= 2x).  The naive
-synthesis takes several minutes; ``--no-naive`` skips it.
+``baselines`` (the default; issue 15, point 6).  The jet tagger of
+:mod:`fpgaq.zoo` (16-64-32-32-5, 6-bit weights, ``quantized_relu(6)`` with
+half-even rounding, 16-bit inputs, seeded weights, logits out) is written as
+integer weights, biases and types to JSON; ``benchmarks/rtl_baselines_inside.py``
+rebuilds the same fixed-point network in da4ml 0.6.0 and alkaid 0.8.2 (each in
+a side venv that this script builds once with ``tests/fixtures/sidevenv.py``;
+baselines, not dependencies), checks each tool's bit-exact interpreter against
+fpgaq's reference on edge, saturating and half-way inputs, and writes their
+Verilog, combinational and pipelined to the latencies of fpgaq's variants.
+alkaid runs with ``ternary_fuse=False, hard_dc=-1``: Yosys does not map the
+ternary adders it writes, and this is its smallest setting there.  fpgaq's
+variants (``--fpgaq-option``, repeatable: ``NAME: key=value, ...`` sets node
+options, e.g. ``pipeline_every``, ``multiplier``) are checked bit for bit with
+their Verilator model.  Every design goes through the same Yosys run
+(:func:`fpgaq.sim.synth.synthesize`: ``synth_xilinx -family xc7``, no DSP,
+flattened); the table gives LUT, FF, CARRY4, the longest register-to-register
+path in LUT levels and carry cells, the latency, and fpgaq's LUTs over the
+best baseline at the same latency (target: at most 0.9x at no deeper path).
+``--layers 1`` keeps only fc1 (and its ReLU): a quick run of the whole flow.
 
-    python benchmarks/rtl.py [--samples 2000] [--no-naive]
+``backend`` (the earlier measurement): for ``Multiplier: lut`` and ``dsp``,
+project generation time, Verilator build time, cocotb co-simulation throughput
+and bit-exactness, latency and Yosys counts; and a naive RTL of the same
+network (one ``*`` per weight, adder chains), synthesized without DSPs, with
+the ratio of its LUTs to fpgaq's (target >= 2x; ``--no-naive`` skips it).
+
+    python benchmarks/rtl.py [baselines] [--layers N] [--samples 4000] [--jobs 2]
+        [--fpgaq-option "layer: pipeline_every=0, multiplier=lut"] [--no-da4ml] [--no-alkaid]
+    python benchmarks/rtl.py backend [--samples 2000] [--no-naive]
+
+Synthesis of a 40k-LUT design takes minutes: run it under ``nice``.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import dataclasses
+import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import jinja2
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's fpgaq, whatever the environment has installed
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
+import jinja2  # noqa: E402
+import numpy as np  # noqa: E402
+
+# ----------------------------------------------------------------------------- backend part
 NAIVE = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent), trim_blocks=True, lstrip_blocks=True
 ).get_template("naive_jet.v.j2")
@@ -71,11 +103,8 @@ def naive_verilog(design) -> str:
     return NAIVE.render(layers=layers, n_in=n_in, in_w=16, n_out=layers[-1]["n_out"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=2000, help="co-simulated samples per style")
-    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline's synthesis")
-    args = parser.parse_args()
+def run_backend(args: argparse.Namespace) -> None:
+    """The back end's own figures for ``Multiplier: lut`` and ``dsp``, and the naive RTL's LUTs over fpgaq's."""
 
     import keras
 
@@ -121,6 +150,317 @@ def main() -> None:
                 f"({naive.runtime_s:.0f} s); fpgaq multiplier lut: {rows['lut'][2].luts:,} LUT -> "
                 f"{ratio:.2f}x fewer (target >= 2x: {'MET' if ratio >= 2 else 'MISSED'})"
             )
+
+
+# ----------------------------------------------------------------------------- baselines part
+#: The baselines' side venvs (built once, outside the repository) and what each runs with.
+BASELINE_REQUIREMENTS = {"da4ml": ["da4ml==0.6.0"], "alkaid": ["alkaid==0.8.2"]}
+BASELINES_INSIDE = Path(__file__).with_name("rtl_baselines_inside.py")
+#: fpgaq's variants, ``NAME: key=value, ...`` (node options).  A new RTL option (ternary adders, say)
+#: is one more line here or one more ``--fpgaq-option`` on the command line.
+DEFAULT_FPGAQ_VARIANTS = (
+    "layer: pipeline_every=0, multiplier=lut",
+    "pipe2: pipeline_every=2, multiplier=lut",
+)
+DENSE_NAMES = ("fc1", "fc2", "fc3", "output")
+SYNTH_DEVICE = "xc7"
+
+
+@dataclasses.dataclass(frozen=True)
+class FpgaqVariant:
+    """One fpgaq RTL variant: a name for the table and the node options that make it."""
+
+    name: str
+    options: dict[str, Any]
+
+    @classmethod
+    def parse(cls, text: str) -> FpgaqVariant:
+        """``"pipe2: pipeline_every=2, multiplier=lut"``; integer-looking values become ints."""
+        name, sep, rest = text.partition(":")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"--fpgaq-option {text!r}: expected 'NAME: key=value, ...'")
+        options: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in rest.split(","))):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise argparse.ArgumentTypeError(f"--fpgaq-option {text!r}: {item!r} is not key=value")
+            value = value.strip()
+            options[key.strip()] = int(value) if value.lstrip("-").isdigit() else value
+        return cls(name.strip(), options)
+
+
+@dataclasses.dataclass
+class Row:
+    """One synthesized design of the table."""
+
+    tool: str  # "fpgaq", "da4ml" or "alkaid"
+    variant: str
+    latency: int  # cycles from input to output; 0 = combinational
+    verilog: list[str]
+    top: str
+    exact: str  # how bit-exactness was checked and what it found
+    synth: Any = None  # fpgaq.sim.synth.SynthResult once synthesized
+    error: str | None = None
+
+
+def jet_logits_design(layers: int) -> Any:
+    """The zoo's jet tagger with its seeded weights (seed 2, as tests/rtl use), cut after ``layers`` dense layers.
+
+    The softmax is left out (neither baseline builds one); with ``layers < 4``
+    the output is that layer's ReLU.
+    """
+    import keras
+
+    from fpgaq import zoo
+    from fpgaq.design import convert
+
+    keras.utils.set_random_seed(2)
+    model = zoo.jet_tagger()
+    last = "output" if layers >= len(DENSE_NAMES) else f"relu{layers}"
+    return convert(keras.Model(model.inputs, model.get_layer(last).output, name=f"jet_{layers}l"))
+
+
+def _type_dict(t: Any) -> dict[str, Any]:
+    return {
+        "width": t.width,
+        "frac": t.frac,
+        "signed": bool(t.signed),
+        "rounding": t.rounding.value,
+        "overflow": t.overflow.value,
+    }
+
+
+def network_spec(design: Any, samples: int) -> dict[str, Any]:
+    """The design as integers for the baselines: weights, biases, types, test inputs and fpgaq's outputs.
+
+    Only chains of dense layers whose activation is a ReLU cast to an unsigned
+    half-even, saturating type (the jet tagger's) are supported: that is all
+    ``rtl_baselines_inside.py`` builds.
+    """
+    import numpy as np
+
+    from fpgaq.reference import graph_input_mantissas
+    from fpgaq.testing.inputs import edge_inputs
+
+    graph = design.graph
+    layers = []
+    for node in graph.nodes:
+        if node.op == "input":
+            continue
+        if node.op != "dense":
+            raise ValueError(f"network_spec: {node.where(with_op=True)} is not dense; the baselines get dense chains")
+        out_type = graph.tensors[node.output].type
+        accum = node.types["accum"]
+        activation = None
+        if node.attrs.get("activation"):
+            if node.attrs["activation"].get("function") != "relu" or out_type.signed:
+                raise ValueError(f"network_spec: {node.where()} has an activation other than an unsigned ReLU")
+            if (out_type.rounding.value, out_type.overflow.value) != ("RND_CONV", "SAT"):
+                raise ValueError(f"network_spec: {node.where()} casts with {out_type}; the baselines do RND_CONV, SAT")
+            activation = _type_dict(out_type)
+        elif out_type.frac != accum.frac or out_type.width < accum.width:
+            raise ValueError(f"network_spec: {node.where()} casts its sum to {out_type}; expected it exact")
+        kernel, bias = node.weights["kernel"], node.weights["bias"]
+        layers.append(
+            {
+                "name": node.name,
+                "kernel": np.asarray(kernel.mantissa).astype(int).tolist(),
+                "kernel_frac": kernel.type.frac,
+                "bias": np.asarray(bias.mantissa).astype(int).tolist(),
+                "bias_frac": bias.type.frac,
+                "activation": activation,
+            }
+        )
+    x = edge_inputs(design, samples, seed=0, extremes=True)[0]
+    (inputs,) = graph_input_mantissas(graph, x)
+    (expected,) = design.predict_int(x)
+    return {
+        "input": _type_dict(graph.tensors[graph.inputs[0]].type),
+        "layers": layers,
+        "output_frac": graph.tensors[graph.outputs[0]].type.frac,
+        "test_inputs": np.asarray(inputs).astype(int).tolist(),
+        "expected": np.asarray(expected).astype(int).tolist(),
+        "x": x,  # floats for fpgaq's own RTL check; removed before the JSON is written
+    }
+
+
+def fpgaq_rows(base: Any, variants: list[FpgaqVariant], x: Any, work: Path, check: bool) -> list[Row]:
+    """Write each fpgaq variant's project; its latency from the manifest; its Verilator model against predict."""
+    import numpy as np
+
+    from fpgaq.design import Design
+
+    rows = []
+    for variant in variants:
+        graph = base.graph.copy()
+        for node in graph.nodes:
+            if node.op != "input":
+                node.options.update(variant.options)
+        design = Design(graph, base.config)
+        project = work / f"fpgaq_{variant.name}"
+        design.write_rtl(project, samples=0)
+        manifest = json.loads((project / "fpgaq_rtl.json").read_text())
+        exact = "not checked"
+        if check:
+            got = design.predict_rtl_int(x)[0]
+            want = design.predict_int(x)[0]
+            bad = int(np.sum(np.any(np.asarray(got) != np.asarray(want), axis=1)))
+            exact = f"Verilator: {bad} of {len(x)} differ" if bad else f"Verilator: exact on {len(x)}"
+        files = [str(project / f) for f in manifest["files"]]
+        rows.append(Row("fpgaq", variant.name, int(manifest["latency"]), files, manifest["top"], exact))
+        print(f"fpgaq {variant.name}: {variant.options}, latency {manifest['latency']}, {exact}", flush=True)
+    return rows
+
+
+def baseline_rows(tool: str, spec_path: Path, latencies: list[int], work: Path) -> list[Row]:
+    """Run ``tool`` in its side venv; its Verilog per latency, with its emulator's verdict."""
+    from sidevenv import ensure_venv, rerun_inside  # a test fixture module, found through sys.path
+
+    out = work / tool
+    py = ensure_venv(tool, BASELINE_REQUIREMENTS[tool])
+    args = ["--tool", tool, "--spec", str(spec_path), "--out", str(out), "--latencies", ",".join(map(str, latencies))]
+    code = rerun_inside(py, str(BASELINES_INSIDE), args)
+    if code != 0:
+        print(f"{tool}: its side run failed (exit {code}); left out of the table", flush=True)
+        return []
+    result = json.loads((out / "result.json").read_text())
+    n, bad = result["samples"], result["emulation_mismatches"]
+    exact = f"{tool} emulator: exact on {n}" if bad == 0 else f"{tool} emulator: {bad} of {n} DIFFER"
+    if result["first_mismatch"]:
+        print(f"{tool}: first disagreement with fpgaq's reference: {result['first_mismatch']}", flush=True)
+    print(f"{tool} {result['version']} {result['settings']}: cost {result['cost']:.0f}, {exact}", flush=True)
+    rows = []
+    for v in result["variants"]:
+        name = "comb" if v["requested_latency"] == 0 else f"lat{v['requested_latency']}"
+        if v["latency"] != v["requested_latency"]:
+            print(f"{tool} {name}: asked for {v['requested_latency']} cycles, got {v['latency']}", flush=True)
+        rows.append(Row(tool, name, int(v["latency"]), v["verilog"], v["top"], exact))
+    return rows
+
+
+def synthesize_row(row: Row, work: Path) -> Row:
+    """The same Yosys run for every design: xc7, no DSP, flattened."""
+    from fpgaq.sim.synth import SynthError, synthesize
+
+    try:
+        row.synth = synthesize(
+            row.verilog, row.top, device=SYNTH_DEVICE, dsp=False, workdir=work / "synth" / f"{row.tool}_{row.variant}"
+        )
+    except SynthError as err:
+        row.error = str(err).splitlines()[0]
+    status = row.error or f"{row.synth.luts:,} LUT ({row.synth.runtime_s:.0f} s)"
+    print(f"synthesized {row.tool} {row.variant}: {status}", flush=True)
+    return row
+
+
+def register_to_register_delay_ns(row: Row) -> float | None:
+    """TIMING HOOK: the longest register-to-register delay once fpgaq.sim has one (issue 15, point 2).
+
+    Another change adds place-and-route (ECP5) and a cell-delay walk (xc7) to
+    ``fpgaq.sim``; fill this from it and the table's ``delay ns`` and ``Fmax``
+    columns print it.  Until then the depth columns (LUT levels, carry cells)
+    stand in for it.
+    """
+    return None
+
+
+def _cell(value: Any, width: int) -> str:
+    text = "-" if value is None else (f"{value:,}" if isinstance(value, int) else str(value))
+    return text.rjust(width)
+
+
+def print_table(rows: list[Row]) -> None:
+    header = (
+        f"{'design':<16}{'cycles':>7}{'LUT':>9}{'FF':>7}{'CARRY4':>8}{'LUT lvl':>8}{'carry':>7}"
+        f"{'delay ns':>9}{'Fmax':>6}  bit-exactness"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        s = r.synth
+        delay = register_to_register_delay_ns(r)
+        fmax = None if delay is None else f"{1000 / delay:.0f}"
+        print(
+            f"{r.tool + ' ' + r.variant:<16}{_cell(r.latency, 7)}"
+            f"{_cell(s.luts if s else None, 9)}{_cell(s.ffs if s else None, 7)}{_cell(s.carry if s else None, 8)}"
+            f"{_cell(s.logic_depth if s else None, 8)}{_cell(s.carry_depth if s else None, 7)}"
+            f"{_cell(None if delay is None else f'{delay:.2f}', 9)}{_cell(fmax, 6)}  {r.exact}"
+            + (f"  SYNTHESIS FAILED: {r.error}" if r.error else "")
+        )
+
+
+def print_ratios(rows: list[Row], target: float = 0.9) -> None:
+    """fpgaq over the best baseline at the same latency and over the combinational ones."""
+    done = [r for r in rows if r.synth is not None]
+    baselines = [r for r in done if r.tool != "fpgaq"]
+    for ours in (r for r in done if r.tool == "fpgaq"):
+        for label, pool in (
+            (f"at {ours.latency} cycles", [b for b in baselines if b.latency == ours.latency]),
+            ("combinational", [b for b in baselines if b.latency == 0]),
+        ):
+            if not pool:
+                continue
+            best = min(pool, key=lambda b: b.synth.luts)
+            ratio = ours.synth.luts / best.synth.luts
+            depth_ok = (ours.synth.logic_depth or 0) <= (best.synth.logic_depth or 0)
+            verdict = "MET" if ratio <= target and depth_ok else "MISSED"
+            print(
+                f"fpgaq {ours.variant} vs best baseline {label} ({best.tool} {best.variant}): "
+                f"LUT {ratio:.3f}x ({ours.synth.luts:,} / {best.synth.luts:,}), FF {ours.synth.ffs:,} / "
+                f"{best.synth.ffs:,}, LUT levels {ours.synth.logic_depth} / {best.synth.logic_depth}, carry cells "
+                f"{ours.synth.carry_depth} / {best.synth.carry_depth}; target <= {target}x at no deeper path: {verdict}"
+            )
+
+
+def run_baselines(args: argparse.Namespace) -> None:
+    variants = [FpgaqVariant.parse(t) for t in (args.fpgaq_option or DEFAULT_FPGAQ_VARIANTS)]
+    tools = [t for t in BASELINE_REQUIREMENTS if not getattr(args, f"no_{t}")]
+    base = jet_logits_design(args.layers)
+    spec = network_spec(base, args.samples)
+    x = spec.pop("x")
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="fpgaq-bench-rtl-baselines-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"jet tagger, {args.layers} dense layer(s), {args.samples} test inputs; work files in {work}", flush=True)
+    spec_path = work / "network.json"
+    spec_path.write_text(json.dumps(spec) + "\n")
+    t0 = time.perf_counter()
+    rows = fpgaq_rows(base, variants, x, work, check=not args.no_rtl_check)
+    latencies = sorted({0} | {r.latency for r in rows})
+    for tool in tools:
+        rows += baseline_rows(tool, spec_path, latencies, work)
+    if not args.no_synth:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            rows = list(pool.map(lambda r: synthesize_row(r, work), rows))
+    print(f"\nYosys synth_xilinx -family {SYNTH_DEVICE} -nodsp, flattened; total {time.perf_counter() - t0:.0f} s")
+    print_table(rows)
+    print()
+    print_ratios(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parts = parser.add_subparsers(dest="part")
+    base = parts.add_parser("baselines", help="fpgaq vs da4ml 0.6.0 and alkaid 0.8.2 (default)")
+    base.add_argument("--layers", type=int, default=4, choices=range(1, 5), help="dense layers kept (4: all)")
+    base.add_argument("--samples", type=int, default=4000, help="test inputs for the bit-exactness checks")
+    base.add_argument("--fpgaq-option", action="append", help="an fpgaq variant 'NAME: key=value, ...' (repeatable)")
+    base.add_argument("--no-da4ml", action="store_true", help="leave da4ml out")
+    base.add_argument("--no-alkaid", action="store_true", help="leave alkaid out")
+    base.add_argument("--no-rtl-check", action="store_true", help="skip Verilator runs of fpgaq's variants")
+    base.add_argument("--no-synth", action="store_true", help="generate and check only (no Yosys)")
+    base.add_argument("--jobs", type=int, default=1, help="Yosys runs at once")
+    base.add_argument("--workdir", help="keep work files here (default: a new temporary directory, kept)")
+    back = parts.add_parser("backend", help="fpgaq's generation, co-simulation and synthesis, and the naive RTL")
+    back.add_argument("--samples", type=int, default=2000, help="co-simulated samples per style")
+    back.add_argument("--no-naive", action="store_true", help="skip the naive baseline's synthesis")
+    argv = sys.argv[1:]
+    if not argv or argv[0] not in ("baselines", "backend", "-h", "--help"):
+        argv = ["baselines", *argv]
+    args = parser.parse_args(argv)
+    if args.part == "backend":
+        run_backend(args)
+    else:
+        run_baselines(args)
 
 
 if __name__ == "__main__":
