@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from importlib.metadata import version
@@ -152,10 +153,20 @@ TOOLS = {"da4ml": Da4ml, "alkaid": Alkaid}
 
 
 def _verilog_files(path: Path) -> list[str]:
-    """The design's own modules (not the uniform-bus wrapper) after the tool's static primitives."""
-    static = sorted(str(f) for f in (path / "src" / "static").glob("*.v"))
-    own = sorted(str(f) for f in (path / "src").glob("*.v") if not f.stem.endswith("_wrapper"))
-    return static + own
+    """The design's own modules (not the uniform-bus wrapper) after the tool's static primitives it uses.
+
+    Unused primitives stay out: da4ml's ``lookup_table.v`` reads a placeholder
+    memory file by default, which Yosys fails to open.
+    """
+    own = sorted(f for f in (path / "src").glob("*.v") if not f.stem.endswith("_wrapper"))
+    pending = sorted((path / "src" / "static").glob("*.v"))  # one module per file, named after it
+    used: list[Path] = []
+    text = "\n".join(f.read_text() for f in own)
+    while found := [f for f in pending if re.search(rf"\b{re.escape(f.stem)}\b", text)]:
+        used += found
+        pending = [f for f in pending if f not in found]
+        text = "\n".join(f.read_text() for f in found)  # primitives that instantiate others
+    return [str(f) for f in sorted(used) + own]
 
 
 def build_network(tool: Any, spec: dict[str, Any]) -> Any:
