@@ -45,6 +45,7 @@ import os
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -353,15 +354,19 @@ def synthesize_row(row: Row, work: Path) -> Row:
     return row
 
 
-def register_to_register_delay_ns(row: Row) -> float | None:
-    """TIMING HOOK: the longest register-to-register delay once fpgaq.sim has one (issue 15, point 2).
+def path_delay(row: Row) -> tuple[float | None, str]:
+    """The longest timed path of the netlist (ns) and its kind, from ``SynthResult.timing``.
 
-    Another change adds place-and-route (ECP5) and a cell-delay walk (xc7) to
-    ``fpgaq.sim``; fill this from it and the table's ``delay ns`` and ``Fmax``
-    columns print it.  Until then the depth columns (LUT levels, carry cells)
-    stand in for it.
+    ``fpgaq.sim.timing`` walks the xc7 netlist with the cells' own delays plus
+    a routing allowance per net (an estimate, not a routed design).  The worst
+    path of any kind counts: a combinational design's is input to output, and
+    its clock would have to cover it between the registers around it.  None
+    when the result has no timing; the depth columns then stand in for it.
     """
-    return None
+    timing = getattr(row.synth, "timing", None) if row.synth is not None else None
+    if not timing or timing.get("delay_ns") is None:
+        return None, ""
+    return float(timing["delay_ns"]), str(timing.get("kind") or "")
 
 
 def _cell(value: Any, width: int) -> str:
@@ -372,19 +377,19 @@ def _cell(value: Any, width: int) -> str:
 def print_table(rows: list[Row]) -> None:
     header = (
         f"{'design':<16}{'cycles':>7}{'LUT':>9}{'FF':>7}{'CARRY4':>8}{'LUT lvl':>8}{'carry':>7}"
-        f"{'delay ns':>9}{'Fmax':>6}  bit-exactness"
+        f"{'delay ns':>9}{'path':>9}{'MHz':>5}  bit-exactness"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         s = r.synth
-        delay = register_to_register_delay_ns(r)
-        fmax = None if delay is None else f"{1000 / delay:.0f}"
+        delay, kind = path_delay(r)
+        fmax = None if not delay else f"{1000 / delay:.0f}"
         print(
             f"{r.tool + ' ' + r.variant:<16}{_cell(r.latency, 7)}"
             f"{_cell(s.luts if s else None, 9)}{_cell(s.ffs if s else None, 7)}{_cell(s.carry if s else None, 8)}"
             f"{_cell(s.logic_depth if s else None, 8)}{_cell(s.carry_depth if s else None, 7)}"
-            f"{_cell(None if delay is None else f'{delay:.2f}', 9)}{_cell(fmax, 6)}  {r.exact}"
+            f"{_cell(None if delay is None else f'{delay:.2f}', 9)}{_cell(kind or None, 9)}{_cell(fmax, 5)}  {r.exact}"
             + (f"  SYNTHESIS FAILED: {r.error}" if r.error else "")
         )
 
@@ -402,20 +407,28 @@ def print_ratios(rows: list[Row], target: float = 0.9) -> None:
                 continue
             best = min(pool, key=lambda b: b.synth.luts)
             ratio = ours.synth.luts / best.synth.luts
-            # no deeper path: neither more LUT levels nor more carry cells (the delay stand-ins until timing lands)
-            depth_ok = (ours.synth.logic_depth or 0) <= (best.synth.logic_depth or 0) and (
-                ours.synth.carry_depth or 0
-            ) <= (best.synth.carry_depth or 0)
-            verdict = "MET" if ratio <= target and depth_ok else "MISSED"
+            ours_delay, best_delay = path_delay(ours)[0], path_delay(best)[0]
+            if ours_delay is not None and best_delay is not None:
+                path_ok, path_text = ours_delay <= best_delay, f"delay {ours_delay:.2f} / {best_delay:.2f} ns, "
+            else:  # no timing: neither more LUT levels nor more carry cells
+                path_ok = (ours.synth.logic_depth or 0) <= (best.synth.logic_depth or 0) and (
+                    ours.synth.carry_depth or 0
+                ) <= (best.synth.carry_depth or 0)
+                path_text = ""
+            verdict = "MET" if ratio <= target and path_ok else "MISSED"
             print(
                 f"fpgaq {ours.variant} vs best baseline {label} ({best.tool} {best.variant}): "
                 f"LUT {ratio:.3f}x ({ours.synth.luts:,} / {best.synth.luts:,}), FF {ours.synth.ffs:,} / "
-                f"{best.synth.ffs:,}, LUT levels {ours.synth.logic_depth} / {best.synth.logic_depth}, carry cells "
-                f"{ours.synth.carry_depth} / {best.synth.carry_depth}; target <= {target}x at no deeper path: {verdict}"
+                f"{best.synth.ffs:,}, {path_text}LUT levels {ours.synth.logic_depth} / {best.synth.logic_depth}, "
+                f"carry cells {ours.synth.carry_depth} / {best.synth.carry_depth}; "
+                f"target <= {target}x at no longer path: {verdict}"
             )
 
 
 def run_baselines(args: argparse.Namespace) -> None:
+    if args.report:
+        report(load_rows(Path(args.report) / "results.json"))
+        return
     variants = [FpgaqVariant.parse(t) for t in (args.fpgaq_option or DEFAULT_FPGAQ_VARIANTS)]
     tools = [t for t in BASELINE_REQUIREMENTS if not getattr(args, f"no_{t}")]
     base = jet_logits_design(args.layers)
@@ -434,10 +447,29 @@ def run_baselines(args: argparse.Namespace) -> None:
     if not args.no_synth:
         with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
             rows = list(pool.map(lambda r: synthesize_row(r, work), rows))
+    save_rows(rows, work / "results.json")
     print(f"\nYosys synth_xilinx -family {SYNTH_DEVICE} -nodsp, flattened; total {time.perf_counter() - t0:.0f} s")
+    report(rows)
+
+
+def report(rows: list[Row]) -> None:
     print_table(rows)
     print()
     print_ratios(rows)
+
+
+def save_rows(rows: list[Row], path: Path) -> None:
+    """The table's rows with each full SynthResult, so ``--report`` prints them again without synthesizing."""
+    data = [{**dataclasses.asdict(r), "synth": r.synth.to_dict() if r.synth is not None else None} for r in rows]
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def load_rows(path: Path) -> list[Row]:
+    rows = []
+    for item in json.loads(path.read_text()):
+        synth = item.pop("synth")
+        rows.append(Row(**item, synth=types.SimpleNamespace(**synth) if synth is not None else None))
+    return rows
 
 
 def main() -> None:
@@ -452,6 +484,7 @@ def main() -> None:
     base.add_argument("--no-rtl-check", action="store_true", help="skip Verilator runs of fpgaq's variants")
     base.add_argument("--no-synth", action="store_true", help="generate and check only (no Yosys)")
     base.add_argument("--jobs", type=int, default=1, help="Yosys runs at once")
+    base.add_argument("--report", metavar="WORKDIR", help="print the table of an earlier run's --workdir again")
     base.add_argument("--workdir", help="keep work files here (default: a new temporary directory, kept)")
     back = parts.add_parser("backend", help="fpgaq's generation, co-simulation and synthesis, and the naive RTL")
     back.add_argument("--samples", type=int, default=2000, help="co-simulated samples per style")
