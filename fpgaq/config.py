@@ -46,6 +46,8 @@ Precision = Union[FixedType, str]  # noqa: UP007 (runtime alias): a FixedType or
 STRATEGIES = ("Latency", "Resource")
 IO_TYPES = ("io_parallel", "io_stream")
 MULTIPLIERS = ("auto", "lut", "dsp")
+#: How the RTL back end adds the terms of a dot product: two at a time, or three (one LUT6_2 per bit on Xilinx).
+ADDERS = ("binary", "ternary")
 TABLE_SIZE_MIN, TABLE_SIZE_MAX = 16, 65536
 GRANULARITIES = ("model", "type", "name")
 DEFAULT_PRECISION = FixedType(16, 6)  # hls4ml's default, so configs carried over mean the same
@@ -57,7 +59,16 @@ MODEL_ROLES = ("default", "accum", "result")
 _AUTO_ROLES = ("weight", "bias", "accum", "result")
 
 _TOP_KEYS = ("Model", "LayerType", "LayerName")
-_SHARED_KEYS = ("Precision", "ReuseFactor", "Strategy", "TableSize", "TablePrecision", "Multiplier", "PipelineEvery")
+_SHARED_KEYS = (
+    "Precision",
+    "ReuseFactor",
+    "Strategy",
+    "TableSize",
+    "TablePrecision",
+    "Multiplier",
+    "PipelineEvery",
+    "Adders",
+)
 _MODEL_KEYS = (
     "Precision",
     "ReuseFactor",
@@ -67,6 +78,7 @@ _MODEL_KEYS = (
     "TablePrecision",
     "Multiplier",
     "PipelineEvery",
+    "Adders",
     "Input",
 )
 _MODEL_ONLY = {
@@ -224,6 +236,7 @@ _SETTINGS = (
     _Setting("TablePrecision", "table_precision", _read_fixed, _spell),
     _Setting("Multiplier", "multiplier", lambda v, p: _read_choice(v, p, MULTIPLIERS)),
     _Setting("PipelineEvery", "pipeline_every", _read_pipeline_every),
+    _Setting("Adders", "adders", lambda v, p: _read_choice(v, p, ADDERS)),
 )
 
 
@@ -242,6 +255,7 @@ class ModelSettings:
     table_precision: FixedType = DEFAULT_TABLE_PRECISION
     multiplier: str = "auto"
     pipeline_every: int = 0
+    adders: str = "binary"
     input_precision: FixedType | None = None
 
 
@@ -256,6 +270,7 @@ class LayerSettings:
     table_precision: FixedType | None = None
     multiplier: str | None = None
     pipeline_every: int | None = None
+    adders: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,6 +293,7 @@ class LayerConfig:
     multiplier: str
     pipeline_every: int
     origin: dict[str, str]
+    adders: str = "binary"
 
 
 def _float_twin(class_name: str) -> str | None:
@@ -405,6 +421,8 @@ class Config:
             "Multiplier": m.multiplier,
             "PipelineEvery": m.pipeline_every,
         }
+        if m.adders != ModelSettings.adders:  # written when set, so configs from before the key read the same
+            model["Adders"] = m.adders
         if m.input_precision is not None:
             model["Input"] = {"Precision": _spell(m.input_precision)}
         out: dict[str, Any] = {"Model": model}

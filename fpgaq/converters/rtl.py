@@ -9,6 +9,9 @@ Nothing numeric is decided here.
 A project directory holds::
 
     rtl/*.v          one module per layer and the top level (named after the design)
+    rtl/xc7/, rtl/xcup/, sim/xilinx/
+                     with ternary adders (``Adders: ternary``) only: the adder module spelled with
+                     Xilinx primitives per family, and fpgaq's simulation models of those primitives
     filelist.f       the Verilog files in compile order, relative to the project
     fpgaq_rtl.json   the manifest: top, latency, ii, bus layout, options, per-node timing, data files
     README.md        ports, bit order, latency and II, how to simulate and synthesize
@@ -38,13 +41,24 @@ from fpgaq.reference import on_element_grids
 from fpgaq.rtl.build import check_supported, lower
 from fpgaq.rtl.lower.registry import RtlLoweringError
 from fpgaq.rtl.pipeline import Pipelined, pipeline
-from fpgaq.rtl.verilog import PARTITIONS, emit_verilog, environment, verilog_identifier
+from fpgaq.rtl.verilog import (
+    ADDER_FAMILIES,
+    PARTITIONS,
+    adder_module,
+    adder_module_name,
+    emit_verilog,
+    environment,
+    uses_ternary_adders,
+    verilog_identifier,
+    xilinx_cell_models,
+)
 
 __all__ = [
     "DEFAULT_SAMPLES",
     "RtlLoweringError",
     "RtlProject",
     "build_rtl",
+    "project_sources",
     "render_rtl",
     "top_name",
     "vector_inputs",
@@ -156,12 +170,14 @@ def _bus(graph: Graph, names: list[str], port: str) -> list[dict[str, Any]]:
 
 def _options(graph: Graph, partition: str) -> dict[str, Any]:
     opts = {}
-    for key in ("multiplier", "pipeline_every", "reuse_factor"):
+    for key in ("multiplier", "pipeline_every", "reuse_factor", "adders"):
         values = sorted({str(n.options.get(key)) for n in graph.nodes if n.op != "input" and key in n.options})
         opts[key] = values[0] if len(values) == 1 else values
     for key in ("pipeline_every", "reuse_factor"):
         if isinstance(opts[key], str) and opts[key].isdigit():
             opts[key] = int(opts[key])
+    if opts["adders"] == []:  # a graph traced before the setting existed
+        del opts["adders"]
     opts["partition"] = partition
     opts["input_registers"] = True
     return opts
@@ -202,7 +218,7 @@ def _manifest(design: Any, p: Pipelined, top: str, verilog: list[str], data: dic
     return manifest
 
 
-_NODE_OPTIONS = ("multiplier", "pipeline_every", "reuse_factor")
+_NODE_OPTIONS = ("multiplier", "pipeline_every", "reuse_factor", "adders")
 
 
 def _counts(p: Pipelined) -> dict[str, int]:
@@ -210,9 +226,11 @@ def _counts(p: Pipelined) -> dict[str, int]:
     counts = {"adders": 0, "adder_bits": 0, "comparisons": 0, "multipliers": 0, "roms": 0, "register_bits": 0}
     for op in p.net.live():
         k = op.kind
-        if k in ("add", "neg"):
+        if k in ("add", "add3", "neg"):
             counts["adders"] += 1
             counts["adder_bits"] += op.out.width
+            if k == "add3":
+                counts["ternary_adders"] = counts.get("ternary_adders", 0) + 1
         elif k in ("max", "min", "clip"):
             counts["comparisons"] += 1
         elif k in ("mul", "mulc"):
@@ -239,15 +257,53 @@ def render_rtl(
     verilog = emit_verilog(p, top, partition)
     files: dict[str, str | bytes] = dict(verilog)
     order = list(verilog)
+    by_family: dict[str, list[str]] = {}
+    if uses_ternary_adders(p):
+        adders = _adder_files(top)
+        files.update(adders)
+        by_family = {family: [path, *order] for path, family in zip(adders, ADDER_FAMILIES)}
+        order = by_family["generic"]
     files["filelist.f"] = "".join(f"{path}\n" for path in order)
     vec_files, data = _vectors(design, samples, seed) if test_data else ({}, {})
     files.update(vec_files)
     manifest = _manifest(design, p, top, order, data, partition)
+    if by_family:
+        manifest["device_files"] = {family: by_family[family] for family in ADDER_FAMILIES[1:]}
+        manifest["simulation_files"] = _SIMULATED_CELLS + by_family[SIMULATED_FAMILY]
+        files.update({path: text for path, text in zip(_SIMULATED_CELLS, xilinx_cell_models().values())})
     files[MANIFEST] = json.dumps(manifest, indent=1) + "\n"
     files["fpgaq.yaml"] = design.config.to_yaml()
     bits = {f"{kind}_bits": sum(t["width"] * t["elements"] for t in manifest[f"{kind}puts"]) for kind in ("in", "out")}
     files["README.md"] = environment().get_template("README.md.j2").render(m=manifest, name=graph.name, **bits)
     return RtlProject(files, p, manifest)
+
+
+# ----------------------------------------------------------------------------- ternary adders
+#: The spelling of the ternary adders that simulators compile (what is synthesized for xc7).
+SIMULATED_FAMILY = "xc7"
+_SIMULATED_CELLS = [f"sim/xilinx/{cell}.v" for cell in ("LUT6_2", "CARRY4", "CARRY8")]
+
+
+def _adder_files(top: str) -> dict[str, str]:
+    """The ternary adder module, one file per spelling (in :data:`ADDER_FAMILIES` order)."""
+    name = adder_module_name(top)
+    paths = {"generic": f"rtl/{name}.v", "xc7": f"rtl/xc7/{name}.v", "xcup": f"rtl/xcup/{name}.v"}
+    return {paths[family]: adder_module(top, family) for family in ADDER_FAMILIES}
+
+
+def project_sources(manifest: dict[str, Any], device: str | None = None) -> list[str]:
+    """The Verilog files (relative to the project) that a tool reads, in compile order.
+
+    ``device`` None: a simulator's list, which has the Xilinx spelling of the ternary adders with
+    fpgaq's own models of the primitives (so co-simulation checks what is synthesized for xc7).
+    A synthesis device (``xc7``, ``xcup``, ``generic-lut4``, ...): the ternary adder spelled for it,
+    with Xilinx primitives on the Xilinx families and ``+`` elsewhere; never the models.
+    Projects without ternary adders have one list for everything: ``files``.
+    """
+    files = list(manifest["files"])
+    if device is None:
+        return list(manifest.get("simulation_files", files))
+    return list(manifest.get("device_files", {}).get(device, files))
 
 
 # ----------------------------------------------------------------------------- writing

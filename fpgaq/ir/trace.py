@@ -70,6 +70,7 @@ class _Tracer:
             "io_type": lc.io_type,
             "multiplier": lc.multiplier,
             "pipeline_every": lc.pipeline_every,
+            "adders": lc.adders,
         }
 
     def table(self, lc: LayerConfig, quantizer_type: FixedType | None = None) -> tuple[dict[str, Any], dict[str, Any]]:

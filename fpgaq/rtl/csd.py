@@ -51,9 +51,11 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Sequence
 
-from fpgaq.rtl.netlist import Netlist, Signal
+from fpgaq.config import ADDERS
+from fpgaq.rtl.netlist import Netlist, Signal, add3_pass_through
 
 __all__ = [
+    "ADDERS",
     "AUTO_DSP_DIGITS",
     "adder_bits",
     "csd",
@@ -336,6 +338,8 @@ def adder_bits(net: Netlist, sigs: Iterable[Signal], since: int = 0) -> int:
             sa, sb, subtract = op.param
             through = 0 if (subtract and sa > 0) else max(sa, sb)
             bits += max(op.out.width - through, 0)
+        elif op.kind == "add3":
+            bits += max(op.out.width - add3_pass_through(op.param), 0)
     return bits
 
 
@@ -357,8 +361,37 @@ def _combine(net: Netlist, a: Term, b: Term, positive: bool = False) -> Term:
     return net.sub(pos, neg), False
 
 
-def signed_sum(net: Netlist, terms: Iterable[Term], const: Signal | None = None) -> Signal:
-    """``sum(+-t) + const`` as one balanced tree of adders and subtractors."""
+def _pass_through(terms: Sequence[Term]) -> int:
+    """Low result bits an adder of ``terms`` passes through without logic: below the second-finest
+    operand, when the finest one is alone there and added (a subtracted one must be complemented)."""
+    fracs = sorted(((s.frac, not n) for s, n in terms), reverse=True)
+    (f0, added), (f1, _) = fracs[0], fracs[1]
+    return f0 - f1 if added else 0
+
+
+def _combine3(net: Netlist, terms: Sequence[Term], positive: bool = False) -> Term:
+    """``t0 + t1 + t2`` as one ternary adder, signs arranged so that at most two operands are
+    negated, preferring (for the root, ``positive``) a non-negated result, then the most low bits
+    passed through, then the fewest complemented operands."""
+    flipped = [(s, not n) for s, n in terms]
+    options = []
+    for ops, result_negated in ((list(terms), False), (flipped, True)):
+        negated = sum(n for _, n in ops)
+        if negated <= 2:
+            options.append(((positive and result_negated, -_pass_through(ops), negated), ops, result_negated))
+    _, ops, result_negated = min(options, key=lambda o: o[0])
+    return net.add3(ops), result_negated
+
+
+def signed_sum(net: Netlist, terms: Iterable[Term], const: Signal | None = None, adders: str = "binary") -> Signal:
+    """``sum(+-t) + const`` as one balanced tree of adders and subtractors.
+
+    ``adders="ternary"`` groups three terms of similar magnitude per adder (``add3``), which on
+    Xilinx costs one LUT per bit like a two-input adder, so a tree of ``n`` terms needs about
+    ``n / 2`` adders instead of ``n - 1``; two leftover terms at the top get a two-input adder.
+    """
+    if adders not in ADDERS:
+        raise ValueError(f"adders {adders!r} is not one of {', '.join(ADDERS)}")
     items: list[Term] = []
     total = const if const is not None else net.const(0)
     for s, negated in terms:
@@ -371,10 +404,16 @@ def signed_sum(net: Netlist, terms: Iterable[Term], const: Signal | None = None)
     zero = total.is_const and total.lo == 0
     while len(items) > 1:
         items.sort(key=lambda t: _top(t[0]))
-        root = len(items) == 2 and zero
-        nxt = [_combine(net, items[i], items[i + 1], root) for i in range(0, len(items) - 1, 2)]
-        if len(items) % 2:
-            nxt.append(items[-1])
+        if adders == "ternary" and len(items) > 2:
+            root = len(items) == 3 and zero
+            groups = len(items) // 3
+            nxt = [_combine3(net, items[3 * i : 3 * i + 3], root) for i in range(groups)]
+            nxt += items[3 * groups :]
+        else:
+            root = len(items) == 2 and zero
+            nxt = [_combine(net, items[i], items[i + 1], root) for i in range(0, len(items) - 1, 2)]
+            if len(items) % 2:
+                nxt.append(items[-1])
         items = nxt
     s, negated = items[0]
     if negated:

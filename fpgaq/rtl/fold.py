@@ -56,11 +56,12 @@ def _select(net: Netlist, values: Sequence[Signal], phases: Sequence[Signal]) ->
 
 
 def folded_dot_products(
-    net: Netlist, taps: Sequence[Sequence[Tap]], kfrac: int, multiplier: str, reuse: int
+    net: Netlist, taps: Sequence[Sequence[Tap]], kfrac: int, multiplier: str, reuse: int, adders: str = "binary"
 ) -> list[Signal]:
     """Per output ``sum(x * w)`` over its taps, computed over ``reuse`` phases (see the module docstring).
 
-    The sums carry the binary point ``x.frac + kfrac``, as unfolded ones do.
+    The sums carry the binary point ``x.frac + kfrac``, as unfolded ones do; ``adders`` is the
+    partial sum's tree (:func:`fpgaq.rtl.csd.signed_sum`).
     """
     group = net.fold_group(reuse)
     phases = [net.phase(group, p) for p in range(reuse)]
@@ -95,7 +96,7 @@ def folded_dot_products(
             else:
                 w_sel = _select(net, [net.const(w, kfrac) for w in ws], phases)
                 terms.append((net.mul(x_sel, w_sel), False))
-        partial = signed_sum(net, terms)
+        partial = signed_sum(net, terms, adders=adders)
         if partial.is_const:  # no products at all, or all of constant inputs: the same sum in every phase
             sums.append(net.const(partial.lo * reuse << max(frac - partial.frac, 0), max(frac, partial.frac)))
             continue

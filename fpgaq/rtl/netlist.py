@@ -24,6 +24,8 @@ Primitives (``Op.kind``), with ``a``, ``b``, ``c`` the arguments:
 ``input``     bits of an input tensor element; ``param`` = (tensor index, element)
 ``const``     ``param`` = the integer
 ``add``       ``(a << sa) + (b << sb)``; ``param`` = (sa, sb, subtract) for ``-``
+``add3``      ``+-(a << sa) +- (b << sb) +- (c << sc)``; ``param`` = (sa, sb, sc, na, nb, nc), ``n*`` true for
+              ``-``; at most two operands negated (a ternary adder: one LUT6_2 per bit on Xilinx)
 ``neg``       ``-a``
 ``shl``       ``a * 2**k`` with ``k`` more fractional bits (wiring); ``param`` = k
 ``shr``       ``floor(a / 2**k)`` (arithmetic shift right); ``param`` = k
@@ -51,12 +53,13 @@ import numpy as np
 
 from fpgaq.fixed import FixedType, Rounding, overflow_rule, rounding_bias
 
-__all__ = ["KINDS", "Netlist", "Op", "Signal", "bits_for_range", "simulate"]
+__all__ = ["KINDS", "Netlist", "Op", "Signal", "add3_pass_through", "bits_for_range", "simulate"]
 
 KINDS = (
     "input",
     "const",
     "add",
+    "add3",
     "neg",
     "shl",
     "shr",
@@ -87,6 +90,16 @@ def bits_for_range(lo: int, hi: int) -> tuple[int, bool]:
     # signed: need -2**(w-1) <= lo and hi <= 2**(w-1) - 1
     width = max((-lo - 1).bit_length(), hi.bit_length()) + 1
     return width, True
+
+
+def add3_pass_through(param: tuple[int, ...]) -> int:
+    """Low bits of an ``add3`` result that are wiring, not logic (its ``param`` says): the bits below
+    the second-smallest shift, when the one unshifted operand is added rather than subtracted (the
+    other two are zero there, so its bits pass through and nothing carries out of them)."""
+    shifts, negs = param[:3], param[3:]
+    order = sorted(range(3), key=lambda i: shifts[i])
+    first, second = order[0], order[1]
+    return 0 if negs[first] else shifts[second] - shifts[first]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -202,6 +215,33 @@ class Netlist:
         if not subtract and b.id < a.id and sa == sb:  # canonical order so that a+b and b+a are shared
             a, b = b, a
         return self._new("add", lo, hi, frac, (a, b), (sa, sb, subtract))
+
+    def add3(self, terms: Sequence[tuple[Signal, bool]]) -> Signal:
+        """``sum(-t if negated else t)`` of three terms as one ternary adder, binary points aligned.
+
+        A constant operand (or two) gives an ordinary adder instead: a ternary adder is only worth
+        its LUT per bit when it replaces two adders of variable operands.  At most two operands
+        may be negated (the ternary adder adds the ``+1`` of each complemented operand through its
+        two spare carry inputs); callers flip the signs of all three to get there.
+        """
+        if len(terms) != 3:
+            raise ValueError(f"add3 takes three terms, got {len(terms)}")
+        if sum(bool(n) for _, n in terms) > 2:
+            raise ValueError("add3: at most two operands may be negated; negate the result instead")
+        if any(s.is_const for s, _ in terms):
+            (a, na), (b, nb), (c, nc) = sorted(terms, key=lambda t: (t[0].is_const, t[1]))
+            first = self.sub(self.neg(a) if na else a, b) if nb else self.add(self.neg(a) if na else a, b)
+            return self.sub(first, c) if nc else self.add(first, c)
+        frac = max(s.frac for s, _ in terms)
+        # canonical order (sharing): by signal id, so a permutation of the same terms is one op
+        ordered = sorted(((s, bool(n)) for s, n in terms), key=lambda t: (t[0].id, t[1]))
+        shifts = tuple(frac - s.frac for s, _ in ordered)
+        negs = tuple(n for _, n in ordered)
+        lo = hi = 0
+        for (s, n), k in zip(ordered, shifts):
+            tlo, thi = (-(s.hi << k), -(s.lo << k)) if n else (s.lo << k, s.hi << k)
+            lo, hi = lo + tlo, hi + thi
+        return self._new("add3", lo, hi, frac, tuple(s for s, _ in ordered), shifts + negs)
 
     def _offset_of(self, s: Signal) -> tuple[Signal, bool, Signal] | None:
         """``(term, negated, c)`` with ``s == (-term if negated else term) + c`` exactly, when ``s``
@@ -483,6 +523,8 @@ def _dtype_for(ops: Sequence[Op]) -> Any:
         if op.kind == "add":
             sa, sb, _ = op.param
             widest = max(widest, *(max(abs(a.lo), abs(a.hi)).bit_length() + s for a, s in zip(op.args, (sa, sb))))
+        if op.kind == "add3":
+            widest = max(widest, *(max(abs(a.lo), abs(a.hi)).bit_length() + s for a, s in zip(op.args, op.param)))
     return np.int64 if widest < _INT64_SAFE_BITS else object
 
 
@@ -514,6 +556,12 @@ def _apply(op: Op, args: list[Any], n: int, dtype: Any, arrays: Sequence[np.ndar
         x = x << sa if sa else x
         y = y << sb if sb else y
         return x - y if subtract else x + y
+    if k == "add3":
+        total = None
+        for x, shift, negated in zip(args, op.param[:3], op.param[3:]):
+            x = x << shift if shift else x
+            total = (-x if negated else x) if total is None else (total - x if negated else total + x)
+        return total
     if k == "neg":
         return -args[0]
     if k == "shl":

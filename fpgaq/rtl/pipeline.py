@@ -61,8 +61,21 @@ __all__ = [
 
 Arrival = tuple[int, int]  # (stage, logic depth) at which a signal is available
 
-#: Logic levels of each primitive (absent: 0).
-LEVELS = {"add": 1, "neg": 1, "max": 1, "min": 1, "clip": 1, "rom": 1, "accum": 1, "mul": 2, "mulc": 2}
+#: Logic levels of each primitive (absent: 0).  A ternary adder (``add3``) is two: on Xilinx each
+#: bit's LUT6_2 reads the majority (carry-save carry) that the previous bit's LUT6_2 gives on O5,
+#: so an operand crosses two LUTs before the carry chain (Yosys' depth walk counts both).
+LEVELS = {
+    "add": 1,
+    "add3": 2,
+    "neg": 1,
+    "max": 1,
+    "min": 1,
+    "clip": 1,
+    "rom": 1,
+    "accum": 1,
+    "mul": 2,
+    "mulc": 2,
+}
 
 
 @dataclasses.dataclass

@@ -39,11 +39,23 @@ from typing import Any
 
 import jinja2
 
-from fpgaq.rtl.netlist import Op, Signal, bits_for_range
+from fpgaq.rtl.netlist import Op, Signal, add3_pass_through, bits_for_range
 from fpgaq.rtl.pipeline import Pipelined
 from fpgaq.templating import template_environment
 
-__all__ = ["PARTITIONS", "TEMPLATE_DIR", "Module", "emit_verilog", "verilog_identifier"]
+__all__ = [
+    "ADDER_FAMILIES",
+    "PARTITIONS",
+    "TEMPLATE_DIR",
+    "XILINX_CELLS",
+    "Module",
+    "adder_module",
+    "adder_module_name",
+    "emit_verilog",
+    "uses_ternary_adders",
+    "verilog_identifier",
+    "xilinx_cell_models",
+]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "rtl"
 PARTITIONS = ("layer", "flat")
@@ -335,8 +347,12 @@ class _Builder:
         decls: list[Decl] = []
         regs: dict[str, list[tuple[str, str]]] = {}
         valid_bits: set[int] = set()
+        instances: list[dict[str, Any]] = []
         for op in ops:
-            decls += self._decls(sp, op, is_top, regs, valid_bits)
+            if op.kind == "add3":
+                decls += self._add3(sp, op, instances)
+            else:
+                decls += self._decls(sp, op, is_top, regs, valid_bits)
         local_ids = {op.out.id for op in ops}
         inputs: dict[int, Signal] = {}
         for op in ops:
@@ -359,7 +375,7 @@ class _Builder:
         for d in decls:
             d.waive = not d.port and sp.used.get(d.name, 0) != (1 << d.width) - 1 and d.name not in exported
         reg_groups = sorted(regs.items(), key=lambda kv: (kv[0] != "en", kv[0]))
-        mod = Module(name, self._comment(name), ports, decls, reg_groups)
+        mod = Module(name, self._comment(name), ports, decls, reg_groups, instances)
         self.spells[name] = sp
         self.valid_bits[name] = valid_bits
         return mod
@@ -411,6 +427,36 @@ class _Builder:
             ]
         return [Decl(nm, w, "wire", _expr(sp, op, w))]
 
+    def _add3(self, sp: _Spell, op: Op, instances: list[dict[str, Any]]) -> list[Decl]:
+        """A ternary adder: an instance of the design's adder module on the bits above those that
+        pass through (:func:`fpgaq.rtl.netlist.add3_pass_through`), which are wired around it."""
+        nm, w = self.names[op.out.id], op.out.width
+        shifts, negs = op.param[:3], op.param[3:]
+        through = min(add3_pass_through(op.param), w)
+        args = [sp.sig(a) for a in op.args]
+        finest = min(range(3), key=lambda i: shifts[i])
+        if through == w:  # the other operands only reach bits above the result's range: all wiring
+            return [Decl(nm, w, "wire", sp.ext(args[finest], w))]
+        width = w - through
+        operands = [
+            sp.shr(a, through, width) if through and i == finest else sp.ext(a, width, shifts[i] - through)
+            for i, a in enumerate(args)
+        ]
+        target = f"{nm}_hi" if through else nm
+        instances.append(
+            {
+                "module": adder_module_name(self.top),
+                "name": f"u_{nm}",
+                "params": [("W", width), ("NA", int(negs[0])), ("NB", int(negs[1])), ("NC", int(negs[2]))],
+                "ports": [("a", operands[0]), ("b", operands[1]), ("c", operands[2]), ("s", target)],
+            }
+        )
+        if not through:
+            return [Decl(nm, w, "net")]
+        sp._mark(target, 0, width - 1)
+        low = sp.ext(args[finest], through)
+        return [Decl(target, width, "net"), Decl(nm, w, "wire", f"{{{target}, {low}}}")]
+
     def _comment(self, name: str) -> str:
         if name == self.top:
             return f"{name}: top level of the fpgaq design ({self.latency} cycles latency, II {self.p.ii})"
@@ -450,7 +496,9 @@ class _Builder:
                     elif port.name not in declared:
                         top.decls.append(Decl(port.name, port.width, "net"))
                         declared.add(port.name)
-            top.instances.append({"module": m.name, "name": f"u_{m.name[len(self.top) + 1 :]}", "ports": conns})
+            top.instances.append(
+                {"module": m.name, "name": f"u_{m.name[len(self.top) + 1 :]}", "params": [], "ports": conns}
+            )
         for d in top.decls:
             d.waive = sp.used.get(d.name, 0) != (1 << d.width) - 1
         lat = self.latency
@@ -464,6 +512,44 @@ class _Builder:
             "out_parts": out_parts,
             "valid_waive": any(b not in valid_used for b in range(lat + 1)),
         }
+
+
+#: Spellings of the ternary adder module: any tool (``+``), Xilinx 7-series (LUT6_2 + CARRY4) and
+#: UltraScale+ (LUT6_2 + CARRY8).  The bits one carry cell spans, per Xilinx family.
+ADDER_FAMILIES = ("generic", "xc7", "xcup")
+_CARRY_SPAN = {"xc7": 4, "xcup": 8}
+#: The Xilinx cells the Xilinx spellings instantiate; fpgaq ships its own models of them for Verilator.
+XILINX_CELLS = ("LUT6_2", "CARRY4", "CARRY8")
+
+
+def adder_module_name(top: str) -> str:
+    """The ternary adder module of design ``top`` (named after it, so two designs can share a build)."""
+    return f"{top}_add3"
+
+
+def uses_ternary_adders(p: Pipelined) -> bool:
+    return any(op.kind == "add3" for op in p.net.live())
+
+
+def adder_module(top: str, family: str, header: Sequence[str] = ()) -> str:
+    """The Verilog of design ``top``'s ternary adder module in one of :data:`ADDER_FAMILIES`."""
+    if family not in ADDER_FAMILIES:
+        raise ValueError(f"adder family {family!r} is not one of {', '.join(ADDER_FAMILIES)}")
+    return (
+        environment()
+        .get_template("add3.v.j2")
+        .render(name=adder_module_name(top), family=family, span=_CARRY_SPAN.get(family, 0), header=list(header))
+    )
+
+
+def xilinx_cell_models() -> dict[str, str]:
+    """``{cell: Verilog}``: fpgaq's own simulation models of :data:`XILINX_CELLS`, one module per file.
+
+    For simulators only: synthesis tools know these cells (Yosys has them built in) and must not read
+    them.  ``tests/rtl/test_ternary_adders.py`` proves them equal to Yosys' own models.
+    """
+    env = environment()
+    return {cell: env.get_template(f"xilinx_sim/{cell}.v.j2").render() for cell in XILINX_CELLS}
 
 
 @functools.cache

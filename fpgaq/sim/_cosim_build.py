@@ -96,9 +96,15 @@ def _tool_ids() -> tuple[str, ...]:
 
 
 def _sources(root: Path, manifest: dict[str, Any]) -> list[tuple[str, Path]]:
-    """``(name as listed, absolute path)`` of each Verilog source, in compile order."""
+    """``(name as listed, absolute path)`` of each Verilog source, in compile order.
+
+    A project with ternary adders lists ``simulation_files``: its Xilinx spelling of them and fpgaq's
+    own models of the primitives it instantiates (see :func:`fpgaq.converters.rtl.project_sources`).
+    """
     filelist = root / "filelist.f"
-    if filelist.is_file():
+    if "simulation_files" in manifest:
+        names = list(manifest["simulation_files"])
+    elif filelist.is_file():
         names = [ln.strip() for ln in filelist.read_text().splitlines() if ln.strip() and not ln.startswith("//")]
     else:
         names = list(manifest.get("files", []))

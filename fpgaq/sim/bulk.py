@@ -154,8 +154,14 @@ def _verilator_id() -> str:
     return version()
 
 
+def _sources(manifest: dict[str, Any]) -> list[str]:
+    """The Verilog to compile: with ternary adders, their Xilinx spelling and fpgaq's models of its
+    primitives (``simulation_files``, see :func:`fpgaq.converters.rtl.project_sources`)."""
+    return list(manifest.get("simulation_files", manifest["files"]))
+
+
 def _digest(project: Path, manifest: dict[str, Any], harness: str, opt: str) -> str:
-    sources = [part for rel in manifest["files"] for part in (rel, (project / rel).read_bytes())]
+    sources = [part for rel in _sources(manifest) for part in (rel, (project / rel).read_bytes())]
     return build_cache.content_key([*sources, manifest["top"], harness, _verilator_id(), *VERILATOR_ARGS, opt])
 
 
@@ -213,7 +219,7 @@ def _build(work: Path, project: Path, manifest: dict[str, Any], harness: str, op
     obj = work / "obj"
     cmd = [executable(), "--cc", "--exe", "--top-module", top, *VERILATOR_ARGS, "--Mdir", str(obj), "-o", _LIB]
     cmd += ["-CFLAGS", "-fPIC", "-LDFLAGS", "-shared"]
-    cmd += [str(work / "harness.cpp"), *(str(project / f) for f in manifest["files"])]
+    cmd += [str(work / "harness.cpp"), *(str(project / f) for f in _sources(manifest))]
     _run(cmd, work, top)
     runtime = cache_dir() / f"runtime-{build_cache.content_key([_verilator_id()])[:16]}"
     build_cache.seed_runtime_objects(runtime, obj)

@@ -80,7 +80,7 @@ def _lowering_key(design: fpgaq.Design) -> tuple:
         for key in sorted(node.attrs):  # values too: quantize nodes differ only in their per-element arrays
             value = node.attrs[key]
             digest.update(value.tobytes() if isinstance(value, np.ndarray) else repr(value).encode())
-        digest.update(repr((node.options.get("multiplier"), node.options.get("reuse_factor"))).encode())
+        digest.update(repr([node.options.get(k) for k in ("multiplier", "reuse_factor", "adders")]).encode())
         for key in sorted(node.weights):
             digest.update(np.ascontiguousarray(node.weights[key].mantissa).tobytes())
     return (design.name, digest.hexdigest())

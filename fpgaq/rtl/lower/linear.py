@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fpgaq.config import MULTIPLIERS
+from fpgaq.config import ADDERS, MULTIPLIERS
 from fpgaq.fixed import FixedType
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear, ops_where
@@ -119,8 +119,23 @@ def _multiplier(node: Node) -> str:
     return style
 
 
+def _adders(node: Node) -> str:
+    style = str(node.options.get("adders", "binary")).lower()
+    if style not in ADDERS:
+        raise RtlLoweringError(
+            f"{node.where(with_op=True)}: Adders {style!r} is not supported; choose one of {', '.join(ADDERS)}"
+        )
+    return style
+
+
 def dot_products(
-    net: Netlist, taps: list[list[Tap]], kfrac: int, multiplier: str, share: bool | None = None, pairs: bool = True
+    net: Netlist,
+    taps: list[list[Tap]],
+    kfrac: int,
+    multiplier: str,
+    share: bool | None = None,
+    pairs: bool = True,
+    adders: str = "binary",
 ) -> list[Signal]:
     """Fully parallel sums of ``x * w`` per output (binary point ``x.frac + kfrac`` or coarser).
 
@@ -129,12 +144,13 @@ def dot_products(
     points costs fewer adder bits depends on the weights (digits win on wide inputs, odd multiples
     on narrow ones), so unless ``share`` forces one, both are built and the cheaper one is kept;
     the other becomes dead logic that the netlist drops.  ``pairs=False`` turns pattern sharing off
-    (for measurements).
+    (for measurements).  ``adders`` is :func:`fpgaq.rtl.csd.signed_sum`'s tree: ``binary`` or ``ternary``.
     """
     products = [[(x, w) for x, w in row if x is not None and w != 0] for row in taps]
 
     def build(option: bool) -> list[Signal]:
-        return [signed_sum(net, t) for t in layer_terms(net, products, kfrac, multiplier, option, pairs)]
+        terms = layer_terms(net, products, kfrac, multiplier, option, pairs)
+        return [signed_sum(net, t, adders=adders) for t in terms]
 
     if share is not None:
         return build(share)
@@ -187,9 +203,9 @@ def _linear(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) 
     kfrac = kernel.type.frac
     multiplier = _multiplier(node)
     if reuse > 1:
-        sums = folded_dot_products(net, taps, kfrac, multiplier, reuse)
+        sums = folded_dot_products(net, taps, kfrac, multiplier, reuse, adders=_adders(node))
     else:
-        sums = dot_products(net, taps, kfrac, multiplier)
+        sums = dot_products(net, taps, kfrac, multiplier, adders=_adders(node))
     bias = node.weights.get("bias")
     return finish(net, node, sums, _bias(node, "bias", len(sums)), bias.type.frac if bias else 0, tout)
 
@@ -203,7 +219,7 @@ def _scale(net: Netlist, node: Node, graph: Graph, inputs: list[list[Signal]]) -
     xs = inputs[0]
     chans = graph.tensors[node.inputs[0]].shape[-1] if graph.tensors[node.inputs[0]].shape else 1
     taps = [[(x, int(sm[(e % chans) % len(sm)]))] for e, x in enumerate(xs)]
-    sums = dot_products(net, taps, s.type.frac, _multiplier(node))
+    sums = dot_products(net, taps, s.type.frac, _multiplier(node), adders=_adders(node))
     bm = np.asarray(b.mantissa).reshape(-1)
     bias = [int(bm[(e % chans) % len(bm)]) for e in range(len(xs))]
     return finish(net, node, sums, bias, b.type.frac, tout)
