@@ -10,7 +10,9 @@ rebuilds the same fixed-point network in da4ml 0.6.0 and alkaid 0.8.2 (each in
 a side venv that this script builds once with ``tests/fixtures/sidevenv.py``;
 baselines, not dependencies), checks each tool's bit-exact interpreter against
 fpgaq's reference on edge, saturating and half-way inputs, and writes their
-Verilog, combinational and pipelined to the latencies of fpgaq's variants.
+Verilog, combinational and pipelined to the latencies of fpgaq's variants;
+that Verilog is then simulated with Verilator on the same inputs
+(``rtl_baselines_tb.cpp``), which also measures its latency.
 alkaid runs with ``ternary_fuse=False, hard_dc=-1``: Yosys does not map the
 ternary adders it writes, and this is its smallest setting there.  fpgaq's
 variants (``--fpgaq-option``, repeatable: ``NAME: key=value, ...`` sets node
@@ -157,6 +159,7 @@ def run_backend(args: argparse.Namespace) -> None:
 #: The baselines' side venvs (built once, outside the repository) and what each runs with.
 BASELINE_REQUIREMENTS = {"da4ml": ["da4ml==0.6.0"], "alkaid": ["alkaid==0.8.2"]}
 BASELINES_INSIDE = Path(__file__).with_name("rtl_baselines_inside.py")
+BASELINE_TB = Path(__file__).with_name("rtl_baselines_tb.cpp")  # drives a baseline's Verilog in Verilator
 #: fpgaq's variants, ``NAME: key=value, ...`` (node options).  A new RTL option (ternary adders, say)
 #: is one more line here or one more ``--fpgaq-option`` on the command line.
 DEFAULT_FPGAQ_VARIANTS = (
@@ -202,6 +205,7 @@ class Row:
     exact: str  # how bit-exactness was checked and what it found
     synth: Any = None  # fpgaq.sim.synth.SynthResult once synthesized
     error: str | None = None
+    io: dict[str, list[list[int]]] | None = None  # a baseline's bus layout: [k, i, f] per element
 
 
 def jet_logits_design(layers: int) -> Any:
@@ -335,8 +339,101 @@ def baseline_rows(tool: str, spec_path: Path, latencies: list[int], work: Path) 
         name = "comb" if v["requested_latency"] == 0 else f"lat{v['requested_latency']}"
         if v["latency"] != v["requested_latency"]:
             print(f"{tool} {name}: asked for {v['requested_latency']} cycles, got {v['latency']}", flush=True)
-        rows.append(Row(tool, name, int(v["latency"]), v["verilog"], v["top"], exact))
+        rows.append(Row(tool, name, int(v["latency"]), v["verilog"], v["top"], exact, io=result["io"]))
     return rows
+
+
+def _pack(mantissas: Any, src_frac: int, layout: list[list[int]]) -> bytes:
+    """Rows of element mantissas (fraction bits ``src_frac``) as the tool's bus, 32-bit words per row."""
+    width = sum(map(sum, layout))
+    words = max(2, -(-width // 32))
+    out = bytearray()
+    for row in mantissas:
+        bus, offset = 0, 0
+        for m, (k, i, f) in zip(row, layout):
+            scaled = int(m) << (f - src_frac) if f >= src_frac else int(m) >> (src_frac - f)
+            if f < src_frac and int(m) & ((1 << (src_frac - f)) - 1):
+                raise ValueError(f"_pack: input {m} needs more than the {f} fraction bits of the tool's input")
+            bus |= (scaled & ((1 << (k + i + f)) - 1)) << offset
+            offset += k + i + f
+        out += bus.to_bytes(words * 4, "little")
+    return bytes(out)
+
+
+def _unpack(data: bytes, layout: list[list[int]]) -> list[list[tuple[int, int]]]:
+    """Each row of the output bus as ``(mantissa, fraction bits)`` per element."""
+    width = sum(map(sum, layout))
+    words = max(2, -(-width // 32))
+    rows = []
+    for start in range(0, len(data), words * 4):
+        bus = int.from_bytes(data[start : start + words * 4], "little")
+        row, offset = [], 0
+        for k, i, f in layout:
+            w = k + i + f
+            raw = (bus >> offset) & ((1 << w) - 1) if w > 0 else 0
+            if k and w > 0 and raw >> (w - 1):
+                raw -= 1 << w
+            row.append((raw, f))
+            offset += w
+        rows.append(row)
+    return rows
+
+
+def verilate_row(row: Row, spec: dict[str, Any], work: Path) -> None:
+    """Simulate a baseline's Verilog with Verilator on the test inputs; add the verdict and the latency found.
+
+    The latency is where fpgaq's expected outputs appear in the output stream
+    (the tools state it, and this checks it); a design that matches at no
+    offset is reported with how many samples differ at its stated latency.
+    """
+    import subprocess
+
+    from fpgaq.sim.verilator import environment, executable, make_variables
+
+    assert row.io is not None
+    build = work / "verilate" / f"{row.tool}_{row.variant}"
+    build.mkdir(parents=True, exist_ok=True)
+    clocked = row.latency > 0
+    cmd = [executable(), "--cc", "--exe", "--top-module", row.top, "-Wno-fatal", "-Wno-lint", "-Wno-style"]
+    cmd += ["--x-assign", "fast", "--x-initial", "fast", "--Mdir", str(build / "obj"), "-o", "Vmodel"]
+    cmd += [*(["-CFLAGS", "-DCLOCKED"] if clocked else []), str(BASELINE_TB), *row.verilog]
+    env = environment()
+    try:
+        subprocess.run(cmd, cwd=build, env=env, check=True, capture_output=True, text=True)
+        make = ["make", "-C", str(build / "obj"), "-f", f"V{row.top}.mk", "-j", "1", *make_variables("-O0")]
+        subprocess.run(make, cwd=build, env=env, check=True, capture_output=True, text=True)
+        inputs, expected = spec["test_inputs"], spec["expected"]
+        (build / "inputs.bin").write_bytes(_pack(inputs, spec["input"]["frac"], row.io["inputs"]))
+        in_words = max(2, -(-sum(map(sum, row.io["inputs"])) // 32))
+        out_words = max(2, -(-sum(map(sum, row.io["outputs"])) // 32))
+        extra = row.latency + 4
+        args = [str(in_words), str(out_words), str(len(inputs)), str(extra), "inputs.bin", "outputs.bin"]
+        subprocess.run([str(build / "obj" / "Vmodel"), *args], cwd=build, check=True, capture_output=True)
+    except subprocess.CalledProcessError as err:
+        row.exact += f"; Verilator FAILED ({(err.stderr or '')[-300:]!s})"
+        return
+    got = _unpack((build / "outputs.bin").read_bytes(), row.io["outputs"])
+    out_frac = spec["output_frac"]
+
+    def differing(offset: int) -> int:
+        return sum(
+            any(m * (1 << out_frac) != e * (1 << f) for (m, f), e in zip(got[s + offset], want))
+            for s, want in enumerate(expected)
+        )
+
+    stated = max(row.latency - 1, 0)
+    bad = {offset: differing(offset) for offset in range(0, row.latency + 4) if offset != stated}
+    bad[stated] = differing(stated)
+    exact_at = [o for o, n in sorted(bad.items()) if n == 0]
+    if exact_at:
+        found = exact_at[0] + 1 if clocked else 0
+        row.exact += f"; Verilog (Verilator): exact, latency {found}"
+        if found != row.latency:
+            row.exact += f" (stated {row.latency})"
+            row.latency = found
+    else:
+        row.exact += f"; Verilog (Verilator): {bad[stated]} of {len(expected)} DIFFER at latency {row.latency}"
+    print(f"verilated {row.tool} {row.variant}: {row.exact}", flush=True)
 
 
 def synthesize_row(row: Row, work: Path) -> Row:
@@ -444,8 +541,10 @@ def run_baselines(args: argparse.Namespace) -> None:
     latencies = sorted({0} | {r.latency for r in rows})
     for tool in tools:
         rows += baseline_rows(tool, spec_path, latencies, work)
-    if not args.no_synth:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        if not args.no_rtl_check:
+            list(pool.map(lambda r: verilate_row(r, spec, work), [r for r in rows if r.io is not None]))
+        if not args.no_synth:
             rows = list(pool.map(lambda r: synthesize_row(r, work), rows))
     save_rows(rows, work / "results.json")
     print(f"\nYosys synth_xilinx -family {SYNTH_DEVICE} -nodsp, flattened; total {time.perf_counter() - t0:.0f} s")
@@ -481,7 +580,9 @@ def main() -> None:
     base.add_argument("--fpgaq-option", action="append", help="an fpgaq variant 'NAME: key=value, ...' (repeatable)")
     base.add_argument("--no-da4ml", action="store_true", help="leave da4ml out")
     base.add_argument("--no-alkaid", action="store_true", help="leave alkaid out")
-    base.add_argument("--no-rtl-check", action="store_true", help="skip Verilator runs of fpgaq's variants")
+    base.add_argument(
+        "--no-rtl-check", action="store_true", help="skip the Verilator runs (fpgaq's and the baselines' Verilog)"
+    )
     base.add_argument("--no-synth", action="store_true", help="generate and check only (no Yosys)")
     base.add_argument("--jobs", type=int, default=1, help="Yosys runs at once")
     base.add_argument("--report", metavar="WORKDIR", help="print the table of an earlier run's --workdir again")

@@ -74,6 +74,11 @@ class Da4ml:
     def trace(self, x: Any, y: Any) -> Any:
         return self.comb_trace(x, y)
 
+    def io_kifs(self, comb: Any) -> tuple[Any, Any]:
+        from da4ml.codegen.rtl.rtl_model import get_io_kifs
+
+        return get_io_kifs(comb)
+
     def write(self, comb: Any, latency: int, path: Path) -> tuple[list[str], int, float | None]:
         from da4ml.codegen import RTLModel
 
@@ -128,6 +133,9 @@ class Alkaid:
 
     def trace(self, x: Any, y: Any) -> Any:
         return self.trace_fn(x, y)
+
+    def io_kifs(self, comb: Any) -> tuple[Any, Any]:
+        return comb.inp_kifs, comb.out_kifs
 
     def write(self, comb: Any, latency: int, path: Path) -> tuple[list[str], int, float | None]:
         from alkaid.codegen import RTLModel
@@ -203,6 +211,20 @@ def emulation_mismatches(comb: Any, spec: dict[str, Any]) -> tuple[int, dict[str
     return len(bad), first
 
 
+def io_layout(tool: Any, comb: Any) -> dict[str, list[list[int]]]:
+    """Each element's ``[k, i, f]`` on ``model_inp`` and ``model_out``, element 0 in the lowest bits.
+
+    Width ``k + i + f``, value ``mantissa * 2**-f`` (two's complement when
+    ``k``); the outer script packs and unpacks the buses by it to simulate
+    the Verilog.
+    """
+    inp, out = tool.io_kifs(comb)
+    return {
+        "inputs": np.asarray(inp, dtype=int).T.tolist(),
+        "outputs": np.asarray(out, dtype=int).T.tolist(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--inside", action="store_true", help="(set by the outer script)")
@@ -248,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         "first_mismatch": first,
         "samples": len(spec["expected"]),
         "variants": variants,
+        "io": io_layout(tool, comb),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
