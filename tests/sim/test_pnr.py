@@ -7,6 +7,7 @@ are checked against nextpnr's own report and log, which the run itself wrote, an
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import sys
@@ -64,6 +65,8 @@ def test_tiny_adder_numbers_come_from_its_own_report(routed) -> None:
     assert result.comb == util["TRELLIS_COMB"]["used"] and result.ff == util["TRELLIS_FF"]["used"]
     assert result.ff == result.synth.ffs == 25  # ra, rb, s: nothing added or lost by place and route
     assert result.synth.device == "ecp5" and result.synth.carry == result.synth.cells["CCU2C"]
+    netlist = json.loads((Path(result.synth.log_path).parent / "netlist.json").read_text())
+    assert pnr.carry_chains(netlist["modules"]["tiny_adder"]) == 1  # one 9-bit sum
     (clock,) = result.fmax_mhz
     assert clock == "clk"
     (achieved,) = [v["achieved"] for v in report["fmax"].values()]
@@ -97,16 +100,21 @@ def test_tiny_adder_part_bitstream_and_record(routed) -> None:
 
 
 def test_more_port_bits_than_pins_places_out_of_context(tools, tmp_path) -> None:
-    root = _project(tmp_path, "wide_xor", WIDE)
+    from fpgaq.sim.synth import synthesize
+
+    (tmp_path / "wide_xor.v").write_text(WIDE)
+    synth = synthesize([tmp_path / "wide_xor.v"], "wide_xor", device="ecp5", workdir=tmp_path / "s")
+    run = functools.partial(pnr.place_and_route, synth, tmp_path / "s" / "netlist.json", workdir=tmp_path / "p")
     pins = pnr.package_pins("25k", "CABGA381")
     assert pins < 128 * 3 + 1
     with pytest.raises(PnrFailed, match="no bitstream for wide_xor: it is placed out of context"):
-        place_and_route_project(root, bitstream=True)
+        run(bitstream=True)
     with pytest.raises(DesignTooLarge, match=f"wide_xor has 385 port bits, more than the {pins} pins"):
-        place_and_route_project(root, out_of_context=False)
-    result, _ = place_and_route_project(root)
+        run(out_of_context=False)
+    result = run()
     assert result.out_of_context and "placed out of context" in result.notes[0]
     assert result.ff == 3 * 128 and result.fmax is not None
+    assert "--out-of-context" in result.commands[0]
 
 
 def _synth(luts: int, carry: int = 0, ffs: int = 0):
@@ -126,6 +134,10 @@ def test_part_by_size_with_ten_per_cent_spare() -> None:
     assert choose_part(_synth(0, carry=int(0.45 * parts["45k"].luts) + 1)) == "85k"
     assert choose_part(_synth(10, ffs=int(0.9 * parts["45k"].luts) + 1)) == "85k"
     assert choose_part(_synth(1000), "85k") == "85k"
+    # The packer adds cells around every carry chain.
+    room = int(0.9 * parts["25k"].luts) - pnr._COMB_PER_CHAIN * 10
+    assert choose_part(_synth(room), chains=10) == "25k"
+    assert choose_part(_synth(room + 1), chains=10) == "45k"
     with pytest.raises(DesignTooLarge, match=r"the largest ECP5, LFE5U-85F, has 83640 \(90 % usable\)"):
         choose_part(_synth(parts["85k"].luts))
     with pytest.raises(DesignTooLarge, match="more than LFE5U-25F has"):
