@@ -148,13 +148,16 @@ class Alkaid:
                 path,
                 TOP,
                 flavor="verilog",
-                n_stages=latency,  # alkaid's stage count is its latency in cycles
+                n_stages=latency - 1,  # plus the input register that alkaid adds in front
                 ternary_fuse=self.ternary_fuse,
                 print_latency=False,
             )
         model.write()
-        measured = model.latency
-        return _verilog_files(path), int(measured) if measured is not None else -1, None
+        # alkaid's latency leaves out its input register (model_inp_reg); the outer script's Verilator run
+        # measures the latency of the Verilog and says so where it differs
+        stated = model.latency
+        cycles = -1 if stated is None else int(stated) + (latency > 0)
+        return _verilog_files(path), cycles, None
 
 
 TOOLS = {"da4ml": Da4ml, "alkaid": Alkaid}
