@@ -371,14 +371,15 @@ def _pass_through(terms: Sequence[Term]) -> int:
 
 def _combine3(net: Netlist, terms: Sequence[Term], positive: bool = False) -> Term:
     """``t0 + t1 + t2`` as one ternary adder, signs arranged so that at most two operands are
-    negated, preferring (for the root, ``positive``) a non-negated result, then the most low bits
-    passed through, then the fewest complemented operands."""
+    negated (complementing an operand is free inside the adder's LUTs), preferring (for the root,
+    ``positive``) a non-negated result, then the most low bits passed through, then a non-negated
+    result anyway (a negated one may cost a negation further up)."""
     flipped = [(s, not n) for s, n in terms]
     options = []
     for ops, result_negated in ((list(terms), False), (flipped, True)):
         negated = sum(n for _, n in ops)
         if negated <= 2:
-            options.append(((positive and result_negated, -_pass_through(ops), negated), ops, result_negated))
+            options.append(((positive and result_negated, -_pass_through(ops), result_negated), ops, result_negated))
     _, ops, result_negated = min(options, key=lambda o: o[0])
     return net.add3(ops), result_negated
 
