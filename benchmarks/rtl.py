@@ -164,6 +164,7 @@ BASELINE_TB = Path(__file__).with_name("rtl_baselines_tb.cpp")  # drives a basel
 #: is one more line here or one more ``--fpgaq-option`` on the command line.
 DEFAULT_FPGAQ_VARIANTS = (
     "layer: pipeline_every=0, multiplier=lut",
+    "layer-t: pipeline_every=0, multiplier=lut, adders=ternary",
     "pipe2: pipeline_every=2, multiplier=lut",
 )
 DENSE_NAMES = ("fc1", "fc2", "fc3", "output")
@@ -293,6 +294,7 @@ def fpgaq_rows(base: Any, variants: list[FpgaqVariant], x: Any, work: Path, chec
     """Write each fpgaq variant's project; its latency from the manifest; its Verilator model against predict."""
     import numpy as np
 
+    from fpgaq.converters.rtl import project_sources
     from fpgaq.design import Design
 
     rows = []
@@ -311,7 +313,7 @@ def fpgaq_rows(base: Any, variants: list[FpgaqVariant], x: Any, work: Path, chec
             want = design.predict_int(x)[0]
             bad = int(np.sum(np.any(np.asarray(got) != np.asarray(want), axis=1)))
             exact = f"Verilator: {bad} of {len(x)} differ" if bad else f"Verilator: exact on {len(x)}"
-        files = [str(project / f) for f in manifest["files"]]
+        files = [str(project / f) for f in project_sources(manifest, SYNTH_DEVICE)]  # ternary adders: xc7 spelling
         rows.append(Row("fpgaq", variant.name, int(manifest["latency"]), files, manifest["top"], exact))
         print(f"fpgaq {variant.name}: {variant.options}, latency {manifest['latency']}, {exact}", flush=True)
     return rows
