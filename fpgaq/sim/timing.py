@@ -50,6 +50,9 @@ __all__ = [
     "critical_path",
 ]
 
+MAX_ENDPOINTS = 1000
+"""``endpoints`` keeps the worst this many destination registers and outputs."""
+
 DEFAULT_ROUTING_NS = 0.4
 """Routing allowance per net (ns): of the order of a short general-interconnect hop on a 7-series device."""
 
@@ -265,8 +268,13 @@ def _base_name(name: str) -> str:
     return re.sub(r"\[\d+\]$", "", name)
 
 
+def _rank(name: str) -> tuple[bool, int, int, str]:
+    return "$" in name, -name.count("."), len(name), name
+
+
 def _bit_names(module: dict[str, Any]) -> dict[int, str]:
-    """A readable name per net bit: the shortest name Yosys kept for it, preferring ones without ``$``."""
+    """A readable name per net bit: one without ``$``, then the deepest in the hierarchy (the module it is in), then
+    the shortest."""
     names: dict[int, str] = {}
     for name, net in module.get("netnames", {}).items():
         for i, bit in enumerate(net["bits"]):
@@ -274,7 +282,7 @@ def _bit_names(module: dict[str, Any]) -> dict[int, str]:
                 continue
             label = f"{name}[{i}]" if len(net["bits"]) > 1 else name
             old = names.get(bit)
-            if old is None or ("$" in old, len(old)) > ("$" in label, len(label)):
+            if old is None or _rank(old) > _rank(label):
                 names[bit] = label
     return names
 
@@ -347,8 +355,8 @@ def critical_path(module: dict[str, Any], device: str = "xc7", routing_ns: float
     when there is one (what limits the clock), else of the worst path of any
     kind; ``worst_by_kind`` has all four kinds, and ``endpoints`` the worst
     arrival per destination register or output (net name without the bit
-    index), worst first, with the LUT levels and carry cells of that path: the
-    per-stage delays of a pipeline.  None for the delay when the netlist has
+    index), worst first (at most :data:`MAX_ENDPOINTS`), with the LUT levels
+    and carry cells of that path: the per-stage delays of a pipeline.  None for the delay when the netlist has
     a combinational loop or no timed path.
     """
     if device not in ("xc7", "xcup"):
@@ -478,7 +486,7 @@ def critical_path(module: dict[str, Any], device: str = "xc7", routing_ns: float
         if end[2] not in per_end or end[0] > per_end[end[2]][0]:
             per_end[end[2]] = end
     endpoints = []
-    for end in sorted(per_end.values(), key=lambda e: (-e[0], e[2])):
+    for end in sorted(per_end.values(), key=lambda e: (-e[0], e[2]))[:MAX_ENDPOINTS]:
         endpoints.append({"endpoint": end[2], "kind": end[1], "delay_ns": end[0] / 1000, **describe(end)[1]})
     worst = max((e for e in ends if e[1] == "reg->reg"), default=None, key=lambda e: e[0]) or max(ends)
     steps, facts = describe(worst)
