@@ -52,7 +52,7 @@ from fpgaq.rtl.lower.blocks import on_binary_point
 from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, load_families
-from fpgaq.rtl.netlist import Netlist, Op, Signal, bits_for_range
+from fpgaq.rtl.netlist import Netlist, Op, Signal, add3_pass_through, bits_for_range
 from fpgaq.rtl.pipeline import LEVELS, Scheduler, hold_stage, read_stage, registers_output
 
 __all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_features"]
@@ -60,6 +60,7 @@ __all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_feature
 #: The counted quantities (all additive over ops and nodes).
 FEATURES = (
     "add_bits",  # carry-chain bits of adders and subtractors (result width less pass-through low bits)
+    "add3_bits",  # of those, bits of ternary adders (three operands, one LUT6_2 per bit on Xilinx)
     "dsp_add_bits",  # of those, adders fed by a product (a DSP slice's post-adder can take them)
     "carry_bits",  # of the add bits, those above an unsigned operand's top: a carry cell, no LUT
     "adders",  # number of adders
@@ -126,9 +127,12 @@ def _zero_low_bits(s: Signal, shift: int) -> int:
 def _effective_add_bits(op: Op) -> int:
     """Result bits that need a carry chain: the low bits where one operand is zero (shifted in, or
     a constant's trailing zeros, as a rounding constant's) pass the other one through; below a
-    subtrahend's zeros the minuend passes, below a minuend's the subtrahend must be negated."""
+    subtrahend's zeros the minuend passes, below a minuend's the subtrahend must be negated.
+    A ternary adder spells exactly its result less :func:`~fpgaq.rtl.netlist.add3_pass_through`."""
     if op.kind == "neg":
         return op.out.width
+    if op.kind == "add3":
+        return max(op.out.width - add3_pass_through(op.param), 1)
     sa, sb, subtract = op.param
     za, zb = _zero_low_bits(op.args[0], sa), _zero_low_bits(op.args[1], sb)
     through = zb if subtract else max(za, zb)
@@ -183,10 +187,12 @@ def op_features(ops: Iterable[Op]) -> Features:
         k = op.kind
         if k in ("mul", "mulc") or (k in ("shl", "shr", "wrap") and op.args[0].id in products):
             products.add(op.out.id)
-        if k in ("add", "neg"):
+        if k in ("add", "add3", "neg"):
             bits = _effective_add_bits(op)
             c["add_bits"] += bits
             c["adders"] += 1
+            if k == "add3":
+                c["add3_bits"] += bits
             if any(a.id in products for a in op.args):
                 c["dsp_add_bits"] += bits
             else:
@@ -227,8 +233,8 @@ def op_features(ops: Iterable[Op]) -> Features:
 
 
 # ----------------------------------------------------------------------------- the scheduling rule
-_OP, _HOLD = 0, 1
-_MUL_LEVELS = LEVELS["mul"]  # only multipliers take two levels
+_OP, _HOLD, _MUL = 0, 1, 2  # a step's kind: logic, a fold group's hold register, a multiplier
+_MULTIPLIERS = ("mul", "mulc")
 
 
 @dataclasses.dataclass
@@ -275,7 +281,8 @@ def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable
             steps.append((op.out.id, _HOLD, 0, args, width, op.param[0]))
         else:
             extra = op.param[1] - 1 if op.kind == "accum" else 0
-            steps.append((op.out.id, _OP, LEVELS.get(op.kind, 0), args, width, extra))
+            kind = _MUL if op.kind in _MULTIPLIERS else _OP
+            steps.append((op.out.id, kind, LEVELS.get(op.kind, 0), args, width, extra))
     return _Program(steps, hold_inputs, {s.id: loaded.get(s.id, s.width) for s in inputs})
 
 
@@ -335,7 +342,7 @@ class _Replay:
                 s_a, d_a = at[i]
                 if s_a < stage:
                     added = self._delay(i, s_a, stage)
-                    if cost == _MUL_LEVELS:
+                    if kind == _MUL:
                         self.dsp_reg_bits += added
                 elif d_a > depth:
                     depth = d_a
@@ -346,7 +353,7 @@ class _Replay:
             if registers_output(depth, cost, n, sid in boundary):
                 self.reg_bits += w
                 self.regs += 1
-                if cost == _MUL_LEVELS:
+                if kind == _MUL:
                     self.dsp_reg_bits += w
                 stage, depth = stage + 1, 0
             at[sid] = (stage, depth)
@@ -518,9 +525,14 @@ def _core_key(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -> 
         grids,
         structural,
         _structural_multiplier(node),
+        _adders(node),
         _reuse(node),
         consts,
     )
+
+
+def _adders(node: Node) -> str:
+    return str(node.options.get("adders", "binary")).lower()
 
 
 def _structural_multiplier(node: Node) -> str:
@@ -557,9 +569,9 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
     taps = linear_taps(node, graph, xs)
     kfrac = node.weights["kernel"].type.frac
     if reuse > 1:
-        sums = folded_dot_products(net, taps, kfrac, _multiplier(node), reuse)
+        sums = folded_dot_products(net, taps, kfrac, _multiplier(node), reuse, adders=_adders(node))
     else:
-        sums = dot_products(net, taps, kfrac, _multiplier(node))
+        sums = dot_products(net, taps, kfrac, _multiplier(node), adders=_adders(node))
     dead = node.attrs.get("dead_outputs")
     roots = sums if dead is None or reuse > 1 else [s for s, d in zip(sums, dead) if not d]
     ops = [op for op in net.live(roots) if op.kind not in ("input", "const")]  # what the RTL keeps
@@ -574,8 +586,10 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
             mul_grow.append(follows.get(op.args[0].id, False))
         if not follows.get(op.out.id, False):
             continue
-        if k in ("add", "neg"):
+        if k in ("add", "add3", "neg"):
             grow["add_bits"] += 1
+            if k == "add3":
+                grow["add3_bits"] += 1
         elif k == "accum":
             grow["add_bits"] += 1
             grow["reg_bits"] += 1

@@ -20,7 +20,9 @@ import pytest
 from _rtl_testing import build, mismatches, random_design, with_options
 
 from fpgaq.config import ConfigError, load_config
-from fpgaq.converters.rtl import project_sources
+from fpgaq.converters.rtl import build_rtl, project_sources
+from fpgaq.resource_model import estimate
+from fpgaq.rtl import features
 from fpgaq.rtl.csd import signed_sum
 from fpgaq.rtl.netlist import Netlist, add3_pass_through, simulate
 from fpgaq.rtl.verilog import XILINX_CELLS, adder_module, adder_module_name, xilinx_cell_models
@@ -295,3 +297,26 @@ def test_fpgaq_cell_models_equal_yosys_cell_models(tmp_path: Path) -> None:
     run = _yosys("\n".join(lines) + "\n", tmp_path)
     assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-3000:]
     assert run.stdout.count("fpgaq-cell") == len(params)
+
+
+# ---------------------------------------------------------------- what the estimate counts
+@pytest.mark.parametrize("seed", [8, 9, 11])
+def test_features_count_the_ternary_adders_the_rtl_builds(seed: int) -> None:
+    """Latency as built, and the ternary adders' bits are their own feature (one LUT per bit on Xilinx),
+    part of the add bits, in the share the RTL has; the estimate falls with them."""
+    design, _ = random_design(seed)
+    for options in ({"pipeline_every": 0}, {"pipeline_every": 2}, {"pipeline_every": 1, "reuse_factor": 2}):
+        binary = with_options(design, **options)
+        ternary = with_options(design, adders="ternary", **options)
+        features.clear_cache()
+        nfs, latency, _ = features.graph_features(ternary.graph)
+        p = build_rtl(ternary)
+        assert latency == p.latency, options
+        real = features.op_features(p.net.live())
+        counted = {k: sum(nf.features[k] for nf in nfs) for k in ("add_bits", "add3_bits", "adders")}
+        assert real["add3_bits"] > 0 and counted["add3_bits"] > 0
+        share = counted["add3_bits"] / counted["add_bits"]
+        assert share == pytest.approx(real["add3_bits"] / real["add_bits"], rel=0.1), options
+        binary_adders = sum(nf.features["adders"] for nf in features.graph_features(binary.graph)[0])
+        assert counted["adders"] < binary_adders
+        assert estimate(ternary).total.lut < estimate(binary).total.lut, options
