@@ -86,7 +86,7 @@ __all__ = [
     "tally_cells",
 ]
 
-DEVICES = ("xc7", "xcup", "ecp5", "generic-lut4", "generic-lut6")
+DEVICES = ("xc7", "xcup", "generic-lut4", "generic-lut6", "ecp5")
 _ALIASES = {"lut4": "generic-lut4", "lut6": "generic-lut6"}
 _XILINX = {"xc7": "xc7", "xcup": "xcup"}
 _DEFAULT_TIMEOUT = 3600.0
