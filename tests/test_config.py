@@ -75,6 +75,7 @@ def test_layer_without_entries_gets_the_model_defaults():
         "TablePrecision": "Model.TablePrecision",
         "Multiplier": "Model.Multiplier",
         "PipelineEvery": "Model.PipelineEvery",
+        "Adders": "Model.Adders",
         "Precision.weight": "Model.Precision.default",
         "Precision.bias": "Model.Precision.default",
         "Precision.accum": "Model.Precision.accum",
@@ -397,8 +398,10 @@ def test_unknown_top_level_key_without_close_match():
     )
 
 
-MODEL_KEYS = "Precision, ReuseFactor, Strategy, IOType, TableSize, TablePrecision, Multiplier, PipelineEvery, Input"
-LAYER_KEYS = "Precision, ReuseFactor, Strategy, TableSize, TablePrecision, Multiplier, PipelineEvery"
+MODEL_KEYS = (
+    "Precision, ReuseFactor, Strategy, IOType, TableSize, TablePrecision, Multiplier, PipelineEvery, Adders, Input"
+)
+LAYER_KEYS = "Precision, ReuseFactor, Strategy, TableSize, TablePrecision, Multiplier, PipelineEvery, Adders"
 
 
 def test_unknown_model_key_suggests_the_right_one():
