@@ -93,19 +93,21 @@ class Da4ml:
         return _verilog_files(path), latency, cutoff
 
     def _pipeline_of_stages(self, comb: Any, stages: int) -> tuple[Any, float]:
-        """The smallest delay cutoff whose pipeline has at most ``stages`` stages (bisection on the cutoff)."""
-        lo, hi = 0.0, float(comb.latency[1]) + 1.0
+        """The smallest integer delay cutoff whose pipeline has at most ``stages`` stages (bisection).
+
+        Integer cutoffs only: on the jet tagger, ``to_pipeline`` did not return
+        in 10 minutes for a cutoff of 8.4, while every integer took under 4 s.
+        """
+        lo, hi = 0, int(np.ceil(comb.latency[1])) + 1  # lo: too many stages (or none tried); hi: few enough
         best = self.to_pipeline(comb, hi, verbose=False)
-        for _ in range(30):
-            mid = (lo + hi) / 2
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
             pipe = self.to_pipeline(comb, mid, verbose=False)
             if len(pipe.solutions) <= stages:
                 hi, best = mid, pipe
             else:
                 lo = mid
-            if hi - lo < 0.5:
-                break
-        return best, hi
+        return best, float(hi)
 
 
 class Alkaid:
