@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _rtl_testing import build, mismatches, random_design, with_options
+from _rtl_testing import build, cosim_exact, mismatches, random_design, with_options
 
 from fpgaq.config import ConfigError, load_config
 from fpgaq.converters.rtl import build_rtl, project_sources
@@ -26,6 +26,7 @@ from fpgaq.rtl import features
 from fpgaq.rtl.csd import signed_sum
 from fpgaq.rtl.netlist import Netlist, add3_pass_through, simulate
 from fpgaq.rtl.verilog import XILINX_CELLS, adder_module, adder_module_name, xilinx_cell_models
+from fpgaq.sim.synth import synthesize
 from fpgaq.sim.verilator import lint
 
 YOSYS = shutil.which("yosys")
@@ -320,3 +321,35 @@ def test_features_count_the_ternary_adders_the_rtl_builds(seed: int) -> None:
         binary_adders = sum(nf.features["adders"] for nf in features.graph_features(binary.graph)[0])
         assert counted["adders"] < binary_adders
         assert estimate(ternary).total.lut < estimate(binary).total.lut, options
+
+
+# ---------------------------------------------------------------- synthesis and co-simulation
+def _synthesized_bits(tmp_path: Path, seed: int, device: str) -> tuple[int, object]:
+    root, m = _project(tmp_path, seed=seed)
+    p = build(with_options(random_design(seed)[0], adders="ternary"))
+    bits = sum(op.out.width - add3_pass_through(op.param) for op in p.net.live() if op.kind == "add3")
+    return bits, synthesize([root / f for f in project_sources(m, device)], m["top"], device=device, dsp=False)
+
+
+@needs_yosys
+def test_yosys_keeps_one_lut6_2_per_ternary_adder_bit(tmp_path: Path) -> None:
+    """synth_xilinx keeps the instantiated LUT6_2 and CARRY4 cells: one LUT6_2 per spelled bit, counted as a LUT6."""
+    bits, result = _synthesized_bits(tmp_path, 11, "xc7")
+    assert result.cells.get("LUT6_2", 0) == bits > 0
+    assert result.cells.get("CARRY4", 0) > 0 and result.lut_sizes["LUT6"] >= bits
+
+
+@needs_yosys
+@pytest.mark.slow
+@pytest.mark.parametrize(("device", "cell"), [("xcup", "CARRY8"), ("generic-lut4", None)])
+def test_other_spellings_synthesize(tmp_path: Path, device: str, cell: str | None) -> None:
+    bits, result = _synthesized_bits(tmp_path, 9, device)
+    assert result.luts > 0
+    if cell is not None:
+        assert result.cells.get("LUT6_2", 0) == bits and result.cells.get(cell, 0) > 0
+
+
+@pytest.mark.slow
+def test_cocotb_cosimulation_of_the_xilinx_spelling(tmp_path: Path) -> None:
+    design, x = random_design(11)
+    cosim_exact(with_options(design, adders="ternary", pipeline_every=1), x[:100], tmp_path / "cosim")
