@@ -46,7 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sy.add_argument("--no-dsp", action="store_true", help="map multipliers to LUTs, not DSP48 (Xilinx devices)")
     sy.add_argument("-o", "--output", default=None, help="report JSON (default DIR/synth/<device>.json)")
-    sy.add_argument("--timeout", type=float, default=3600.0, help="seconds before a tool is stopped (default 3600)")
+    sy.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds before a tool is stopped (default 3600 for Yosys, 14400 for place and route)",
+    )
     pnr = sy.add_argument_group("place and route (--device ecp5 --pnr)")
     pnr.add_argument("--pnr", action="store_true", help="place and route with nextpnr-ecp5: post-route LUT/FF, Fmax")
     pnr.add_argument("--part", choices=("25k", "45k", "85k"), default=None, help="LFE5U part (default: by size)")
@@ -113,7 +118,11 @@ def run_synth(args: argparse.Namespace) -> int:
         return _pnr(args)
     try:
         result, report = synthesize_project(
-            args.directory, device=args.device, dsp=not args.no_dsp, report=args.output, timeout=args.timeout
+            args.directory,
+            device=args.device,
+            dsp=not args.no_dsp,
+            report=args.output,
+            timeout=3600.0 if args.timeout is None else args.timeout,
         )
     except SynthError as err:  # the design, not the user's input, failed: exit 1, with the log to read
         print(f"fpgaq synth: {err}", file=sys.stderr)
@@ -141,7 +150,7 @@ def _pnr(args: argparse.Namespace) -> int:
             out_of_context=args.out_of_context,
             bitstream=args.bitstream,
             report=args.output,
-            timeout=args.timeout,
+            **({} if args.timeout is None else {"timeout": args.timeout}),
         )
     except (SynthError, PnrFailed) as err:
         print(f"fpgaq synth: {err}", file=sys.stderr)
