@@ -67,8 +67,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fpgaq.converters.rtl import project_sources
 from fpgaq.errors import FpgaqError
-from fpgaq.sim.timing import critical_path
+from fpgaq.sim.timing import critical_path, lut_reads
 
 __all__ = [
     "DEVICES",
@@ -428,23 +429,34 @@ def tally_cells(cells: dict[str, Any], generic: bool) -> dict[str, Any]:
 
 
 def _depth(module: dict[str, Any]) -> tuple[int | None, int | None]:
-    """Most LUTs and most carry cells on one combinational path between timing endpoints (cell granularity)."""
-    cells = {name: c for name, c in module["cells"].items() if _is_combinational(c["type"])}
+    """Most LUTs and most carry cells on one combinational path between timing endpoints (cell granularity;
+    a LUT6_2's two outputs apart, each with the inputs its INIT reads)."""
+    cells: dict[str, dict[str, Any]] = {}
+    reads: dict[str, set[str] | None] = {}  # node -> the input ports it reads (None: all of them)
+    for name, cell in module["cells"].items():
+        if not _is_combinational(cell["type"]):
+            continue
+        split = lut_reads(cell["type"], cell.get("parameters", {})) if cell["type"] == "LUT6_2" else None
+        for out, pins in (split or {"": None}).items():
+            node = f"{name}\0{out}" if out else name
+            cells[node], reads[node] = cell, pins
     driver: dict[int, str] = {}
-    for name, cell in cells.items():
+    for node, cell in cells.items():
         directions = cell.get("port_directions", {})
+        own = node.rsplit("\0", 1)[1] if "\0" in node else None
         for port, bits in cell["connections"].items():
-            if directions.get(port) == "output":
+            if directions.get(port) == "output" and own in (None, port):
                 for bit in bits:
                     if isinstance(bit, int):
-                        driver[bit] = name
+                        driver[bit] = node
     fanin: dict[str, set[str]] = {}
-    for name, cell in cells.items():
+    for node, cell in cells.items():
         directions = cell.get("port_directions", {})
-        fanin[name] = {
+        used = reads[node]
+        fanin[node] = {
             driver[bit]
             for port, bits in cell["connections"].items()
-            if directions.get(port) == "input"
+            if directions.get(port) == "input" and (used is None or port in used)
             for bit in bits
             if isinstance(bit, int) and bit in driver
         }
@@ -678,7 +690,8 @@ def synthesize(
 
 
 # ----------------------------------------------------------------------------- RTL projects
-def _manifest(directory: Path) -> tuple[str, list[Path]]:
+def _manifest(directory: Path, device: str) -> tuple[str, list[Path]]:
+    """The project's top and the sources a synthesis for ``device`` reads (the ternary adders spelled for it)."""
     path = directory / "fpgaq_rtl.json"
     try:
         manifest = json.loads(path.read_text())
@@ -692,8 +705,8 @@ def _manifest(directory: Path) -> tuple[str, list[Path]]:
     top, files = manifest.get("top"), manifest.get("files")
     if not isinstance(top, str) or not isinstance(files, list) or not files:
         raise ManifestError(f"{path} needs a string 'top' and a non-empty list 'files'")
-    sources = [directory / f for f in files]
-    missing = [str(f) for f, s in zip(files, sources) if not s.is_file()]
+    sources = [directory / f for f in project_sources(manifest, device)]
+    missing = [str(s.relative_to(directory)) for s in sources if not s.is_file()]
     if missing:
         raise ManifestError(f"{path} lists files that do not exist: {', '.join(missing)}")
     return top, sources
@@ -716,8 +729,8 @@ def synthesize_project(
     several devices sit side by side.
     """
     root = Path(directory)
-    top, sources = _manifest(root)
     device = device_name(device)
+    top, sources = _manifest(root, device)
     name = device + ("-nodsp" if not dsp and not device.startswith("generic") else "")
     result = synthesize(
         sources, top, device=device, dsp=dsp, timeout=timeout, workdir=root / "synth" / name, yosys=yosys

@@ -170,6 +170,44 @@ def _carry8_arcs() -> Arcs:
     return arcs
 
 
+def _init_bits(value: Any, size: int) -> int | None:
+    """A LUT's INIT parameter as an integer (Yosys JSON writes it as a bit string), None when unreadable."""
+    try:
+        return (value if isinstance(value, int) else int(str(value), 2)) & ((1 << size) - 1)
+    except ValueError:
+        return None
+
+
+def _reads(table: int, inputs: int) -> set[int]:
+    """The inputs a truth table of ``inputs`` inputs really depends on."""
+    used = set()
+    for i in range(inputs):
+        step = 1 << i
+        if any(((table >> k) & 1) != ((table >> (k | step)) & 1) for k in range(1 << inputs) if not k & step):
+            used.add(i)
+    return used
+
+
+def lut_reads(kind: str, parameters: dict[str, Any]) -> dict[str, set[str]] | None:
+    """For a LUT cell, the input pins each output depends on by its INIT (None if not a LUT or no INIT).
+
+    A ternary adder's LUT6_2 has O5 read only its own bit's operands although I3 carries the previous
+    bit's majority into O6: taking every pin as a path would make each adder a ripple through all its
+    LUTs, in logic depth and in delay.
+    """
+    lut = _LUT.match(kind)
+    if lut is None and kind != "LUT6_2":
+        return None
+    k = int(lut.group(1)) if lut else 6
+    table = _init_bits(parameters.get("INIT"), 1 << k)
+    if table is None:
+        return None
+    if lut:
+        return {"O": {f"I{i}" for i in _reads(table, k)}}
+    low = table & 0xFFFFFFFF
+    return {"O6": {f"I{i}" for i in _reads(table, 6)}, "O5": {f"I{i}" for i in _reads(low, 5)}}
+
+
 def _arcs(kind: str) -> Arcs | None:
     """The arcs of a combinational cell kind, or None when the table has none."""
     lut = _LUT.match(kind)
@@ -381,6 +419,9 @@ def critical_path(module: dict[str, Any], device: str = "xc7", routing_ns: float
             approximated.add(kind)
             ins = [p for p, _ in _pins(cell, "input")]
             arcs = {p: dict.fromkeys(ins, _LUT_PIN_PS[6][0]) for p, _ in _pins(cell, "output")}
+        reads = lut_reads(kind, cell.get("parameters", {}))
+        if reads is not None:  # only the pins the truth table depends on start an arc
+            arcs = {out: {p: d for p, d in ins.items() if p[0] in reads[out[0]]} for out, ins in arcs.items()}
         cells[name] = _Cell(name, kind, arcs, dict(_pins(cell, "input")), dict(_pins(cell, "output")))
 
     driver: dict[int, tuple[str, Pin]] = {}

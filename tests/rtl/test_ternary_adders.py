@@ -353,3 +353,18 @@ def test_other_spellings_synthesize(tmp_path: Path, device: str, cell: str | Non
 def test_cocotb_cosimulation_of_the_xilinx_spelling(tmp_path: Path) -> None:
     design, x = random_design(11)
     cosim_exact(with_options(design, adders="ternary", pipeline_every=1), x[:100], tmp_path / "cosim")
+
+
+@needs_yosys
+def test_synthesized_depth_follows_the_lut_pins_a_ternary_adder_really_reads(tmp_path: Path) -> None:
+    """A LUT6_2's O5 (its bit's majority) does not read the previous bit's majority on I3: a ternary adder is
+    two LUT levels, not a ripple through all its LUTs, in the logic depth and in the critical path; and
+    fpgaq synth reads the xc7 spelling a project's manifest names."""
+    from fpgaq.sim.synth import synthesize_project
+
+    root, _ = _project(tmp_path, seed=11)
+    result, _ = synthesize_project(root, device="xc7", dsp=False)
+    assert result.cells.get("LUT6_2", 0) > 0
+    widest = max(op.out.width for op in build(with_options(random_design(11)[0], adders="ternary")).net.live())
+    assert result.logic_depth is not None and result.logic_depth < widest  # a ripple would count one LUT per bit
+    assert result.timing is not None and result.timing["lut_levels"] <= result.logic_depth
