@@ -368,3 +368,14 @@ def test_synthesized_depth_follows_the_lut_pins_a_ternary_adder_really_reads(tmp
     widest = max(op.out.width for op in build(with_options(random_design(11)[0], adders="ternary")).net.live())
     assert result.logic_depth is not None and result.logic_depth < widest  # a ripple would count one LUT per bit
     assert result.timing is not None and result.timing["lut_levels"] <= result.logic_depth
+
+
+def test_the_sweeps_option_setter_takes_adders() -> None:
+    from fpgaq.ir.passes.requantize import with_options as set_options
+
+    design, _ = random_design(2)
+    graph = set_options(design.graph, adders="ternary")
+    assert {n.options.get("adders") for n in graph.nodes if n.op != "input"} == {"ternary"}
+    assert all("adders" not in n.options for n in design.graph.nodes)  # the original graph is left as it was
+    with pytest.raises(ValueError, match="adders must be one of binary, ternary"):
+        set_options(design.graph, adders="quaternary")

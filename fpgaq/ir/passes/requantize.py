@@ -25,7 +25,7 @@ import copy
 import dataclasses
 from typing import Any
 
-from fpgaq.config import MULTIPLIERS
+from fpgaq.config import ADDERS, MULTIPLIERS
 from fpgaq.fixed import FixedType, Overflow, Rounding
 from fpgaq.ir.graph import Graph, Node, Weight
 from fpgaq.ir.opspec import is_average_pool, is_exact_then_cast, is_reusable, ops_where
@@ -256,11 +256,12 @@ def with_options(
     reuse_factor: int | None = None,
     pipeline_every: int | None = None,
     multiplier: str | None = None,
+    adders: str | None = None,
 ) -> Graph:
     """A new graph with implementation options set where they apply; ``None`` leaves one as it is.
 
     ``reuse_factor`` goes on the ops whose products fold in time
-    (:data:`REUSE_OPS`); ``pipeline_every`` and ``multiplier`` on every
+    (:data:`REUSE_OPS`); ``pipeline_every``, ``multiplier`` and ``adders`` on every
     non-input node (each back end reads them where they matter).  The options
     never change a number, so types and weights are shared with ``graph``
     rather than copied (graphs are values: nothing edits them in place), which
@@ -282,6 +283,8 @@ def with_options(
         )
     if multiplier is not None and multiplier not in MULTIPLIER_CHOICES:
         raise ValueError(f"with_options: multiplier must be one of {', '.join(MULTIPLIER_CHOICES)}, got {multiplier!r}")
+    if adders is not None and adders not in ADDERS:
+        raise ValueError(f"with_options: adders must be one of {', '.join(ADDERS)}, got {adders!r}")
     nodes = []
     for node in graph.nodes:
         options = dict(node.options)
@@ -292,6 +295,8 @@ def with_options(
                 options["pipeline_every"] = pipeline_every
             if multiplier is not None:
                 options["multiplier"] = multiplier
+            if adders is not None:
+                options["adders"] = adders
         nodes.append(dataclasses.replace(node, inputs=list(node.inputs), options=options))
     tensors = {k: copy.copy(t) for k, t in graph.tensors.items()}
     return Graph(graph.name, nodes, tensors, list(graph.inputs), list(graph.outputs))
