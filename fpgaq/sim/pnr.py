@@ -36,7 +36,6 @@ import math
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from fpgaq.errors import FpgaqError
-from fpgaq.sim.synth import SynthResult, Yosys, synthesize_project
+from fpgaq.sim.synth import SynthResult, Yosys, run_tool, synthesize_project
 
 __all__ = [
     "ECP5_PARTS",
@@ -146,20 +145,6 @@ def package_pins(part: str, package: str) -> int:
     if package not in packages:
         raise DesignTooLarge(f"{name} has no package {package!r}; its packages: {', '.join(sorted(packages))}")
     return len(packages[package])
-
-
-def _run(command: list[str], cwd: Path, timeout: float | None) -> tuple[int, str]:
-    """Run a tool in its own process group, so that a timeout ends it with every child."""
-    proc = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return proc.returncode, output
 
 
 # ----------------------------------------------------------------------------- the result
@@ -397,7 +382,7 @@ def place_and_route(
     commands = [command]
     start = time.monotonic()
     try:
-        code, output = _run(command, work, timeout)
+        code, output = run_tool(command, work, timeout)
     except subprocess.TimeoutExpired:
         raise PnrFailed(f"nextpnr did not finish {synth.top} within {timeout} s", log_path=str(work / log)) from None
     runtime = time.monotonic() - start
@@ -421,7 +406,7 @@ def place_and_route(
     if bitstream:
         pack = [*tools["ecppack"], "--input", config, "--bit", f"{synth.top}.bit"]
         commands.append(pack)
-        code, output = _run(pack, work, timeout)
+        code, output = run_tool(pack, work, timeout)
         if code != 0 or not (work / f"{synth.top}.bit").is_file():
             raise PnrFailed(f"ecppack failed on {synth.top}:\n{output.strip()[-2000:]}", output, str(work / log))
         bit_path = str(work / f"{synth.top}.bit")

@@ -82,6 +82,7 @@ __all__ = [
     "YosysNotFound",
     "device_name",
     "find_yosys",
+    "run_tool",
     "synthesize",
     "synthesize_project",
     "tally_cells",
@@ -490,8 +491,8 @@ def _depth(module: dict[str, Any]) -> tuple[int | None, int | None]:
 
 
 # ----------------------------------------------------------------------------- running
-def _run(command: list[str], cwd: Path, timeout: float | None) -> tuple[int, str]:
-    """Run Yosys in its own process group, so a timeout ends it and every child it started."""
+def run_tool(command: list[str], cwd: Path, timeout: float | None) -> tuple[int, str]:
+    """Run a tool (Yosys, nextpnr) in its own process group, so a timeout ends it and every child it started."""
     proc = subprocess.Popen(
         command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )
@@ -561,7 +562,7 @@ def _attempt(
     log_path = workdir / _LOG
     start = time.monotonic()
     try:
-        code, output = _run(command, workdir, timeout)
+        code, output = run_tool(command, workdir, timeout)
     except subprocess.TimeoutExpired:
         raise SynthTimeout(
             f"Yosys did not finish {top!r} for {device} within {timeout} s; raise timeout= or synthesize a smaller "
