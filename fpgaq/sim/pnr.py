@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from fpgaq.errors import FpgaqError
-from fpgaq.sim.synth import SynthResult, Yosys, run_tool, synthesize_project
+from fpgaq.sim.synth import SynthResult, Yosys, run_tool, synthesize_project, write_json_report
 
 __all__ = [
     "ECP5_PARTS",
@@ -469,8 +469,4 @@ def place_and_route_project(
         timeout=timeout,
     )
     out = Path(report) if report is not None else root / "pnr" / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
-    tmp.replace(out)
-    return result, out
+    return result, write_json_report(result.to_dict(), out)

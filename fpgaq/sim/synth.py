@@ -86,6 +86,7 @@ __all__ = [
     "synthesize",
     "synthesize_project",
     "tally_cells",
+    "write_json_report",
 ]
 
 DEVICES = ("xc7", "xcup", "generic-lut4", "generic-lut6", "ecp5")
@@ -737,8 +738,13 @@ def synthesize_project(
         sources, top, device=device, dsp=dsp, timeout=timeout, workdir=root / "synth" / name, yosys=yosys
     )
     out = Path(report) if report is not None else root / "synth" / f"{name}.json"
+    return result, write_json_report(result.to_dict(), out)
+
+
+def write_json_report(data: dict[str, Any], out: Path) -> Path:
+    """Write a tool run's JSON report whole or not at all (a reader never sees half a report)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(out)
-    return result, out
+    return out

@@ -110,22 +110,22 @@ def _transpose_taps(node: Node, in_shape: tuple[int, ...], w: np.ndarray, xs: li
     return out
 
 
-def _multiplier(node: Node) -> str:
-    style = str(node.options.get("multiplier", "auto")).lower()
-    if style not in MULTIPLIERS:
+def _choice(node: Node, key: str, setting: str, default: str, choices: tuple[str, ...]) -> str:
+    """A node's implementation option among ``choices`` (the config checks them; hand-built graphs get here too)."""
+    style = str(node.options.get(key, default)).lower()
+    if style not in choices:
         raise RtlLoweringError(
-            f"{node.where(with_op=True)}: Multiplier {style!r} is not supported; choose one of {', '.join(MULTIPLIERS)}"
+            f"{node.where(with_op=True)}: {setting} {style!r} is not supported; choose one of {', '.join(choices)}"
         )
     return style
+
+
+def _multiplier(node: Node) -> str:
+    return _choice(node, "multiplier", "Multiplier", "auto", MULTIPLIERS)
 
 
 def _adders(node: Node) -> str:
-    style = str(node.options.get("adders", "binary")).lower()
-    if style not in ADDERS:
-        raise RtlLoweringError(
-            f"{node.where(with_op=True)}: Adders {style!r} is not supported; choose one of {', '.join(ADDERS)}"
-        )
-    return style
+    return _choice(node, "adders", "Adders", "binary", ADDERS)
 
 
 def dot_products(
