@@ -362,11 +362,9 @@ def _combine(net: Netlist, a: Term, b: Term, positive: bool = False) -> Term:
 
 
 def _pass_through(terms: Sequence[Term]) -> int:
-    """Low result bits an adder of ``terms`` passes through without logic: below the second-finest
-    operand, when the finest one is alone there and added (a subtracted one must be complemented)."""
-    fracs = sorted(((s.frac, not n) for s, n in terms), reverse=True)
-    (f0, added), (f1, _) = fracs[0], fracs[1]
-    return f0 - f1 if added else 0
+    """Low result bits an adder of ``terms`` would pass through without logic (the add3 op's own rule)."""
+    frac = max(s.frac for s, _ in terms)
+    return add3_pass_through(tuple(frac - s.frac for s, _ in terms) + tuple(bool(n) for _, n in terms))
 
 
 def _combine3(net: Netlist, terms: Sequence[Term], positive: bool = False) -> Term:
