@@ -21,13 +21,13 @@ import dataclasses
 import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping
-from numbers import Integral
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Union
 
 import yaml
 
-from fpgaq.errors import FpgaqError
+from fpgaq.errors import FpgaqError, SettingError
 from fpgaq.fixed import FixedType, Overflow, Rounding
 
 __all__ = [
@@ -79,10 +79,14 @@ _MODEL_KEYS = (
     "Multiplier",
     "PipelineEvery",
     "Adders",
+    "ClockPeriod",
+    "Device",
     "Input",
 )
 _MODEL_ONLY = {
     "IOType": "IOType applies to the whole design; set Model.IOType instead",
+    "ClockPeriod": "the design has one clock; set Model.ClockPeriod instead",
+    "Device": "the design is timed for one part; set Model.Device instead",
     "Input": "the input type is set for the whole model; set Model.Input.Precision instead",
 }
 
@@ -173,6 +177,21 @@ def _read_pipeline_every(value: Any, path: str) -> int:
     )
 
 
+def _read_clock_period(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < float(value) < 1000:
+        raise _invalid(path, value, "a clock period in ns, above 0 and below 1000", "write e.g. 5.0 for 200 MHz")
+    return float(value)
+
+
+def _read_device(value: Any, path: str) -> str:
+    from fpgaq.devices import DEVICES, get_device
+
+    try:
+        return get_device(str(value)).name
+    except SettingError:
+        raise _invalid(path, value, f"a device preset: {', '.join(DEVICES)}", "choose the part closest to yours") from None
+
+
 def _read_choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
     expected = f"one of {', '.join(choices)} (any case)"
     if not isinstance(value, str):
@@ -257,6 +276,8 @@ class ModelSettings:
     pipeline_every: int = 0
     adders: str = "binary"
     input_precision: FixedType | None = None
+    clock_period: float | None = None  # ns; registers placed by the delay model instead of PipelineEvery
+    device: str | None = None  # the part ClockPeriod is timed for (a fpgaq.devices preset)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -294,6 +315,8 @@ class LayerConfig:
     pipeline_every: int
     origin: dict[str, str]
     adders: str = "binary"
+    clock_period: float | None = None
+    device: str | None = None
 
 
 def _float_twin(class_name: str) -> str | None:
@@ -374,7 +397,14 @@ class Config:
         origin["Precision.table"] = origin["TablePrecision"]
         origin["IOType"] = "Model.IOType"
         return LayerConfig(
-            name=name, class_name=class_name, precision=precision, io_type=self.model.io_type, origin=origin, **values
+            name=name,
+            class_name=class_name,
+            precision=precision,
+            io_type=self.model.io_type,
+            origin=origin,
+            clock_period=self.model.clock_period,
+            device=self.model.device,
+            **values,
         )
 
     def check_layers(self, names: Iterable[str], class_names: Iterable[str] | None = None) -> None:
@@ -423,6 +453,10 @@ class Config:
         }
         if m.adders != ModelSettings.adders:  # written when set, so configs from before the key read the same
             model["Adders"] = m.adders
+        if m.clock_period is not None:
+            model["ClockPeriod"] = m.clock_period
+        if m.device is not None:
+            model["Device"] = m.device
         if m.input_precision is not None:
             model["Input"] = {"Precision": _spell(m.input_precision)}
         out: dict[str, Any] = {"Model": model}
@@ -504,6 +538,10 @@ def _parse_model(raw: Any) -> ModelSettings:
             values[s.attr] = s.read(section[s.key], f"Model.{s.key}")
     if "IOType" in section:
         values["io_type"] = _read_choice(section["IOType"], "Model.IOType", IO_TYPES)
+    if "ClockPeriod" in section:
+        values["clock_period"] = _read_clock_period(section["ClockPeriod"], "Model.ClockPeriod")
+    if "Device" in section:
+        values["device"] = _read_device(section["Device"], "Model.Device")
     if "Precision" in section:
         raw_p = section["Precision"]
         if isinstance(raw_p, (str, FixedType)):  # hls4ml's shorthand for {default: ...}
@@ -544,7 +582,21 @@ def _parse(raw: Any) -> Config:
                     f"{'class' if key == 'LayerType' else 'layer'} name string; quote it in YAML"
                 )
         sections[key] = {name: _parse_layer_entry(entry, f"{key}.{name}") for name, entry in entries.items()}
-    return Config(_parse_model(top.get("Model")), sections["LayerType"], sections["LayerName"])
+    model = _parse_model(top.get("Model"))
+    if model.clock_period is not None:
+        setters = ["Model.PipelineEvery"] if model.pipeline_every else []
+        setters += [
+            f"{key}.{name}.PipelineEvery"
+            for key in ("LayerType", "LayerName")
+            for name, entry in sections[key].items()
+            if entry.pipeline_every is not None
+        ]
+        if setters:
+            raise ConfigError(
+                f"Model.ClockPeriod: registers are placed by the clock period, so {', '.join(setters)} cannot be "
+                "honoured as well; remove PipelineEvery (or ClockPeriod to place registers by levels)"
+            )
+    return Config(model, sections["LayerType"], sections["LayerName"])
 
 
 class _StrictLoader(yaml.SafeLoader):

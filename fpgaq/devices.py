@@ -30,6 +30,11 @@ class Device:
     clock_mhz: float
     synth_device: str
     description: str = ""
+    timing: str = ""  # the delay model's flow (fpgaq.rtl.delay); empty: the synthesis flow's
+
+    @property
+    def timing_flow(self) -> str:
+        return self.timing or self.synth_device
 
     def budget(self) -> dict[str, float | None]:
         return {"lut": self.luts, "ff": self.ffs, "dsp": self.dsps, "bram": self.brams}
@@ -52,6 +57,20 @@ DEVICES: dict[str, Device] = {
         ),
         Device("xc7a100t", "7-series", 6, 63_400, 126_800, 240, 135, 150.0, "xc7", "Artix-7 100T"),
         Device(
+            "lfe5u-85f",
+            "ECP5",
+            4,
+            83_640,
+            83_640,
+            156,
+            104.0,
+            100.0,
+            "generic-lut4",
+            "Lattice ECP5 LFE5U-85F (LUT/FF estimates from the generic 4-input-LUT calibration; timing from "
+            "nextpnr-ecp5 place and route)",
+            timing="ecp5",
+        ),
+        Device(
             "generic-lut4",
             "generic",
             4,
@@ -66,7 +85,7 @@ DEVICES: dict[str, Device] = {
     )
 }
 
-_ALIASES = {"vu9p": "xcvu9p", "a100t": "xc7a100t", "artix7": "xc7a100t", "lut4": "generic-lut4"}
+_ALIASES = {"vu9p": "xcvu9p", "a100t": "xc7a100t", "artix7": "xc7a100t", "lut4": "generic-lut4", "ecp5": "lfe5u-85f"}
 
 
 def get_device(device: str | Device) -> Device:

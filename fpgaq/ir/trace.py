@@ -71,6 +71,8 @@ class _Tracer:
             "multiplier": lc.multiplier,
             "pipeline_every": lc.pipeline_every,
             "adders": lc.adders,
+            "clock_period": lc.clock_period,
+            "timing_device": lc.device,
         }
 
     def table(self, lc: LayerConfig, quantizer_type: FixedType | None = None) -> tuple[dict[str, Any], dict[str, Any]]:

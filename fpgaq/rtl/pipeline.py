@@ -43,8 +43,10 @@ and ``accum`` params are what the Verilog emitter reads.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
+from fpgaq.errors import SettingError
+from fpgaq.rtl.delay import DelayModel, delay_model, op_arrival, sloped_output
 from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.netlist import Netlist, Op, Signal
 
@@ -53,6 +55,8 @@ __all__ = [
     "Arrival",
     "Pipelined",
     "Scheduler",
+    "TooSlow",
+    "clock_period",
     "hold_stage",
     "pipeline",
     "read_stage",
@@ -95,6 +99,7 @@ class Pipelined:
     ii: int
     node_stages: dict[str, tuple[int, int]]
     every: dict[str, int]
+    clock_period: float | None = None  # ns, when ``ClockPeriod`` placed the registers
 
 
 # ---------------------------------------------------------------- the rule
@@ -119,6 +124,41 @@ def registers_output(depth: int, cost: int, every: int, boundary: bool) -> bool:
     """Whether an operation's output is registered: its depth reached ``PipelineEvery``, or it is
     a layer's output under ``PipelineEvery: 0`` (``boundary``) and still in logic."""
     return (every > 0 and cost > 0 and depth >= every) or (boundary and depth > 0)
+
+
+class TooSlow(SettingError):
+    """``ClockPeriod`` is shorter than one operation of the design takes by the delay model."""
+
+
+def clock_period(nodes: Iterable[object]) -> tuple[float | None, str]:
+    """The design's ``ClockPeriod`` (ns) and the device it is timed for, from the nodes' options.
+
+    The period is one for the whole design (one clock); the config keeps it in
+    the Model section, and every node carries a copy.
+    """
+    for node in nodes:
+        options = getattr(node, "options", {}) or {}
+        if options.get("clock_period") is not None:
+            return float(options["clock_period"]), str(options.get("timing_device") or "xc7a100t")
+    return None, ""
+
+
+def timed_read_stage(
+    arrivals: Sequence[tuple[int, float, int, bool]],
+    arrival_at: Callable[[list[tuple[float, int, bool]]], float],
+    budget: float,
+) -> tuple[int, float]:
+    """``ClockPeriod``'s rule: the stage at which an operation reads its operands and its result's delay.
+
+    ``arrivals`` are the operands' (stage, ns, width, sloped).  The latest stage,
+    operands of earlier stages read fresh from delay registers; one stage later
+    (every operand registered) when the result would come after ``budget``.
+    """
+    stage = max(s for s, _, _, _ in arrivals)
+    ready = arrival_at([(d if s == stage else 0.0, w, sl) for s, d, w, sl in arrivals])
+    if ready > budget and any(d > 0 for s, d, _, _ in arrivals if s == stage):
+        return stage + 1, arrival_at([(0.0, w, sl) for _, _, w, sl in arrivals])
+    return stage, ready
 
 
 def hold_stage(input_stages: Iterable[int]) -> int:
@@ -150,6 +190,13 @@ class Scheduler:
         self.hold_stage: dict[int, int] = {}
         self.every = {n.name: int(n.options.get("pipeline_every", 0) or 0) for n in low.graph.nodes}
         self.boundary = {s.id for name, sigs in low.node_outputs.items() if self.every.get(name, 0) == 0 for s in sigs}
+        self.period, device = clock_period(low.graph.nodes)
+        self.model: DelayModel | None = None
+        self.slope: dict[int, bool] = {}  # scheduled signal id -> its bits ripple (ClockPeriod only)
+        if self.period is not None:
+            self.model = delay_model(device)
+            self.budget = self.model.budget(self.period)
+            self.boundary = set()
 
     def scheduled(self, s: Signal) -> Signal:
         """The registered netlist's signal standing for source signal ``s`` (after :meth:`run`)."""
@@ -193,7 +240,12 @@ class Scheduler:
         else:
             built = [self.rel(a.id, k) for a in op.args]
             s = self._copy(op, tuple(b[0] for b in built))
-            depth = max((b[1] for b in built), default=0) + LEVELS.get(op.kind, 0)
+            if self.model is None:
+                depth = max((b[1] for b in built), default=0) + LEVELS.get(op.kind, 0)
+            else:
+                parts = [(float(d), b.width, self.slope.get(b.id, False)) for b, d in built if not b.is_const]
+                depth = self._ready(op, parts)
+                self.slope[s.id] = sloped_output(op.kind, (sl for _, _, sl in parts))
             result = (self._own(s, self.low.owner.get(op.out.id), k, depth), depth)
         self.rel_cache[key] = result
         return result
@@ -243,8 +295,75 @@ class Scheduler:
         new = self._copy(op, (src,), (g, s_g - 1))
         self.m[op.out.id] = self._own(new, self.low.owner.get(op.out.id), s_g, 0)
 
+    def _ready(self, op: Op, parts: list[tuple[float, int, bool]]) -> float:
+        assert self.model is not None
+        index_bits = op.args[0].width if op.kind == "rom" and op.args else 0
+        return op_arrival(self.model, op.kind, op.out.width, parts, index_bits)
+
+    def _parts(self, op: Op, k: int) -> list[tuple[int, float, int, bool]]:
+        """(stage, ns, width, sloped) of an operation's operands if it read them at stage ``k``."""
+        parts = []
+        for a in op.args:
+            c = self.cls[a.id]
+            if c == "abs":
+                s = self.m[a.id]
+                st, d = self.st[s.id]
+                parts.append(
+                    (st, float(d), s.width, self.slope.get(s.id, False)) if st == k else (k, 0.0, s.width, False)
+                )
+            elif c == "rel":
+                s, d = self.rel(a.id, k)
+                parts.append((k, float(d), s.width, self.slope.get(s.id, False)))
+        return parts
+
+    def _op_timed(self, op: Op, owner: str | None) -> None:
+        """``ClockPeriod``: registers go where the delay model says a stage would exceed the period."""
+        abs_args = [self.m[a.id] for a in op.args if self.cls[a.id] == "abs"]
+        latest = max(self.st[a.id][0] for a in abs_args)
+        stage, depth = timed_read_stage(self._parts(op, latest), lambda parts: self._ready(op, parts), self.budget)
+        if depth > self.budget:
+            raise self._too_slow(op, owner, depth)
+        args = []
+        for a in op.args:
+            c = self.cls[a.id]
+            args.append(
+                self.delay(self.m[a.id], stage)
+                if c == "abs"
+                else self.rel(a.id, stage)[0]
+                if c == "rel"
+                else self.m[a.id]
+            )
+        parts = self._parts(op, stage)
+        out_stage = stage
+        if op.kind == "accum":
+            g, phases, reg_lo, reg_hi, _ = op.param
+            new = self._copy(op, tuple(args), (g, phases, reg_lo, reg_hi, stage))
+            out_stage = stage + phases - 1
+        else:
+            new = self._copy(op, tuple(args))
+        self.slope[new.id] = sloped_output(op.kind, (sl for _, _, _, sl in parts))
+        self.m[op.out.id] = self._own(new, owner, out_stage, depth)
+
+    def _too_slow(self, op: Op, owner: str | None, depth: float) -> TooSlow:
+        model = self.model
+        assert model is not None and self.period is not None
+        slowest = 0.0
+        for o in self.src.live():
+            index_bits = o.args[0].width if o.kind == "rom" and o.args else 0
+            fresh = [(0.0, a.width, False) for a in o.args if not a.is_const]
+            slowest = max(slowest, op_arrival(model, o.kind, o.out.width, fresh, index_bits))
+        return TooSlow(
+            f"ClockPeriod {self.period:g} ns cannot be met: a {op.out.width}-bit {op.kind} of layer {owner or 'top'} "
+            f"takes {model.stage_ns(depth):.2f} ns from register to register on its own by the {model.flow} delay "
+            f"model; the shortest period this design allows is {model.stage_ns(slowest):.2f} ns: set ClockPeriod to "
+            "at least that, or narrow the layer's types"
+        )
+
     def _op(self, op: Op) -> None:
         owner = self.low.owner.get(op.out.id)
+        if self.model is not None:
+            self._op_timed(op, owner)
+            return
         n = self.every.get(owner, 0) if owner is not None else 0
         cost = LEVELS.get(op.kind, 0)
         abs_args = [self.m[a.id] for a in op.args if self.cls[a.id] == "abs"]
@@ -293,7 +412,7 @@ class Scheduler:
             s_out = max((self.st[s.id][0] for s in outs if not s.is_const), default=s_in)
             node_stages[node.name] = (s_in, max(s_out, s_in))
         ii = max(out.fold_groups.values(), default=1)
-        return Pipelined(out, self.owner, self.st, latency, ii, node_stages, self.every)
+        return Pipelined(out, self.owner, self.st, latency, ii, node_stages, self.every, self.period)
 
 
 def pipeline(low: Lowered) -> Pipelined:
