@@ -189,7 +189,9 @@ def _read_device(value: Any, path: str) -> str:
     try:
         return get_device(str(value)).name
     except SettingError:
-        raise _invalid(path, value, f"a device preset: {', '.join(DEVICES)}", "choose the part closest to yours") from None
+        raise _invalid(
+            path, value, f"a device preset: {', '.join(DEVICES)}", "choose the part closest to yours"
+        ) from None
 
 
 def _read_choice(value: Any, path: str, choices: tuple[str, ...]) -> str:
