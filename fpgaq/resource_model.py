@@ -100,7 +100,8 @@ class NodeEstimate:
     bram: float = 0.0
     latency_cycles: int = 0
     ii: int = 1
-    logic_depth: int = 0
+    logic_depth: float = 0
+    stage_ns: float = 0.0  # the longest register-to-register path by the delay model (0: not timed)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -117,6 +118,18 @@ class Estimate:
     nodes: list[NodeEstimate]
     total: NodeEstimate
     calibration: str
+    clock_source: str = "the device's default clock"
+    delay_model: str = ""
+
+    @property
+    def fmax_mhz(self) -> float | None:
+        """The highest clock the design meets by the delay model (None: no delay model for the device)."""
+        return 1000.0 / self.total.stage_ns if self.total.stage_ns > 0 else None
+
+    @property
+    def meets_clock(self) -> bool | None:
+        fmax = self.fmax_mhz
+        return None if fmax is None else fmax >= self.clock_mhz * (1 - 1e-9)
 
     @property
     def latency_ns(self) -> float:
@@ -146,6 +159,10 @@ class Estimate:
             "backend": self.backend,
             "label": self.label,
             "clock_mhz": self.clock_mhz,
+            "clock_source": self.clock_source,
+            "fmax_mhz": self.fmax_mhz,
+            "meets_clock": self.meets_clock,
+            "delay_model": self.delay_model,
             "latency_ns": self.latency_ns,
             "total": self.total.to_dict(),
             "utilization": self.utilization(),
@@ -161,7 +178,7 @@ class Estimate:
         return f"RTL estimate (calibrated against {self.calibration})"
 
     def table(self) -> str:
-        rows = [("node", "op", "LUT", "FF", "DSP", "BRAM", "cycles", "II", "depth")]
+        rows = [("node", "op", "LUT", "FF", "DSP", "BRAM", "cycles", "II", "depth", "ns")]
         for n in [*self.nodes, self.total]:
             rows.append(
                 (
@@ -173,11 +190,12 @@ class Estimate:
                     f"{n.bram:g}",
                     str(n.latency_cycles),
                     str(n.ii),
-                    str(n.logic_depth),
+                    f"{n.logic_depth:g}" if isinstance(n.logic_depth, int) else f"{n.logic_depth:.2f}",
+                    f"{n.stage_ns:.2f}" if n.stage_ns else "-",
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = [f"{self.label}: {self.design} on {self.device.name} at {self.clock_mhz:g} MHz"]
+        lines = [f"{self.label}: {self.design} on {self.device.name} at {self.clock_mhz:.4g} MHz ({self.clock_source})"]
         for i, r in enumerate(rows):
             if i == len(rows) - 1:
                 lines.append("  ".join("-" * w for w in widths))
@@ -187,6 +205,12 @@ class Estimate:
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths))
         lines.append(f"latency {self.total.latency_cycles} cycles = {self.latency_ns:.1f} ns, II {self.total.ii}")
+        if self.fmax_mhz is not None:
+            verdict = "" if self.meets_clock else f"; the {self.clock_mhz:.4g} MHz clock is NOT met"
+            lines.append(
+                f"Fmax {self.fmax_mhz:.1f} MHz (longest stage {self.total.stage_ns:.2f} ns by the {self.delay_model} "
+                f"delay model){verdict}"
+            )
         use = ", ".join(f"{k} {v:.1%}" for k, v in self.utilization().items() if v is not None)
         if use:
             lines.append(f"utilization: {use}" + ("" if self.fits() else "  (does NOT fit)"))
@@ -272,7 +296,7 @@ def _apply(coef: Mapping[str, float], terms: Mapping[str, float]) -> float:
     return sum(coef.get(k, 0.0) * v for k, v in terms.items())
 
 
-def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool) -> NodeEstimate:
+def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool, register_ns: float) -> NodeEstimate:
     luts, dsp = lut_terms(nf.features.counts, nf.features.mul_shapes, synth_device, use_dsp)
     return NodeEstimate(
         nf.name,
@@ -284,16 +308,33 @@ def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool) -
         latency_cycles=nf.stages,
         ii=nf.ii,
         logic_depth=nf.depth,
+        stage_ns=register_ns + nf.ns if register_ns else 0.0,
     )
 
 
-def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list[NodeEstimate], NodeEstimate]:
+def _timing_model(graph: Graph, device: Device) -> Any:
+    """The delay model that times the estimate: ``ClockPeriod``'s own device when the design was
+    scheduled by one (its registers were placed for that part), else the estimate's device."""
+    from fpgaq.rtl.delay import delay_model
+
+    for node in graph.nodes:
+        if node.options.get("clock_period") is not None:
+            return delay_model(str(node.options.get("timing_device") or "xc7a100t"))
+    try:
+        return delay_model(device)
+    except SettingError:
+        return None
+
+
+def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list[NodeEstimate], NodeEstimate, Any]:
     from fpgaq.rtl.features import graph_features
 
-    nfs, latency, input_bits = graph_features(graph, exact_timing=exact)
+    model = _timing_model(graph, device)
+    nfs, latency, input_bits = graph_features(graph, exact_timing=exact, report=model)
     coef = coefficients(device.synth_device)
     use_dsp = use_dsp and bool(device.dsps)
-    nodes = [_rtl_node(nf, coef, device.synth_device, use_dsp) for nf in nfs]
+    register_ns = model.register if model is not None else 0.0
+    nodes = [_rtl_node(nf, coef, device.synth_device, use_dsp, register_ns) for nf in nfs]
     top = {"reg_bits": 0.0}  # the top level's registers: inputs and valid bits
     total = NodeEstimate(
         "total",
@@ -305,8 +346,9 @@ def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list
         latency_cycles=latency,
         ii=max((n.ii for n in nodes), default=1),
         logic_depth=max((n.logic_depth for n in nodes), default=0),
+        stage_ns=max((n.stage_ns for n in nodes), default=register_ns),
     )
-    return nodes, total
+    return nodes, total, model
 
 
 # ----------------------------------------------------------------------------- the HLS model
@@ -368,18 +410,30 @@ def estimate(
     inputs arrived with the latest one: the latency is then an upper bound
     (by at most a cycle per pipelined layer) instead of exact, and thousands
     of points cost seconds instead of minutes.
+
+    The RTL estimate is timed by the device's delay model
+    (:mod:`fpgaq.rtl.delay`): without ``clock_mhz`` the design is taken to
+    run at its Fmax, so the latency in ns is what a deeper pipeline buys;
+    with ``clock_mhz``, ``meets_clock`` says whether it can.
     """
     graph = design if isinstance(design, Graph) else design.graph
     dev = get_device(device)
     if backend not in BACKENDS:
         raise SettingError(f"estimate: backend {backend!r} is not supported; choose one of {', '.join(BACKENDS)}")
-    clock = float(clock_mhz) if clock_mhz is not None else dev.clock_mhz
-    if clock <= 0:
+    if clock_mhz is not None and not float(clock_mhz) > 0:
         raise SettingError(f"estimate: clock_mhz must be positive, got {clock_mhz!r}")
+    model = None
     if backend == "rtl":
-        nodes, total = _rtl(graph, dev, use_dsp, exact)
+        nodes, total, model = _rtl(graph, dev, use_dsp, exact)
         calibration = _shipped().get("source", "Yosys")
     else:
         nodes, total = _hls(graph, dev)
         calibration = "none (HLS model)"
-    return Estimate(graph.name, dev, backend, clock, nodes, total, calibration)
+    if clock_mhz is not None:
+        clock, source = float(clock_mhz), "given"
+    elif total.stage_ns > 0:
+        clock, source = 1000.0 / total.stage_ns, "its Fmax by the delay model"
+    else:
+        clock, source = dev.clock_mhz, "the device's default clock"
+    flow = f"{model.flow}" if model is not None else ""
+    return Estimate(graph.name, dev, backend, clock, nodes, total, calibration, source, flow)

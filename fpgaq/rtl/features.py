@@ -47,13 +47,14 @@ import numpy as np
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
+from fpgaq.rtl.delay import DelayModel, delay_model, op_arrival, sloped_output
 from fpgaq.rtl.fold import folded_dot_products
 from fpgaq.rtl.lower.blocks import on_binary_point
 from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, add3_pass_through, bits_for_range
-from fpgaq.rtl.pipeline import LEVELS, Scheduler, hold_stage, read_stage, registers_output
+from fpgaq.rtl.pipeline import LEVELS, Scheduler, TooSlow, hold_stage, read_stage, registers_output, timed_read_stage
 
 __all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_features"]
 
@@ -111,9 +112,10 @@ class NodeFeatures:
     op: str
     features: Features
     stages: int
-    depth: int
-    out_depth: int
+    depth: float
+    out_depth: float
     ii: int = 1
+    ns: float = 0.0  # the longest logic delay since a register by the delay model (0: not timed)
 
 
 # ----------------------------------------------------------------------------- counting ops
@@ -241,7 +243,8 @@ _MULTIPLIERS = ("mul", "mulc")
 class _Program:
     """Ops reduced to what scheduling reads, once per netlist (widths are costly to recompute)."""
 
-    steps: list[tuple[int, int, int, tuple[int, ...], int, int]]  # id, kind, levels, args, width, extra
+    steps: list[tuple[int, int, int, tuple[int, ...], int, int, str, int]]
+    # id, kind, levels, args, width, extra, op kind, ROM index bits
     hold_inputs: dict[int, list[int]]
     widths: dict[int, int]
 
@@ -278,22 +281,49 @@ def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable
         width = loaded.get(op.out.id, op.out.width)
         if op.kind == "hold":
             hold_inputs.setdefault(op.param[0], []).append(op.args[0].id)
-            steps.append((op.out.id, _HOLD, 0, args, width, op.param[0]))
+            steps.append((op.out.id, _HOLD, 0, args, width, op.param[0], op.kind, 0))
         else:
             extra = op.param[1] - 1 if op.kind == "accum" else 0
             kind = _MUL if op.kind in _MULTIPLIERS else _OP
-            steps.append((op.out.id, kind, LEVELS.get(op.kind, 0), args, width, extra))
+            index_bits = op.args[0].width if op.kind == "rom" else 0
+            steps.append((op.out.id, kind, LEVELS.get(op.kind, 0), args, width, extra, op.kind, index_bits))
     return _Program(steps, hold_inputs, {s.id: loaded.get(s.id, s.width) for s in inputs})
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """How a node is scheduled and timed: ``every`` (PipelineEvery levels) or, with ``clock``, the
+    delay model and the logic budget per stage that ``ClockPeriod`` leaves; ``report`` times the
+    result in ns (the estimate's device; ``None``: no ns)."""
+
+    every: int = 0
+    clock: DelayModel | None = None
+    budget: float = 0.0
+    report: DelayModel | None = None
+
+    @property
+    def model(self) -> DelayModel | None:
+        return self.clock or self.report
+
+
+def _arrival_of(model: DelayModel, kind: str, width: int, index_bits: int) -> Callable[[list], float]:
+    return lambda parts: op_arrival(model, kind, width, parts, index_bits)
 
 
 class _Replay:
     """The scheduler's rule (:mod:`fpgaq.rtl.pipeline`) replayed on a small netlist whose inputs
-    arrive at given (stage, depth): counts the register bits it adds and where outputs leave."""
+    arrive at given (stage, depth, ns): counts the register bits it adds and where outputs leave.
 
-    def __init__(self, every: int, boundary: set[int]) -> None:
-        self.every = every
-        self.boundary = boundary
-        self.at: dict[int, tuple[int, int]] = {}
+    ``depth`` is what the rule compares (levels, or ns under ``ClockPeriod``); ``ns`` is the
+    delay model's time since the last register, from which the estimate's Fmax comes."""
+
+    def __init__(self, timing: Timing, boundary: set[int]) -> None:
+        self.timing = timing
+        self.every = timing.every
+        self.boundary = boundary if timing.clock is None else set()
+        self.at: dict[int, tuple[int, float, float]] = {}
+        self.slope: dict[int, bool] = {}
+        self.max_ns = 0.0
         self.delays: dict[int, int] = {}
         self.width: dict[int, int] = {}
         self.reg_bits = 0
@@ -311,17 +341,19 @@ class _Replay:
             self.delays[sid] = need
         return added
 
-    def run(self, program: _Program, inputs: Sequence[Signal], arrive: Sequence[tuple[int, int]]) -> None:
+    def run(self, program: _Program, inputs: Sequence[Signal], arrive: Sequence[tuple[int, float, float]]) -> None:
         """Folded layers follow :mod:`fpgaq.rtl.pipeline` too: signals of phases and constants only
         are rebuilt next to each reader (no registers), a fold group's ``hold`` registers load one
         stage after its latest input, and an ``accum`` delivers ``phases - 1`` stages later."""
         n = self.every
-        at, width, boundary = self.at, self.width, self.boundary
+        at, width, boundary, slope = self.at, self.width, self.boundary, self.slope
+        model, clock = self.timing.model, self.timing.clock
         for sig, when in zip(inputs, arrive):
             at[sig.id] = when
             width[sig.id] = program.widths.get(sig.id) or sig.width
+            slope[sig.id] = when[2] > 0
         holds: dict[int, int] = {}  # fold group -> the stage its hold registers load
-        for sid, kind, cost, arg_ids, w, extra in program.steps:
+        for sid, kind, cost, arg_ids, w, extra, op_kind, index_bits in program.steps:
             if sid in at:
                 continue
             width[sid] = w
@@ -334,29 +366,52 @@ class _Replay:
                 s_a = at[args[0]][0]
                 if s_a < holds[extra] - 1:
                     self._delay(args[0], s_a, holds[extra] - 1)
-                at[sid] = (holds[extra], 0)
+                at[sid] = (holds[extra], 0, 0.0)
+                slope[sid] = False
                 continue
-            stage = read_stage([at[i] for i in args], cost, n)
+            if clock is not None:
+                latest = max(at[i][0] for i in args)
+                parts = [
+                    (at[i][0], at[i][2], width[i], slope[i]) if at[i][0] == latest else (latest, 0.0, width[i], False)
+                    for i in args
+                ]
+                stage, ns = timed_read_stage(parts, _arrival_of(clock, op_kind, w, index_bits), self.timing.budget)
+                if ns > self.timing.budget:
+                    raise TooSlow(
+                        f"ClockPeriod cannot be met: a {w}-bit {op_kind} takes {clock.stage_ns(ns):.2f} ns from "
+                        f"register to register on its own by the {clock.flow} delay model; raise ClockPeriod"
+                    )
+            else:
+                stage = read_stage([at[i][:2] for i in args], cost, n)
             depth = 0
+            ns_parts = []
             for i in args:
-                s_a, d_a = at[i]
+                s_a, d_a, ns_a = at[i]
                 if s_a < stage:
                     added = self._delay(i, s_a, stage)
                     if kind == _MUL:
                         self.dsp_reg_bits += added
-                elif d_a > depth:
-                    depth = d_a
-            depth += cost
+                    ns_parts.append((0.0, width[i], False))
+                else:
+                    if d_a > depth:
+                        depth = d_a
+                    ns_parts.append((ns_a, width[i], slope[i]))
+            ns = op_arrival(model, op_kind, w, ns_parts, index_bits) if model is not None else 0.0
+            depth = ns if clock is not None else depth + cost
             if depth > self.max_depth:
                 self.max_depth = depth
+            if ns > self.max_ns:
+                self.max_ns = ns
+            slope[sid] = sloped_output(op_kind, (p[2] for p in ns_parts))
             stage += extra  # an accumulator's phases
-            if registers_output(depth, cost, n, sid in boundary):
+            if clock is None and registers_output(depth, cost, n, sid in boundary):
                 self.reg_bits += w
                 self.regs += 1
                 if kind == _MUL:
                     self.dsp_reg_bits += w
-                stage, depth = stage + 1, 0
-            at[sid] = (stage, depth)
+                stage, depth, ns = stage + 1, 0, 0.0
+                slope[sid] = False
+            at[sid] = (stage, depth, ns)
 
     def chains(self, grows: Callable[[int], bool] = lambda sid: True) -> tuple[float, float, float, float]:
         """(bits, cells, bits per input-width bit, cells per input-width bit) of the delay chains
@@ -372,20 +427,20 @@ class _Replay:
                     cells_grow += n_cells
         return bits, cells, bits_grow, cells_grow
 
-    def leave(self, outputs: Sequence[Signal], register_inputs: bool) -> list[tuple[int, int]]:
+    def leave(self, outputs: Sequence[Signal], register_inputs: bool) -> list[tuple[int, float, float]]:
         """(stage, depth) of every output; with ``register_inputs`` (PipelineEvery 0 on a layer
         whose outputs were computed before this netlist) outputs still in logic are registered."""
         out = []
         for s in outputs:
             if s.is_const or s.id not in self.at:
-                out.append((0, 0))
+                out.append((0, 0, 0.0))
                 continue
-            stage, depth = self.at[s.id]
+            stage, depth, ns = self.at[s.id]
             if register_inputs and self.boundary and depth > 0:
                 self.reg_bits += self.width[s.id]
-                stage, depth = stage + 1, 0
-                self.at[s.id] = (stage, depth)
-            out.append((stage, depth))
+                stage, depth, ns = stage + 1, 0, 0.0
+                self.at[s.id] = (stage, depth, ns)
+            out.append((stage, depth, ns))
         return out
 
 
@@ -468,7 +523,7 @@ _CORES: dict[tuple[Any, ...], _Core] = {}
 #: Schedule cores with the replayed rule (milliseconds) rather than the real scheduler (tens of
 #: milliseconds); tests check that both agree.
 _REPLAY_CORES = True
-_REST: dict[tuple[Any, ...], tuple[Features, int, Arrival, Ranges]] = {}
+_REST: dict[tuple[Any, ...], tuple[Features, float, Arrival, Ranges, float]] = {}
 _CACHE_LIMIT = 512  # probed cores keep their netlists: bound the memory of long sweeps
 
 
@@ -503,6 +558,15 @@ def _reuse(node: Node) -> int:
 
 def _every(node: Node) -> int:
     return int(node.options.get("pipeline_every", 0) or 0)
+
+
+def node_timing(node: Node, report: DelayModel | None = None) -> Timing:
+    """How ``node`` is scheduled (its PipelineEvery, or the design's ClockPeriod) and timed."""
+    period = node.options.get("clock_period")
+    if period is None:
+        return Timing(_every(node), report=report)
+    clock = delay_model(str(node.options.get("timing_device") or "xc7a100t"))
+    return Timing(0, clock, clock.budget(float(period)), report)
 
 
 def _constants(r: Ranges) -> tuple[tuple[int, int], ...]:
@@ -640,34 +704,39 @@ def _follows_input(ops: Sequence[Op], x_ids: set[int]) -> dict[int, bool]:
     return follows
 
 
-Arrival = list[tuple[int, int]]  # per element: (stage, logic depth) at which it is available
+Arrival = list[tuple[int, float, float]]  # per element: (stage, depth, ns) at which it is available
 
 
 @dataclasses.dataclass
 class _CoreTiming:
     sums: Arrival  # per dot product, relative to the inputs' earliest stage
-    deepest: int
+    deepest: float
     reg_bits: float
     regs: float  # registers whose width follows the input width
     srl: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # see _Replay.chains
     dsp_reg_bits: float = 0.0
+    max_ns: float = 0.0
 
 
-def _core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
+def _core_timing(core: _Core, timing: Timing, arrive: Arrival) -> _CoreTiming:
     """The scheduler on the core alone, inputs arriving as given (relative stages): the rule
     replayed (:class:`_Replay`), or with ``_REPLAY_CORES`` off the real scheduler, which the tests
     use to check the replay."""
-    key = (every, hashlib.blake2b(repr(arrive).encode(), digest_size=12).hexdigest())
+    key = (timing, hashlib.blake2b(repr(arrive).encode(), digest_size=12).hexdigest())
     if key in core.timing:
         return core.timing[key]
     if _REPLAY_CORES:
-        core.timing[key] = _replayed_core_timing(core, every, arrive)
+        core.timing[key] = _replayed_core_timing(core, timing, arrive)
         return core.timing[key]
     net, name = core.net, core.name
     net.outputs = [("sums", list(core.sums), None)]  # type: ignore[list-item]
     owner = {op.out.id: name for op in net.ops if op.kind != "input"}
-    fake_graph = types.SimpleNamespace(nodes=[types.SimpleNamespace(name=name, options={"pipeline_every": every})])
-    scheduler = Scheduler(Lowered(fake_graph, net, owner, {}, {}), arrive)  # type: ignore[arg-type]
+    options: dict[str, Any] = {"pipeline_every": timing.every}
+    if timing.clock is not None:
+        options["clock_period"] = timing.clock.stage_ns(timing.budget)
+    fake_graph = types.SimpleNamespace(nodes=[types.SimpleNamespace(name=name, options=options)])
+    low = Lowered(fake_graph, net, owner, {}, {})  # type: ignore[arg-type]
+    scheduler = Scheduler(low, [(st, d) for st, d, _ in arrive], clock=timing.clock)
     p = scheduler.run()
     net.outputs = []
     live = p.net.live()
@@ -680,29 +749,31 @@ def _core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
     ]
     # the scheduler delays every output to the last stage; a layer's sums are not aligned in the
     # design, so read each sum where it was computed (before that alignment)
-    sums = []
+    sums: Arrival = []
     for s in core.sums:
         if s.is_const:
-            sums.append((0, 0))
+            sums.append((0, 0, 0.0))
             continue
         st, d = p.stage[scheduler.scheduled(s).id]
-        sums.append((st - 1, d))
+        sums.append((st - 1, d, 0.0))
     align = [op for op in regs if op.out.id >= scheduler.aligning_from]
     bits = float(sum(op.out.width for op in regs)) - float(sum(op.out.width for op in align))
     deepest = max((d for _, d in p.stage.values()), default=0)
-    timing = _CoreTiming(sums, deepest, bits, float(len(regs) - len(align)))
-    core.timing[key] = timing
-    return timing
+    result = _CoreTiming(sums, deepest, bits, float(len(regs) - len(align)))
+    core.timing[key] = result
+    return result
 
 
-def _replayed_core_timing(core: _Core, every: int, arrive: Arrival) -> _CoreTiming:
+def _replayed_core_timing(core: _Core, timing: Timing, arrive: Arrival) -> _CoreTiming:
     inputs = [sig for sig in core.net.inputs[0][1] if not sig.is_const]
     when = [arrive[i] for i, sig in enumerate(core.net.inputs[0][1]) if not sig.is_const]
-    replay = _Replay(every, set())
+    replay = _Replay(timing, set())
     replay.run(core.program, inputs, when)
-    sums = [(0, 0) if s.is_const else replay.at.get(s.id, (0, 0)) for s in core.sums]
+    sums = [(0, 0, 0.0) if s.is_const else replay.at.get(s.id, (0, 0, 0.0)) for s in core.sums]
     srl = replay.chains(lambda sid: core.follows.get(sid, False))
-    return _CoreTiming(sums, replay.max_depth, float(replay.reg_bits), float(replay.regs), srl, replay.dsp_reg_bits)
+    return _CoreTiming(
+        sums, replay.max_depth, float(replay.reg_bits), float(replay.regs), srl, replay.dsp_reg_bits, replay.max_ns
+    )
 
 
 def _core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -> _Core:
@@ -832,15 +903,22 @@ def _lowered_rest(
 
 
 def _rest(
-    node: Node, graph: Graph, ins: list[Ranges], arrive: list[Arrival], core: _Core | None, tail: Node | None = None
-) -> tuple[Features, int, Arrival, Ranges]:
-    """(features, deepest path, output arrivals, output ranges) of everything but the core (and of
-    ``tail``, see :func:`_tail`: then the outputs are the tail's); arrivals are relative to the
-    earliest input's stage."""
-    every = _every(node)
+    node: Node,
+    graph: Graph,
+    ins: list[Ranges],
+    arrive: list[Arrival],
+    core: _Core | None,
+    tail: Node | None = None,
+    timing: Timing | None = None,
+) -> tuple[Features, float, Arrival, Ranges, float]:
+    """(features, deepest path, output arrivals, output ranges, longest ns) of everything but the
+    core (and of ``tail``, see :func:`_tail`: then the outputs are the tail's); arrivals are
+    relative to the earliest input's stage."""
+    timing = node_timing(node) if timing is None else timing
+    layer_registers = timing.clock is None and timing.every == 0
     tail_key = None if tail is None else _node_key(tail, graph)
     sum_fracs = None if core is None else _sum_fracs(core)
-    key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), repr(arrive), every, tail_key, sum_fracs)
+    key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), repr(arrive), timing, tail_key, sum_fracs)
     key += (core is None,)
     hit = _REST.get(key)
     if hit is not None:
@@ -854,14 +932,14 @@ def _rest(
             if not sig.is_const:
                 inputs.append(sig)
                 when.append(a)
-    replay = _Replay(every, boundary if every == 0 else set())
-    if tail is not None and every == 0:  # the linear node's own outputs, where they are the sums, are
+    replay = _Replay(timing, boundary if layer_registers else set())
+    if tail is not None and layer_registers:  # the linear node's own outputs, where they are the sums, are
         read = {i for step in program.steps for i in step[3]}  # its layer boundary before the tail
         for k, sig in enumerate(inputs):
             if sig.id in boundary and sig.id in read and when[k][1] > 0:
                 replay.reg_bits += program.widths.get(sig.id) or sig.width
                 replay.regs += 1
-                when[k] = (when[k][0] + 1, 0)
+                when[k] = (when[k][0] + 1, 0, 0.0)
     replay.run(program, inputs, when)
     leave = replay.leave(outs, register_inputs=core is not None)
     features = Features(dict(lowered_features.counts), list(lowered_features.mul_shapes))
@@ -870,7 +948,7 @@ def _rest(
     features.counts["srl_bits"] += srl_bits
     features.counts["srl_cells"] += srl_cells
     features.counts["dsp_reg_bits"] += replay.dsp_reg_bits
-    result = (features, replay.max_depth, leave, out_ranges)
+    result = (features, replay.max_depth, leave, out_ranges, replay.max_ns)
     _REST[key] = result
     return result
 
@@ -879,9 +957,10 @@ def _rest(
 def _aligned(arrive: list[Arrival]) -> list[Arrival]:
     """Every element as late as the latest one (the fast timing mode)."""
     flat = [a for arr in arrive for a in arr]
-    last = max((st for st, _ in flat), default=0)
-    depth = max((d for st, d in flat if st == last), default=0)
-    return [[(last, depth)] * len(arr) for arr in arrive]
+    last = max((st for st, _, _ in flat), default=0)
+    depth = max((d for st, d, _ in flat if st == last), default=0)
+    ns = max((t for st, _, t in flat if st == last), default=0.0)
+    return [[(last, depth, ns)] * len(arr) for arr in arrive]
 
 
 def node_features(
@@ -891,6 +970,7 @@ def node_features(
     arrive: list[Arrival],
     exact_timing: bool = True,
     tail: Node | None = None,
+    report: DelayModel | None = None,
 ) -> tuple[NodeFeatures, Ranges, Arrival]:
     """One node's features, its output ranges and when its outputs are ready, given its inputs'
     ranges and the (stage, depth) at which each input element arrives.
@@ -902,18 +982,20 @@ def node_features(
     (never fall short), and register counts move by a few percent.
 
     ``tail`` (a linear node's only reader, see :func:`_tail`) is counted with the node, and the
-    ranges and arrivals returned are the tail's outputs.
+    ranges and arrivals returned are the tail's outputs.  ``report``: the delay model that times
+    the node (``NodeFeatures.ns``) when it is not scheduled by ``ClockPeriod``'s own.
     """
     load_families()
     if not exact_timing:
         arrive = _aligned(arrive)
     flat = [a for arr in arrive for a in arr]
-    base = min((st for st, _ in flat), default=0)
-    rel = [[(st - base, d) for st, d in arr] for arr in arrive]
+    base = min((st for st, _, _ in flat), default=0)
+    rel = [[(st - base, d, t) for st, d, t in arr] for arr in arrive]
+    rule = node_timing(node, report)
     if is_linear(node.op):
         x = ins[0]
         core = _core(node, graph, _constants(x))
-        timing = _core_timing(core, _every(node), rel[0])
+        timing = _core_timing(core, rule, rel[0])
         delta = graph.tensors[node.inputs[0]].type.width - core.width
         features = _rescaled(core, delta)
         features.counts["reg_bits"] += timing.reg_bits + timing.regs * delta
@@ -921,20 +1003,24 @@ def node_features(
         features.counts["srl_bits"] += srl_bits + srl_bits_grow * delta
         features.counts["srl_cells"] += srl_cells + srl_cells_grow * delta
         features.counts["dsp_reg_bits"] += timing.dsp_reg_bits
-        rest, deepest_r, leave, out = _rest(node, graph, [_sum_ranges(core, x, node)], [timing.sums], core, tail)
+        rest, deepest_r, leave, out, ns_r = _rest(
+            node, graph, [_sum_ranges(core, x, node)], [timing.sums], core, tail, rule
+        )
         features.add(rest)
         depth = max(timing.deepest, deepest_r)
+        carry = rule.model.carry * max(delta, 0) if rule.model is not None else 0.0
+        ns = max(timing.max_ns + carry, ns_r)
         ii = core.ii
     else:
-        rest, depth, leave, out = _rest(node, graph, ins, rel, None)
+        rest, depth, leave, out, ns = _rest(node, graph, ins, rel, None, None, rule)
         features = Features(dict(rest.counts), list(rest.mul_shapes))
         ii = 1
-    absolute = [(st + base, d) for st, d in leave]
-    last_in = max((st for st, _ in flat), default=base)
-    last_out = max((st for st, _ in absolute), default=last_in)
+    absolute = [(st + base, d, t) for st, d, t in leave]
+    last_in = max((st for st, _, _ in flat), default=base)
+    last_out = max((st for st, _, _ in absolute), default=last_in)
     stages = max(last_out - last_in, 0)
-    out_depth = max((d for st, d in absolute if st == last_out), default=0)
-    nf = NodeFeatures(node.name, node.op, features, stages=stages, depth=depth, out_depth=out_depth, ii=ii)
+    out_depth = max((d for st, d, _ in absolute if st == last_out), default=0)
+    nf = NodeFeatures(node.name, node.op, features, stages=stages, depth=depth, out_depth=out_depth, ii=ii, ns=ns)
     return nf, out, absolute
 
 
@@ -964,14 +1050,17 @@ def _used_inputs(graph: Graph, name: str, size: int) -> np.ndarray:
     return used
 
 
-def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFeatures], int, int]:
+def graph_features(
+    graph: Graph, exact_timing: bool = True, report: DelayModel | None = None
+) -> tuple[list[NodeFeatures], int, int]:
     """Per-node features in graph order, the design's latency in cycles and its input register bits.
 
     Every element of every tensor carries the (stage, depth) at which it is
     ready, as in the scheduler: a layer starts on the elements of the previous
     one as they come, and only the design's outputs are aligned, to the last
     one's stage, which is the latency.  ``exact_timing=False``: see
-    :func:`node_features`.
+    :func:`node_features`; ``report``: the delay model that times each node
+    (``NodeFeatures.ns``; a ``ClockPeriod`` design is timed by its own).
     """
     load_families()
     ranges: dict[str, Ranges] = {}
@@ -980,7 +1069,7 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
     for name in graph.inputs:
         t = graph.tensors[name]
         ranges[name] = full_ranges(t.type, t.size) if t.elements is None else element_ranges(t.type, t.elements)
-        ready[name] = [(1, 0)] * t.size
+        ready[name] = [(1, 0, 0.0)] * t.size
         input_bits += _input_bits(graph, name, t)
     result = []
     fused: set[str] = set()
@@ -993,7 +1082,7 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
             continue
         ins = [ranges[t] for t in node.inputs]
         tail = _tail(node, graph)
-        nf, out, when = node_features(node, graph, ins, [ready[t] for t in node.inputs], exact_timing, tail)
+        nf, out, when = node_features(node, graph, ins, [ready[t] for t in node.inputs], exact_timing, tail, report)
         if tail is not None:
             fused.add(tail.name)
             node = tail
@@ -1001,11 +1090,11 @@ def graph_features(graph: Graph, exact_timing: bool = True) -> tuple[list[NodeFe
         ready[node.output] = when
         counted_in[node.output] = len(result)  # a fused tail's output: counted with its linear node
         result.append(nf)
-    finals = [(st, ranges[t][0][i] != ranges[t][1][i]) for t in graph.outputs for i, (st, _) in enumerate(ready[t])]
+    finals = [(st, ranges[t][0][i] != ranges[t][1][i]) for t in graph.outputs for i, (st, _, _) in enumerate(ready[t])]
     latency = max((st for st, live in finals if live), default=1)
     for t in graph.outputs:  # outputs that are ready early wait in delay registers
         lo, hi, _ = ranges[t]
-        for i, (st, _) in enumerate(ready[t]):
+        for i, (st, _, _) in enumerate(ready[t]):
             if lo[i] != hi[i] and st < latency and result:
                 width, wait = bits_for_range(int(lo[i]), int(hi[i]))[0], latency - st
                 counts = result[counted_in.get(t, len(result) - 1)].features.counts

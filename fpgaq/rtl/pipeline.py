@@ -171,10 +171,11 @@ class Scheduler:
 
     ``arrive`` (optional) gives, per input element, the (stage offset, depth) at which it
     arrives after its input register, as it does when it comes from an earlier layer of the
-    design: the resource model schedules one layer's core alone that way.
+    design: the resource model schedules one layer's core alone that way.  ``clock`` replaces
+    the delay model of ``ClockPeriod``'s device (the resource model's replay check passes its own).
     """
 
-    def __init__(self, low: Lowered, arrive: Sequence[Arrival] = ()) -> None:
+    def __init__(self, low: Lowered, arrive: Sequence[Arrival] = (), clock: DelayModel | None = None) -> None:
         self.low = low
         self.arrive = list(arrive)
         self.aligning_from: int | None = None  # ops from here on only align the outputs (set by run)
@@ -194,7 +195,7 @@ class Scheduler:
         self.model: DelayModel | None = None
         self.slope: dict[int, bool] = {}  # scheduled signal id -> its bits ripple (ClockPeriod only)
         if self.period is not None:
-            self.model = delay_model(device)
+            self.model = clock or delay_model(device)
             self.budget = self.model.budget(self.period)
             self.boundary = set()
 
@@ -260,6 +261,7 @@ class Scheduler:
                 r = out.reg(new)
                 offset, depth = self.arrive[i] if self.arrive else (0, 0)
                 self.m[old.id] = self._own(r, None, 1 + offset, depth)
+                self.slope[r.id] = depth > 0
                 self.cls[old.id] = "abs"
         ops = src.live()
         holds: dict[int, list[Op]] = {}
