@@ -1,0 +1,121 @@
+"""ClockPeriod: registers placed by the delay model; every stage meets the period, numbers and latency unchanged."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+from _rtl_testing import build, convert, cosim_exact, inputs_for, mismatches, random_design, with_options
+
+import fpgaq
+from fpgaq.config import ConfigError, load_config
+from fpgaq.layers import QActivation, QDense
+from fpgaq.rtl.delay import DelayModel, delay_model, op_arrival, stage_delays
+from fpgaq.rtl.pipeline import TooSlow
+
+XC7 = delay_model("xc7a100t")
+
+
+def _longest_stage(p: object, model: DelayModel = XC7) -> float:
+    return model.stage_ns(max(stage_delays(p.net, model).values(), default=0.0))  # type: ignore[attr-defined]
+
+
+def _timed(design: fpgaq.Design, period: float, device: str = "xc7a100t") -> fpgaq.Design:
+    return with_options(design, clock_period=period, timing_device=device)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 4])
+def test_every_stage_meets_the_period_and_the_numbers_do_not_change(seed: int) -> None:
+    design, x = random_design(seed)
+    unpipelined = _longest_stage(build(with_options(design, pipeline_every=0)))
+    latencies = []
+    for period in (3.0, 4.5, 7.0):
+        timed = _timed(design, period)
+        p = build(timed)
+        assert _longest_stage(p) <= period + 1e-9
+        assert mismatches(timed, x, p) == []
+        latencies.append(p.latency)
+    assert latencies == sorted(latencies, reverse=True)  # a longer period never needs more stages
+    assert latencies[0] > latencies[-1] or unpipelined <= 3.0
+
+
+def test_a_shorter_period_than_one_operation_is_refused_with_the_shortest_possible() -> None:
+    design, _ = random_design(0)
+    with pytest.raises(TooSlow, match=r"ClockPeriod 0.5 ns cannot be met: .* layer .* shortest period this design "):
+        build(_timed(design, 0.5))
+    with pytest.raises(TooSlow, match="ClockPeriod cannot be met"):  # the estimate refuses it too
+        _timed(design, 0.5).estimate()
+
+
+def test_the_estimate_follows_the_generated_netlist() -> None:
+    """Fmax and latency of the estimate against the scheduled netlist walked by the same model."""
+    for seed in (0, 2):
+        design, _ = random_design(seed)
+        for options in ({"pipeline_every": 0}, {"pipeline_every": 2}, {"clock_period": 3.5}):
+            d = with_options(design, **options) if "pipeline_every" in options else _timed(design, 3.5)
+            p = build(d)
+            est = d.estimate(device="xc7a100t")
+            assert est.total.latency_cycles == pytest.approx(p.latency, abs=1)
+            assert est.total.stage_ns == pytest.approx(_longest_stage(p), rel=0.1)
+            assert est.fmax_mhz == pytest.approx(1000.0 / est.total.stage_ns)
+            assert est.clock_mhz == pytest.approx(est.fmax_mhz)  # no clock given: it runs at its Fmax
+            assert est.latency_ns == pytest.approx(est.total.latency_cycles * 1000.0 / est.fmax_mhz)
+            slow = d.estimate(device="xc7a100t", clock_mhz=est.fmax_mhz * 1.5)
+            assert slow.meets_clock is False and "NOT met" in slow.table()
+
+
+def test_a_deeper_pipeline_is_faster_in_ns_by_the_estimate() -> None:
+    """The sweep's latency axis: cycles at the design's own Fmax, not at a fixed clock."""
+    design, _ = random_design(0)
+    flat = with_options(design, pipeline_every=0).estimate(device="xc7a100t")
+    deep = with_options(design, pipeline_every=3).estimate(device="xc7a100t")
+    assert deep.total.latency_cycles > flat.total.latency_cycles
+    assert deep.fmax_mhz > 1.5 * flat.fmax_mhz
+
+
+def test_carry_chains_overlap_in_the_model() -> None:
+    """An adder reading a rippling adder pays only the chain above it; one fed by a register pays all."""
+    fresh = op_arrival(XC7, "add", 20, [(0.0, 19, False), (0.0, 19, False)])
+    assert fresh == pytest.approx(XC7.add + 20 * XC7.carry)
+    chained = op_arrival(XC7, "add", 20, [(fresh - 0.1, 19, True), (0.0, 19, False)])
+    assert chained == pytest.approx(fresh - 0.1 + XC7.add + XC7.carry)
+    flat_bits = op_arrival(XC7, "add", 20, [(fresh - 0.1, 19, False)])  # e.g. a table's output: no slope
+    assert flat_bits == pytest.approx(fresh - 0.1 + XC7.add + 20 * XC7.carry)
+    assert op_arrival(XC7, "shl", 30, [(1.25, 20, True)]) == 1.25  # wiring costs nothing
+    assert op_arrival(XC7, "rom", 4, [(1.0, 10, True)], index_bits=10) == pytest.approx(1.0 + XC7.rom + 4 * XC7.rom_bit)
+
+
+def _small_model() -> keras.Model:
+    keras.utils.set_random_seed(11)
+    inputs = keras.Input((6,), name="x")
+    h = QActivation("quantized_bits(8,3,alpha=1)", name="q_in")(inputs)
+    h = QDense(12, kernel_quantizer="quantized_bits(6,0,alpha=1)", bias_quantizer="quantized_bits(8,2)", name="fc1")(h)
+    h = QActivation("quantized_relu(8,3)", name="r1")(h)
+    h = QDense(4, kernel_quantizer="quantized_bits(6,0,alpha=1)", bias_quantizer="quantized_bits(8,2)", name="fc2")(h)
+    return keras.Model(inputs, h)
+
+
+def test_config_clock_period_reaches_the_rtl_and_cosimulates_at_the_reported_latency(tmp_path) -> None:
+    model = _small_model()
+    design = convert(model, {"Model": {"ClockPeriod": 3.0, "Device": "xc7a100t"}})
+    assert all(n.options["clock_period"] == 3.0 for n in design.graph.nodes if n.op != "input")
+    p = build(design)
+    assert p.clock_period == 3.0 and p.latency > 2
+    assert _longest_stage(p) <= 3.0
+    x = inputs_for(design, 300, seed=5)[0]
+    cosim_exact(design, x, tmp_path / "cp3")  # bit for bit, at the manifest's latency
+
+
+def test_config_refuses_clock_period_with_pipeline_every_and_bad_values() -> None:
+    with pytest.raises(ConfigError, match=r"Model.ClockPeriod: .*LayerName.fc1.PipelineEvery cannot be honoured"):
+        load_config({"Model": {"ClockPeriod": 4}, "LayerName": {"fc1": {"PipelineEvery": 2}}})
+    with pytest.raises(ConfigError, match=r"Model\.PipelineEvery"):
+        load_config({"Model": {"ClockPeriod": 4, "PipelineEvery": 1}})
+    with pytest.raises(ConfigError, match=r"Model\.ClockPeriod"):
+        load_config({"Model": {"ClockPeriod": -1}})
+    with pytest.raises(ConfigError, match=r"Model\.Device"):
+        load_config({"Model": {"ClockPeriod": 4, "Device": "xc9z"}})
+    with pytest.raises(ConfigError, match=r"set Model\.ClockPeriod instead"):
+        load_config({"LayerName": {"fc1": {"ClockPeriod": 4}}})
+    cfg = load_config({"Model": {"ClockPeriod": 4, "Device": "ecp5"}})
+    assert (cfg.model.clock_period, cfg.model.device) == (4.0, "lfe5u-85f")
+    assert load_config(cfg.to_dict()).to_dict() == cfg.to_dict()
