@@ -15,14 +15,14 @@ The grid is a YAML file or a dict::
 
     device: xc7a100t        # a preset from fpgaq.devices
     backend: rtl            # rtl | hls
-    clock_mhz: 200          # optional, default the device's
+    clock_mhz: 200          # optional, default each point's Fmax by the delay model
     budget: 1.0             # max fraction of each device resource
     max_latency_cycles: 100 # optional; or max_latency_ns
     grid:
       weight_bits: [4, 6, 8]
       activation_bits: [4, 6, 8]
       reuse_factor: [1, 2, 4]
-      pipeline_every: [0, 1, 2, 3]
+      pipeline_every: [0, 1, 2, 3]   # or clock_period: [2.5, 4, 8] (ns; registers by the delay model)
       multiplier: [lut, dsp]
 """
 
@@ -69,7 +69,7 @@ BACKENDS = ("rtl", "hls")
 GRID_KEYS: dict[str, str] = {
     "device": "a device preset name (see fpgaq.devices.DEVICES)",
     "backend": "rtl or hls",
-    "clock_mhz": "a clock frequency in MHz > 0 (default: the device's)",
+    "clock_mhz": "a clock frequency in MHz > 0 (default: each point's Fmax by the delay model, else the device's)",
     "budget": "the largest fraction > 0 of each device resource a point may use (default 1.0)",
     "max_latency_cycles": "an integer >= 1: discard points with more latency cycles",
     "max_latency_ns": "a number > 0: discard points with a longer latency in ns",
@@ -83,6 +83,7 @@ SETTINGS: dict[str, str] = {
     "input_bits": "integers >= 1: total bits of the model inputs",
     "reuse_factor": "integers >= 1: products folded over this many cycles in dense/conv layers",
     "pipeline_every": "integers >= 0: 0 = one register per layer, N = a register every N adder levels",
+    "clock_period": "periods in ns > 0: registers placed by the delay model so every stage meets it",
     "multiplier": "any of auto, lut, dsp",
 }
 
@@ -92,6 +93,7 @@ _DEFAULTS: dict[str, tuple[Any, ...]] = {
     "input_bits": (None,),
     "reuse_factor": (1,),
     "pipeline_every": (0,),
+    "clock_period": (None,),
     "multiplier": ("auto",),
 }
 
@@ -157,6 +159,7 @@ class SweepGrid:
     input_bits: tuple[int | None, ...] = (None,)
     reuse_factor: tuple[int, ...] = (1,)
     pipeline_every: tuple[int, ...] = (0,)
+    clock_period: tuple[float | None, ...] = (None,)
     multiplier: tuple[str, ...] = ("auto",)
 
     @classmethod
@@ -211,8 +214,17 @@ class SweepGrid:
                 )
             if key == "multiplier":
                 kwargs[key] = _choice_list(key, value, MULTIPLIERS)
+            elif key == "clock_period":
+                if not isinstance(value, (list, tuple)) or not value:
+                    raise SweepError(f"grid.clock_period: expected a non-empty list of periods in ns, got {value!r}")
+                kwargs[key] = tuple(float(_positive("grid.clock_period", v)) for v in value)
             else:
                 kwargs[key] = _int_list(key, value, 0 if key == "pipeline_every" else 1)
+        if "clock_period" in kwargs and "pipeline_every" in kwargs:
+            raise SweepError(
+                "grid: pipeline_every and clock_period both place registers; sweep one of them (clock_period "
+                "places them by the delay model)"
+            )
         return cls(**kwargs)
 
     @property
@@ -271,12 +283,14 @@ class SweepPoint:
     reuse_factor: int
     pipeline_every: int
     multiplier: str
+    clock_period: float | None = None
     lut: float | None = None
     ff: float | None = None
     dsp: int | None = None
     bram: float | None = None
     latency_cycles: int | None = None
     latency_ns: float | None = None
+    fmax_mhz: float | None = None
     ii: int | None = None
     fits: bool = False
     reason: str | None = None  # why the point was discarded; None for a surviving point
@@ -469,7 +483,7 @@ class SweepResult:
                     _cell(p.activation_bits) or "-",
                     _cell(p.input_bits) or "-",
                     str(p.reuse_factor),
-                    str(p.pipeline_every),
+                    str(p.pipeline_every) if p.clock_period is None else f"{p.clock_period:g} ns",
                     p.multiplier,
                     f"{p.lut:.0f}",
                     f"{p.ff:.0f}",
@@ -577,7 +591,7 @@ def _pick(front: list[SweepPoint], n: int) -> list[SweepPoint]:
     return [front[i] for i in idx]
 
 
-_ESTIMATE_FIELDS = ("lut", "ff", "dsp", "bram", "latency_cycles", "latency_ns", "ii", "fits", "reason")
+_ESTIMATE_FIELDS = ("lut", "ff", "dsp", "bram", "latency_cycles", "latency_ns", "fmax_mhz", "ii", "fits", "reason")
 _FORKED: dict[str, Any] = {}
 
 
@@ -600,7 +614,9 @@ def _estimate_one(p: SweepPoint, g: SweepGrid, precision_graph: Any) -> str:
     if isinstance(base, str):
         p.reason = base
         return ""
-    point = with_options(base, p.reuse_factor, p.pipeline_every, p.multiplier)
+    point = with_options(
+        base, p.reuse_factor, p.pipeline_every, p.multiplier, clock_period=p.clock_period, timing_device=g.device
+    )
     p.reason = _reuse_problem(point, p.reuse_factor)
     if p.reason is not None:
         return ""
@@ -619,6 +635,7 @@ def _estimate_one(p: SweepPoint, g: SweepGrid, precision_graph: Any) -> str:
     t = est.total
     p.lut, p.ff, p.dsp, p.bram = float(t.lut), float(t.ff), int(t.dsp), float(t.bram)
     p.latency_cycles, p.latency_ns, p.ii = int(t.latency_cycles), float(est.latency_ns), int(t.ii)
+    p.fmax_mhz = est.fmax_mhz
     p.fits = bool(est.fits(g.budget))
     p.reason = _over_budget(est, g.budget) or _too_slow(est, g)
     return est.label
@@ -742,7 +759,14 @@ def sweep(
         return precisions[key]
 
     def point_graph(p: SweepPoint) -> Any:
-        return with_options(precision_graph(p.settings), p.reuse_factor, p.pipeline_every, p.multiplier)
+        return with_options(
+            precision_graph(p.settings),
+            p.reuse_factor,
+            p.pipeline_every,
+            p.multiplier,
+            clock_period=p.clock_period,
+            timing_device=g.device,
+        )
 
     points = [SweepPoint(i, **s) for i, s in enumerate(g.settings())]
     t1 = time.perf_counter()

@@ -399,7 +399,8 @@ def test_unknown_top_level_key_without_close_match():
 
 
 MODEL_KEYS = (
-    "Precision, ReuseFactor, Strategy, IOType, TableSize, TablePrecision, Multiplier, PipelineEvery, Adders, Input"
+    "Precision, ReuseFactor, Strategy, IOType, TableSize, TablePrecision, Multiplier, PipelineEvery, Adders, "
+    "ClockPeriod, Device, Input"
 )
 LAYER_KEYS = "Precision, ReuseFactor, Strategy, TableSize, TablePrecision, Multiplier, PipelineEvery, Adders"
 

@@ -160,7 +160,7 @@ def test_sweep_estimates_filters_and_scores(model: keras.Model, data: tuple) -> 
     for p in r.points:
         assert p.survives, p.reason
         assert p.lut > 0 and p.latency_cycles >= 1 and p.ii == p.reuse_factor
-        assert p.latency_ns == pytest.approx(p.latency_cycles * 1000 / 150.0)  # xc7a100t's default clock
+        assert p.latency_ns == pytest.approx(p.latency_cycles * 1000 / p.fmax_mhz)  # at its Fmax by the delay model
         g = requantize(design.graph, p.weight_bits, p.activation_bits, config=design.config)
         pred = fpgaq.Design(g, design.config).predict(data[0])
         assert p.accuracy == np.mean(np.argmax(pred, axis=1) == data[1])
@@ -194,6 +194,17 @@ def test_budget_latency_and_reuse_filters(model: keras.Model) -> None:
     tiny = sweep(model, {**grid, "budget": 1e-6}, progress=False)
     assert all(p.reason.startswith("over budget 1e-06 of xc7a100t: lut") for p in tiny.points if p.reuse_factor < 8)
     assert tiny.pareto() == []
+
+
+def test_clock_period_axis_places_registers_by_the_delay_model(model: keras.Model) -> None:
+    grid = {"device": "xc7a100t", "grid": {"weight_bits": [8], "clock_period": [2.5, 6.0]}}
+    points = {p.clock_period: p for p in sweep(model, grid, progress=False).points}
+    assert set(points) == {2.5, 6.0} and all(p.survives for p in points.values())
+    for period, p in points.items():
+        assert p.fmax_mhz >= 1000 / period * (1 - 1e-9)  # every stage meets the period by the model
+    assert points[2.5].latency_cycles > points[6.0].latency_cycles
+    with pytest.raises(SweepError, match="pipeline_every and clock_period both place registers"):
+        load_grid({"device": "xc7a100t", "grid": {"pipeline_every": [1], "clock_period": [3]}})
 
 
 def test_sweep_arguments(model: keras.Model, data: tuple) -> None:

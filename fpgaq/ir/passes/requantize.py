@@ -257,6 +257,8 @@ def with_options(
     pipeline_every: int | None = None,
     multiplier: str | None = None,
     adders: str | None = None,
+    clock_period: float | None = None,
+    timing_device: str | None = None,
 ) -> Graph:
     """A new graph with implementation options set where they apply; ``None`` leaves one as it is.
 
@@ -266,7 +268,8 @@ def with_options(
     never change a number, so types and weights are shared with ``graph``
     rather than copied (graphs are values: nothing edits them in place), which
     keeps a sweep point well under a millisecond.  Raises for values the
-    config would reject, naming the option and what it accepts.
+    config would reject, naming the option and what it accepts.  ``clock_period`` (ns, on
+    ``timing_device``) places the registers by the delay model instead of ``pipeline_every``.
     """
     if reuse_factor is not None and (
         isinstance(reuse_factor, bool) or not isinstance(reuse_factor, int) or reuse_factor < 1
@@ -285,6 +288,8 @@ def with_options(
         raise ValueError(f"with_options: multiplier must be one of {', '.join(MULTIPLIER_CHOICES)}, got {multiplier!r}")
     if adders is not None and adders not in ADDERS:
         raise ValueError(f"with_options: adders must be one of {', '.join(ADDERS)}, got {adders!r}")
+    if clock_period is not None and (isinstance(clock_period, bool) or not float(clock_period) > 0):
+        raise ValueError(f"with_options: clock_period must be a period in ns > 0, got {clock_period!r}")
     nodes = []
     for node in graph.nodes:
         options = dict(node.options)
@@ -297,6 +302,9 @@ def with_options(
                 options["multiplier"] = multiplier
             if adders is not None:
                 options["adders"] = adders
+            if clock_period is not None:
+                options["clock_period"] = float(clock_period)
+                options["timing_device"] = timing_device
         nodes.append(dataclasses.replace(node, inputs=list(node.inputs), options=options))
     tensors = {k: copy.copy(t) for k, t in graph.tensors.items()}
     return Graph(graph.name, nodes, tensors, list(graph.inputs), list(graph.outputs))
