@@ -198,7 +198,11 @@ def _manifest(design: Any, p: Pipelined, top: str, verilog: list[str], data: dic
                 "latency": s_out - s_in,
                 "ii": int(node.options.get("reuse_factor", 1)) if folded else 1,
                 "stages": [s_in, s_out],
-                "options": {k: node.options[k] for k in sorted(node.options) if k in _NODE_OPTIONS},
+                "options": {
+                    k: node.options[k]
+                    for k in sorted(node.options)
+                    if k in _NODE_OPTIONS and node.options[k] is not None
+                },
             }
         )
     manifest = {
@@ -212,13 +216,37 @@ def _manifest(design: Any, p: Pipelined, top: str, verilog: list[str], data: dic
         "options": _options(graph, partition),
         "nodes": nodes,
         "resources": _counts(p),
+        "timing": _timing(graph, p),
     }
     if data:
         manifest["data"] = data
     return manifest
 
 
-_NODE_OPTIONS = ("multiplier", "pipeline_every", "reuse_factor", "adders")
+def _timing(graph: Any, p: Pipelined) -> dict[str, Any]:
+    """The longest stage by the delay model of ClockPeriod's device (or the default part's): what
+    ``fpgaq synth`` and place and route are compared with."""
+    from fpgaq.rtl.delay import delay_model, stage_delays
+
+    device = next(
+        (
+            str(n.options.get("timing_device") or "xc7a100t")
+            for n in graph.nodes
+            if n.options.get("clock_period") is not None
+        ),
+        "xc7a100t",
+    )
+    model = delay_model(device)
+    stage = model.stage_ns(max(stage_delays(p.net, model).values(), default=0.0))
+    return {
+        "clock_period_ns": p.clock_period,
+        "device": device,
+        "model_stage_ns": round(stage, 3),
+        "model_fmax_mhz": round(1000.0 / stage, 1),
+    }
+
+
+_NODE_OPTIONS = ("multiplier", "pipeline_every", "reuse_factor", "adders", "clock_period")
 
 
 def _counts(p: Pipelined) -> dict[str, int]:

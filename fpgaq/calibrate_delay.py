@@ -1,0 +1,195 @@
+"""Fit the delay model (:mod:`fpgaq.rtl.delay`) to measured timing: Xilinx cell delays and ECP5 place and route.
+
+Each record is one generated design and its measured longest
+register-to-register (or register-to-output) path: on ``xc7``/``xcup`` the
+walk of :mod:`fpgaq.sim.timing` over Yosys' netlist (the cells' own delays
+plus its routing allowance per net), synthesized without DSP slices so that
+every product is logic the walk can time; on ``ecp5`` the post-route
+critical path of nextpnr-ecp5 (records written by :mod:`fpgaq.calibrate_pnr`,
+``1000 / Fmax``).  The model predicts the same quantity from the design's
+own scheduled netlist (:func:`fpgaq.rtl.delay.stage_delays`), and the
+constants are fitted to minimise the relative error over the ``fit`` split
+(non-negative, by ``scipy.optimize.least_squares``); the ``holdout`` split
+(other seeds) gives the error that ships with them in
+``fpgaq/data/delay_model.json``.
+
+Run ``python -m fpgaq.calibrate_delay --flow xc7`` (it synthesizes) or
+``--flow ecp5 --records fpgaq/data/calibration/ecp5-pnr.json`` (it refits
+from place-and-route records).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fpgaq.calibrate import CorpusItem, big_corpus, corpus
+from fpgaq.rtl.delay import PARAMETERS, DelayModel, delay_model, stage_delays
+
+__all__ = ["fit", "measure_xilinx", "predict", "run"]
+
+_DATA = Path(__file__).parent / "data"
+_DEVICE_OF = {"xc7": "xc7a100t", "xcup": "xcvu9p", "ecp5": "lfe5u-85f"}
+
+
+def _items(n_fit: int, n_holdout: int, n_big: int) -> dict[str, CorpusItem]:
+    items = corpus("fit", n_fit) + corpus("holdout", n_holdout) + big_corpus("fit", n_big)
+    items += big_corpus("holdout", max(n_big // 2, 0))
+    return {it.name: it for it in items}
+
+
+def _pipelined(item: CorpusItem) -> Any:
+    from fpgaq.rtl.lower.driver import lower
+    from fpgaq.rtl.pipeline import pipeline
+
+    design = item.build()
+    return design, pipeline(lower(design.graph))
+
+
+def predict(net: Any, model: DelayModel) -> float:
+    """The longest stage of a scheduled netlist by ``model`` (ns, register cost included)."""
+    return model.stage_ns(max(stage_delays(net, model).values(), default=0.0))
+
+
+def measure_xilinx(item: CorpusItem, flow: str, workdir: Path) -> dict[str, Any]:
+    """Synthesize one design (no DSP) and time it with the cell-delay walk."""
+    from fpgaq.sim.synth import synthesize_project
+
+    design = item.build()
+    project = workdir / item.name
+    design.write_rtl(project, force=True, samples=0)
+    start = time.perf_counter()
+    result, _ = synthesize_project(project, device=flow, dsp=False)
+    t = result.timing or {}
+    worst = t.get("worst_by_kind") or {}
+    measured = max((worst.get(k, 0.0) or 0.0) for k in ("reg->reg", "reg->out"))
+    return {
+        "name": item.name,
+        "split": item.split,
+        "description": item.description,
+        "measured_ns": measured,
+        "lut_levels": t.get("lut_levels"),
+        "carry_cells": t.get("carry_cells"),
+        "routing_ns": t.get("routing_ns"),
+        "luts": result.luts,
+        "synth_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def _relative_errors(values: Sequence[float], nets: Sequence[Any], measured: Sequence[float], flow: str) -> np.ndarray:
+    model = DelayModel.from_vector(flow, values)
+    return np.array([predict(net, model) / m - 1.0 for net, m in zip(nets, measured)])
+
+
+def fit(nets: Sequence[Any], measured: Sequence[float], flow: str, start: DelayModel) -> DelayModel:
+    """Non-negative constants minimising the relative error of :func:`predict` against ``measured``."""
+    from scipy.optimize import least_squares
+
+    x0 = np.maximum(np.array(start.vector()), 1e-3)
+    solution = least_squares(
+        lambda v: _relative_errors(v, nets, measured, flow),
+        x0,
+        bounds=(np.zeros(len(x0)), np.full(len(x0), 50.0)),
+        diff_step=0.05,
+        max_nfev=400,
+    )
+    return DelayModel.from_vector(flow, [round(float(v), 4) for v in solution.x])
+
+
+def _summary(errors: Sequence[float]) -> dict[str, float | int]:
+    if not len(errors):
+        return {"designs": 0}
+    absolute = [abs(e) for e in errors]
+    return {
+        "designs": len(errors),
+        "median_error": round(statistics.median(absolute), 4),
+        "max_error": round(max(absolute), 4),
+        "mean_signed_error": round(float(np.mean(errors)), 4),
+    }
+
+
+def run(
+    flow: str,
+    n_fit: int = 24,
+    n_holdout: int = 12,
+    n_big: int = 4,
+    workdir: Path | None = None,
+    records_path: Path | None = None,
+    data_dir: Path = _DATA,
+    remeasure: bool = False,
+) -> dict[str, Any]:
+    """Measure (Xilinx flows; or read ``records_path``), fit, and write the flow's entry."""
+    if flow not in _DEVICE_OF:
+        raise ValueError(f"calibrate_delay: flow {flow!r} is not supported; use one of {', '.join(_DEVICE_OF)}")
+    items = _items(n_fit, n_holdout, n_big)
+    own = data_dir / "calibration" / f"delay-{flow}.json"
+    records: list[dict[str, Any]] = []
+    if flow == "ecp5":
+        source = records_path or data_dir / "calibration" / "ecp5-pnr.json"
+        raw = json.loads(Path(source).read_text())
+        for r in raw.get("records", raw) if isinstance(raw, dict) else raw:
+            if r.get("fmax_mhz"):
+                records.append({**r, "measured_ns": 1000.0 / float(r["fmax_mhz"])})
+        what = f"nextpnr-ecp5 post-route critical paths ({Path(source).name})"
+    else:
+        if own.exists() and not remeasure:
+            records = json.loads(own.read_text())["records"]
+        done = {r["name"] for r in records}
+        work = Path(workdir or tempfile.mkdtemp(prefix="fpgaq-delay-"))
+        for name, item in items.items():
+            if name in done:
+                continue
+            records.append(measure_xilinx(item, flow, work))
+            own.parent.mkdir(parents=True, exist_ok=True)
+            own.write_text(json.dumps({"flow": flow, "records": records}, indent=1) + "\n")
+            print(f"{name}: {records[-1]['measured_ns']:.2f} ns", flush=True)
+        what = "the cell-delay walk of fpgaq.sim.timing over Yosys synth (no DSP)"
+    usable = [r for r in records if r["name"] in items and r["measured_ns"]]
+    nets = {r["name"]: _pipelined(items[r["name"]])[1].net for r in usable}
+    train = [r for r in usable if r["split"] == "fit"]
+    hold = [r for r in usable if r["split"] != "fit"]
+    start = delay_model(_DEVICE_OF[flow])
+    model = fit([nets[r["name"]] for r in train], [r["measured_ns"] for r in train], flow, start)
+    for r in usable:
+        r["predicted_ns"] = round(predict(nets[r["name"]], model), 3)
+    entry = {
+        "ns": {p: getattr(model, p) for p in PARAMETERS},
+        "source": f"fitted to {what}",
+        "train": _summary([r["predicted_ns"] / r["measured_ns"] - 1 for r in train]),
+        "holdout": _summary([r["predicted_ns"] / r["measured_ns"] - 1 for r in hold]),
+    }
+    shipped_path = data_dir / "delay_model.json"
+    shipped = json.loads(shipped_path.read_text())
+    shipped["flows"][flow] = entry
+    shipped["source"] = "fpgaq.calibrate_delay: see each flow's source"
+    shipped_path.write_text(json.dumps(shipped, indent=1) + "\n")
+    if flow != "ecp5":
+        own.write_text(json.dumps({"flow": flow, "records": records}, indent=1) + "\n")
+    return entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fpgaq.calibrate_delay", description=__doc__.split("\n")[0])
+    parser.add_argument("--flow", required=True, choices=sorted(_DEVICE_OF))
+    parser.add_argument("--fit", type=int, default=24, help="corpus designs to fit on")
+    parser.add_argument("--holdout", type=int, default=12, help="held-out corpus designs")
+    parser.add_argument("--big", type=int, default=4, help="large single layers (fit; half as many held out)")
+    parser.add_argument("--workdir", type=Path, help="where projects are synthesized (default: a temporary one)")
+    parser.add_argument("--records", type=Path, help="ecp5: the place-and-route records to fit")
+    parser.add_argument("--remeasure", action="store_true", help="synthesize again even where records exist")
+    args = parser.parse_args(argv)
+    entry = run(args.flow, args.fit, args.holdout, args.big, args.workdir, args.records, remeasure=args.remeasure)
+    print(json.dumps(entry, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
