@@ -16,8 +16,10 @@ that Verilog is then simulated with Verilator on the same inputs
 alkaid runs with ``ternary_fuse=False, hard_dc=-1``: Yosys does not map the
 ternary adders it writes, and this is its smallest setting there.  fpgaq's
 variants (``--fpgaq-option``, repeatable: ``NAME: key=value, ...`` sets node
-options, e.g. ``pipeline_every``, ``multiplier``) are checked bit for bit with
-their Verilator model.  Every design goes through the same Yosys run
+options, e.g. ``pipeline_every``, ``multiplier``, ``adders``, ``clock_period``;
+``comb-t`` registers only the inputs: ``clock_period=1000`` leaves the whole
+network in one stage, so it is compared with the combinational baselines) are
+checked bit for bit with their Verilator model.  Every design goes through the same Yosys run
 (:func:`fpgaq.sim.synth.synthesize`: ``synth_xilinx -family xc7``, no DSP,
 flattened); the table gives LUT, FF, CARRY4, the longest register-to-register
 path in LUT levels and carry cells, the latency, and fpgaq's LUTs over the
@@ -165,6 +167,7 @@ BASELINE_TB = Path(__file__).with_name("rtl_baselines_tb.cpp")  # drives a basel
 DEFAULT_FPGAQ_VARIANTS = (
     "layer: pipeline_every=0, multiplier=lut",
     "layer-t: pipeline_every=0, multiplier=lut, adders=ternary",
+    "comb-t: clock_period=1000, multiplier=lut, adders=ternary",
     "pipe2: pipeline_every=2, multiplier=lut",
 )
 DENSE_NAMES = ("fc1", "fc2", "fc3", "output")
@@ -190,8 +193,18 @@ class FpgaqVariant:
             if not eq:
                 raise argparse.ArgumentTypeError(f"--fpgaq-option {text!r}: {item!r} is not key=value")
             value = value.strip()
-            options[key.strip()] = int(value) if value.lstrip("-").isdigit() else value
+            options[key.strip()] = _number(value)
         return cls(name.strip(), options)
+
+
+def _number(value: str) -> Any:
+    """``"2"`` -> 2, ``"2.5"`` -> 2.5, anything else stays text."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 @dataclasses.dataclass
