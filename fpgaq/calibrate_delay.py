@@ -32,9 +32,21 @@ from typing import Any
 import numpy as np
 
 from fpgaq.calibrate import CorpusItem, big_corpus, corpus
-from fpgaq.rtl.delay import PARAMETERS, DelayModel, delay_model, stage_delays
+from fpgaq.rtl.delay import (
+    CARRY_OPS,
+    KIND_PARAMETER,
+    PARAMETERS,
+    ROM_BITS_PER_LEVEL,
+    SOURCE_OPS,
+    WIRING_OPS,
+    DelayModel,
+    delay_model,
+    extra_bits,
+    sloped_output,
+    stage_delays,
+)
 
-__all__ = ["fit", "measure_xilinx", "predict", "run"]
+__all__ = ["critical_features", "evaluate", "fit", "measure_xilinx", "predict", "run"]
 
 _DATA = Path(__file__).parent / "data"
 _DEVICE_OF = {"xc7": "xc7a100t", "xcup": "xcvu9p", "ecp5": "lfe5u-85f"}
@@ -84,24 +96,81 @@ def measure_xilinx(item: CorpusItem, flow: str, workdir: Path) -> dict[str, Any]
     }
 
 
-def _relative_errors(values: Sequence[float], nets: Sequence[Any], measured: Sequence[float], flow: str) -> np.ndarray:
-    model = DelayModel.from_vector(flow, values)
-    return np.array([predict(net, model) / m - 1.0 for net, m in zip(nets, measured)])
+def critical_features(net: Any, model: DelayModel) -> np.ndarray:
+    """How many of each constant the longest path by ``model`` is made of (its delay is their dot product).
+
+    The same walk as :func:`fpgaq.rtl.delay.stage_delays`, carrying, for every
+    signal, the count of each constant on its slowest path: along a fixed
+    path the delay is linear in the constants, which is what makes the fit a
+    non-negative least-squares problem once the paths are chosen.
+    """
+    index = {p: i for i, p in enumerate(PARAMETERS)}
+    theta = np.array(model.vector())
+    zero = np.zeros(len(PARAMETERS))
+    feats: dict[int, np.ndarray] = {}
+    sloped: dict[int, bool] = {}
+    worst, worst_value = zero, -1.0
+    for op in net.ops:
+        live = [a for a in op.args if not a.is_const]
+        kind = op.kind
+        if kind in SOURCE_OPS:
+            f = zero
+        elif kind in WIRING_OPS or kind not in KIND_PARAMETER:
+            f = max((feats.get(a.id, zero) for a in live), key=lambda v: float(v @ theta), default=zero)
+        else:
+            base = zero.copy()
+            base[index[KIND_PARAMETER[kind]]] = 1.0
+            if kind == "rom":
+                base[index["rom_bit"]] = max(0, extra_bits(op) - ROM_BITS_PER_LEVEL)
+            elif kind in ("mul", "mulc"):
+                base[index["multiply_bit"]] = extra_bits(op)
+            if kind not in CARRY_OPS:
+                f = base + max((feats.get(a.id, zero) for a in live), key=lambda v: float(v @ theta), default=zero)
+            else:
+                fresh = base.copy()
+                fresh[index["carry"]] += op.out.width
+                options = [fresh]
+                for a in live:
+                    fa = feats.get(a.id, zero)
+                    if float(fa @ theta) > 0:
+                        above = op.out.width - a.width if sloped.get(a.id, False) else op.out.width
+                        cand = fa + base
+                        cand[index["carry"]] += max(above, 0)
+                        options.append(cand)
+                f = max(options, key=lambda v: float(v @ theta))
+        feats[op.out.id] = f
+        sloped[op.out.id] = kind not in ("reg", "input", "const", "phase") and sloped_output(
+            kind, (sloped.get(a.id, False) for a in live)
+        )
+        value = float(f @ theta)
+        if value > worst_value:
+            worst, worst_value = f, value
+    out = worst.copy()
+    out[index["register"]] += 1.0
+    return out
 
 
-def fit(nets: Sequence[Any], measured: Sequence[float], flow: str, start: DelayModel) -> DelayModel:
-    """Non-negative constants minimising the relative error of :func:`predict` against ``measured``."""
-    from scipy.optimize import least_squares
+def fit(nets: Sequence[Any], measured: Sequence[float], flow: str, start: DelayModel, rounds: int = 8) -> DelayModel:
+    """Non-negative constants minimising the relative error of :func:`predict` against ``measured``.
 
-    x0 = np.maximum(np.array(start.vector()), 1e-3)
-    solution = least_squares(
-        lambda v: _relative_errors(v, nets, measured, flow),
-        x0,
-        bounds=(np.zeros(len(x0)), np.full(len(x0), 50.0)),
-        diff_step=0.05,
-        max_nfev=400,
-    )
-    return DelayModel.from_vector(flow, [round(float(v), 4) for v in solution.x])
+    Alternates two steps until the critical paths stop changing: find each
+    design's longest path under the current constants
+    (:func:`critical_features`), then solve the non-negative least squares
+    of the relative errors along those paths.
+    """
+    from scipy.optimize import nnls
+
+    model = DelayModel.from_vector(flow, np.maximum(np.array(start.vector()), 1e-3))
+    target = np.array(measured, dtype=float)
+    previous = None
+    for _ in range(rounds):
+        rows = np.array([critical_features(net, model) for net in nets])
+        if previous is not None and np.array_equal(rows, previous):
+            break
+        previous = rows
+        theta, _ = nnls(rows / target[:, None], np.ones(len(target)))
+        model = DelayModel.from_vector(flow, [round(float(v), 4) for v in theta])
+    return model
 
 
 def _summary(errors: Sequence[float]) -> dict[str, float | int]:
@@ -174,6 +243,37 @@ def run(
     if flow != "ecp5":
         own.write_text(json.dumps({"flow": flow, "records": records}, indent=1) + "\n")
     return entry
+
+
+def evaluate(flow: str, data_dir: Path = _DATA, split: str | None = "holdout") -> list[dict[str, Any]]:
+    """The shipped model against a flow's records (rebuilding each design): name, measured, predicted, error."""
+    path = data_dir / "calibration" / ("ecp5-pnr.json" if flow == "ecp5" else f"delay-{flow}.json")
+    raw = json.loads(path.read_text())
+    records = raw.get("records", []) if isinstance(raw, dict) else raw
+    items: dict[str, CorpusItem] = {}
+    for maker, splits in ((corpus, ("fit", "holdout")), (big_corpus, ("fit", "holdout"))):
+        for sp in splits:
+            wanted = [r["name"] for r in records if r["name"].startswith("big_" if maker is big_corpus else "cal_")]
+            indices = [int(n.rsplit("_", 1)[1]) for n in wanted if f"_{sp}_" in n]
+            if indices:
+                items |= {it.name: it for it in maker(sp, max(indices) + 1)}
+    model = delay_model(_DEVICE_OF[flow])
+    rows = []
+    for r in records:
+        measured = r.get("measured_ns") or (1000.0 / r["fmax_mhz"] if r.get("fmax_mhz") else None)
+        if not measured or r["name"] not in items or (split is not None and r.get("split") != split):
+            continue
+        predicted = predict(_pipelined(items[r["name"]])[1].net, model)
+        rows.append(
+            {
+                "name": r["name"],
+                "description": r.get("description", ""),
+                "measured_ns": round(measured, 3),
+                "predicted_ns": round(predicted, 3),
+                "error": predicted / measured - 1,
+            }
+        )
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:

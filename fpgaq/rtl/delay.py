@@ -41,9 +41,13 @@ from fpgaq.errors import SettingError
 
 __all__ = [
     "CARRY_OPS",
+    "KIND_PARAMETER",
     "PARAMETERS",
+    "SOURCE_OPS",
+    "WIRING_OPS",
     "DelayModel",
     "delay_model",
+    "extra_bits",
     "op_arrival",
     "stage_delays",
 ]
@@ -51,10 +55,10 @@ __all__ = [
 #: Operations built on a carry chain (their result bits ripple up from the lowest).
 CARRY_OPS = frozenset({"add", "add3", "neg", "accum", "max", "min", "clip", "mul", "mulc"})
 #: Operations that are wires: no delay, and the slope of what they pass on.
-_WIRING = frozenset({"shl", "shr", "wrap", "bit", "sign", "hold"})
+WIRING_OPS = frozenset({"shl", "shr", "wrap", "bit", "sign", "hold"})
 #: Operations whose output starts a path (registers, ports, constants, fold phase bits).
-_SOURCES = frozenset({"reg", "input", "const", "phase"})
-_KIND_PARAMETER = {
+SOURCE_OPS = frozenset({"reg", "input", "const", "phase"})
+KIND_PARAMETER = {
     "add": "add",
     "neg": "add",
     "accum": "add",
@@ -68,7 +72,7 @@ _KIND_PARAMETER = {
     "rom": "rom",
 }
 #: The fitted constants, in the order the calibration's parameter vector uses.
-PARAMETERS = ("register", "add", "add3", "compare", "mux", "rom", "rom_bit", "multiply", "carry")
+PARAMETERS = ("register", "add", "add3", "compare", "mux", "rom", "rom_bit", "multiply", "multiply_bit", "carry")
 #: Address bits one LUT level decodes (a LUT6 with MUXF7/F8 reaches 8 on Xilinx; the fit absorbs it).
 ROM_BITS_PER_LEVEL = 6
 
@@ -88,6 +92,7 @@ class DelayModel:
     rom: float
     rom_bit: float
     multiply: float
+    multiply_bit: float
     carry: float
     source: str = ""
 
@@ -107,6 +112,18 @@ class DelayModel:
         return self.register + depth
 
 
+def extra_bits(op: Any) -> int:
+    """The width that adds levels inside one operation: a table's address bits, a LUT multiplier's
+    partial-product rows (the narrower operand, or the constant's bits)."""
+    if op.kind == "rom" and op.args:
+        return int(op.args[0].width)
+    if op.kind == "mul" and len(op.args) == 2:
+        return int(min(a.width for a in op.args))
+    if op.kind == "mulc":
+        return abs(int(op.param)).bit_length()
+    return 0
+
+
 def op_arrival(model: DelayModel, kind: str, width: int, args: Iterable[Arrival], index_bits: int = 0) -> float:
     """When the top bit of an operation's result is ready, its operands ready as ``args`` say.
 
@@ -115,13 +132,15 @@ def op_arrival(model: DelayModel, kind: str, width: int, args: Iterable[Arrival]
     operand fresh from a register (ready at 0) pays the whole chain.
     """
     args = list(args)
-    if kind in _SOURCES:
+    if kind in SOURCE_OPS:
         return 0.0
-    if kind in _WIRING or kind not in _KIND_PARAMETER:
+    if kind in WIRING_OPS or kind not in KIND_PARAMETER:
         return max((d for d, _, _ in args), default=0.0)
-    base = getattr(model, _KIND_PARAMETER[kind])
+    base = getattr(model, KIND_PARAMETER[kind])
     if kind == "rom":
         base += model.rom_bit * max(0, index_bits - ROM_BITS_PER_LEVEL)
+    elif kind in ("mul", "mulc"):
+        base += model.multiply_bit * index_bits
     if kind not in CARRY_OPS:
         return base + max((d for d, _, _ in args), default=0.0)
     best = base + model.carry * width
@@ -136,7 +155,7 @@ def sloped_output(kind: str, args_sloped: Iterable[bool]) -> bool:
     """Whether a result's bits ripple (a carry chain's), so that a reader's chain overlaps it."""
     if kind in CARRY_OPS:
         return True
-    if kind in _WIRING:
+    if kind in WIRING_OPS:
         return any(args_sloped)
     return False
 
@@ -151,7 +170,7 @@ def stage_delays(net: Any, model: DelayModel) -> dict[int, float]:
     sloped: dict[int, bool] = {}
     for op in net.ops:
         live = [a for a in op.args if not a.is_const]
-        index_bits = op.args[0].width if op.kind == "rom" and op.args else 0
+        index_bits = extra_bits(op)
         at[op.out.id] = op_arrival(
             model,
             op.kind,
@@ -159,7 +178,9 @@ def stage_delays(net: Any, model: DelayModel) -> dict[int, float]:
             ((at.get(a.id, 0.0), a.width, sloped.get(a.id, False)) for a in live),
             index_bits,
         )
-        sloped[op.out.id] = op.kind not in _SOURCES and sloped_output(op.kind, (sloped.get(a.id, False) for a in live))
+        sloped[op.out.id] = op.kind not in SOURCE_OPS and sloped_output(
+            op.kind, (sloped.get(a.id, False) for a in live)
+        )
     return at
 
 

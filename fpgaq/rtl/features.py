@@ -47,7 +47,7 @@ import numpy as np
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
-from fpgaq.rtl.delay import DelayModel, delay_model, op_arrival, sloped_output
+from fpgaq.rtl.delay import DelayModel, delay_model, extra_bits, op_arrival, sloped_output
 from fpgaq.rtl.fold import folded_dot_products
 from fpgaq.rtl.lower.blocks import on_binary_point
 from fpgaq.rtl.lower.driver import Lowered
@@ -285,7 +285,7 @@ def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable
         else:
             extra = op.param[1] - 1 if op.kind == "accum" else 0
             kind = _MUL if op.kind in _MULTIPLIERS else _OP
-            index_bits = op.args[0].width if op.kind == "rom" else 0
+            index_bits = extra_bits(op)
             steps.append((op.out.id, kind, LEVELS.get(op.kind, 0), args, width, extra, op.kind, index_bits))
     return _Program(steps, hold_inputs, {s.id: loaded.get(s.id, s.width) for s in inputs})
 

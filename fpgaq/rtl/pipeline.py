@@ -46,7 +46,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
 from fpgaq.errors import SettingError
-from fpgaq.rtl.delay import DelayModel, delay_model, op_arrival, sloped_output
+from fpgaq.rtl.delay import DelayModel, delay_model, extra_bits, op_arrival, sloped_output
 from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.netlist import Netlist, Op, Signal
 
@@ -299,8 +299,7 @@ class Scheduler:
 
     def _ready(self, op: Op, parts: list[tuple[float, int, bool]]) -> float:
         assert self.model is not None
-        index_bits = op.args[0].width if op.kind == "rom" and op.args else 0
-        return op_arrival(self.model, op.kind, op.out.width, parts, index_bits)
+        return op_arrival(self.model, op.kind, op.out.width, parts, extra_bits(op))
 
     def _parts(self, op: Op, k: int) -> list[tuple[int, float, int, bool]]:
         """(stage, ns, width, sloped) of an operation's operands if it read them at stage ``k``."""
@@ -351,9 +350,8 @@ class Scheduler:
         assert model is not None and self.period is not None
         slowest = 0.0
         for o in self.src.live():
-            index_bits = o.args[0].width if o.kind == "rom" and o.args else 0
             fresh = [(0.0, a.width, False) for a in o.args if not a.is_const]
-            slowest = max(slowest, op_arrival(model, o.kind, o.out.width, fresh, index_bits))
+            slowest = max(slowest, op_arrival(model, o.kind, o.out.width, fresh, extra_bits(o)))
         return TooSlow(
             f"ClockPeriod {self.period:g} ns cannot be met: a {op.out.width}-bit {op.kind} of layer {owner or 'top'} "
             f"takes {model.stage_ns(depth):.2f} ns from register to register on its own by the {model.flow} delay "
