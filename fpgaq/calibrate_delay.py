@@ -52,10 +52,44 @@ _DATA = Path(__file__).parent / "data"
 _DEVICE_OF = {"xc7": "xc7a100t", "xcup": "xcvu9p", "ecp5": "lfe5u-85f"}
 
 
-def _items(n_fit: int, n_holdout: int, n_big: int) -> dict[str, CorpusItem]:
+def _timing_options(name: str) -> dict[str, Any]:
+    """The implementation options a design is timed with: drawn from its name, so the records stay
+    valid whatever the resource model's corpus draws; both adder styles and every multiplier."""
+    rng = np.random.default_rng(int.from_bytes(name.encode(), "little") % (2**32))
+    return {
+        "pipeline_every": int(rng.choice([0, 0, 1, 2, 3, 4])),
+        "reuse_factor": int(rng.choice([1, 1, 1, 1, 2])) if name.startswith("cal_") else 1,
+        "multiplier": str(rng.choice(["lut", "lut", "auto", "dsp"])),
+        "adders": str(rng.choice(["binary", "ternary"])),
+    }
+
+
+def _timed_item(item: CorpusItem, options: dict[str, Any] | None = None) -> CorpusItem:
+    """``item`` with the options it is timed with (its own draw, or those a record states)."""
+    options = _timing_options(item.name) if options is None else {"adders": "binary", **options}
+
+    def build() -> Any:
+        from fpgaq.design import Design
+
+        design = item.build()
+        graph = design.graph.copy()
+        for node in graph.nodes:
+            if node.op != "input":
+                node.options.update(options)
+        return Design(graph, design.config)
+
+    layer = item.description.split(";")[0]
+    return CorpusItem(item.name, item.split, f"{layer}; {options}", build)
+
+
+def _plain_items(n_fit: int, n_holdout: int, n_big: int) -> dict[str, CorpusItem]:
     items = corpus("fit", n_fit) + corpus("holdout", n_holdout) + big_corpus("fit", n_big)
     items += big_corpus("holdout", max(n_big // 2, 0))
     return {it.name: it for it in items}
+
+
+def _items(n_fit: int, n_holdout: int, n_big: int) -> dict[str, CorpusItem]:
+    return {name: _timed_item(it) for name, it in _plain_items(n_fit, n_holdout, n_big).items()}
 
 
 def _pipelined(item: CorpusItem) -> Any:
@@ -168,8 +202,14 @@ def fit(nets: Sequence[Any], measured: Sequence[float], flow: str, start: DelayM
         if previous is not None and np.array_equal(rows, previous):
             break
         previous = rows
-        theta, _ = nnls(rows / target[:, None], np.ones(len(target)))
-        model = DelayModel.from_vector(flow, [round(float(v), 4) for v in theta])
+        # constants no critical path uses keep their starting value (nothing measured says otherwise)
+        used = np.any(rows != 0, axis=0)
+        fixed = np.where(used, 0.0, np.array(model.vector()))
+        rest = target - rows @ fixed
+        theta, _ = nnls(rows[:, used] / target[:, None], rest / target)
+        values = fixed.copy()
+        values[used] = theta
+        model = DelayModel.from_vector(flow, [round(float(v), 4) for v in values])
     return model
 
 
@@ -211,6 +251,7 @@ def run(
     else:
         if own.exists() and not remeasure:
             records = json.loads(own.read_text())["records"]
+        records = [r for r in records if r["name"] not in items or r["description"] == items[r["name"]].description]
         done = {r["name"] for r in records}
         work = Path(workdir or tempfile.mkdtemp(prefix="fpgaq-delay-"))
         for name, item in items.items():
@@ -221,7 +262,14 @@ def run(
             own.write_text(json.dumps({"flow": flow, "records": records}, indent=1) + "\n")
             print(f"{name}: {records[-1]['measured_ns']:.2f} ns", flush=True)
         what = "the cell-delay walk of fpgaq.sim.timing over Yosys synth (no DSP)"
+    if flow == "ecp5":  # rebuilt with the options each record states
+        plain = _plain_items(n_fit, n_holdout, n_big)
+        items = {r["name"]: _timed_item(plain[r["name"]], r["options"]) for r in records if r["name"] in plain}
+        for r in records:
+            if r["name"] in items:
+                r["description"] = items[r["name"]].description
     usable = [r for r in records if r["name"] in items and r["measured_ns"]]
+    usable = [r for r in usable if r["description"] == items[r["name"]].description]
     nets = {r["name"]: _pipelined(items[r["name"]])[1].net for r in usable}
     train = [r for r in usable if r["split"] == "fit"]
     hold = [r for r in usable if r["split"] != "fit"]
@@ -250,20 +298,22 @@ def evaluate(flow: str, data_dir: Path = _DATA, split: str | None = "holdout") -
     path = data_dir / "calibration" / ("ecp5-pnr.json" if flow == "ecp5" else f"delay-{flow}.json")
     raw = json.loads(path.read_text())
     records = raw.get("records", []) if isinstance(raw, dict) else raw
-    items: dict[str, CorpusItem] = {}
-    for maker, splits in ((corpus, ("fit", "holdout")), (big_corpus, ("fit", "holdout"))):
-        for sp in splits:
-            wanted = [r["name"] for r in records if r["name"].startswith("big_" if maker is big_corpus else "cal_")]
-            indices = [int(n.rsplit("_", 1)[1]) for n in wanted if f"_{sp}_" in n]
+    plain: dict[str, CorpusItem] = {}
+    for maker, prefix in ((corpus, "cal_"), (big_corpus, "big_")):
+        for sp in ("fit", "holdout"):
+            indices = [int(r["name"].rsplit("_", 1)[1]) for r in records if r["name"].startswith(f"{prefix}{sp}_")]
             if indices:
-                items |= {it.name: it for it in maker(sp, max(indices) + 1)}
+                plain |= {it.name: it for it in maker(sp, max(indices) + 1)}
     model = delay_model(_DEVICE_OF[flow])
     rows = []
     for r in records:
         measured = r.get("measured_ns") or (1000.0 / r["fmax_mhz"] if r.get("fmax_mhz") else None)
-        if not measured or r["name"] not in items or (split is not None and r.get("split") != split):
+        if not measured or r["name"] not in plain or (split is not None and r.get("split") != split):
             continue
-        predicted = predict(_pipelined(items[r["name"]])[1].net, model)
+        item = _timed_item(plain[r["name"]], r["options"] if flow == "ecp5" else None)
+        if flow != "ecp5" and item.description != r["description"]:
+            continue  # measured with other options: not this design
+        predicted = predict(_pipelined(item)[1].net, model)
         rows.append(
             {
                 "name": r["name"],
