@@ -337,9 +337,12 @@ def select_items(
     def first(split: str, n: int) -> list[CorpusItem]:
         if n <= 0:
             return []
-        pool = corpus(split, max(4 * n, 16))
-        chosen = [it for it in pool if _reuse(it.description) <= max_reuse]
-        return chosen[:n]
+        size = 2 * n + 2  # about a third of the corpus is folded
+        while True:
+            chosen = [it for it in corpus(split, size) if _reuse(it.description) <= max_reuse]
+            if len(chosen) >= n or size >= 8 * n:
+                return chosen[:n]
+            size *= 2
 
     small = first("fit", n_fit) + first("holdout", n_holdout)
     return small + big_corpus("fit", n_big) + big_corpus("holdout", n_big_holdout)

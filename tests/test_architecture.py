@@ -167,6 +167,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "fpgaq.sim",
             "fpgaq.design",
             "fpgaq.calibrate",
+            "fpgaq.calibrate_pnr",
             "fpgaq.qstats",
             "fpgaq.qtools",
             "fpgaq.qreport",
