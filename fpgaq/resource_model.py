@@ -61,6 +61,7 @@ __all__ = [
     "HLS_DSP_MIN_BITS",
     "Estimate",
     "NodeEstimate",
+    "block_rams",
     "coefficients",
     "dsp_slices",
     "estimate",
@@ -71,12 +72,14 @@ __all__ = [
 BACKENDS = ("rtl", "hls")
 LUT_FEATURES = (
     "lut_add_bits",
+    "add3_bits",
     "carry_bits",
     "dsp_add_bits",
     "cmp_bits",
     "mux_bits",
     "cmux_bits",
     "rom_luts",
+    "rom_wide_luts",
     "mul_bits",
     "srl_cells",
 )
@@ -88,6 +91,8 @@ HLS_DSP_MIN_BITS = 5
 
 # DSP slice multiplier shapes (signed operand widths) of the Xilinx families Yosys maps to.
 _DSP_SHAPES = {"xc7": (25, 18), "xcup": (27, 18)}
+# Flows whose synthesis puts large tables with a registered output into block RAM (fpgaq.rtl.table_logic).
+_BLOCK_RAM_FLOWS = ("xc7", "xcup")
 
 
 @dataclasses.dataclass
@@ -248,19 +253,35 @@ def lut_terms(
         else:
             lut_mul_bits += a * b * count
     terms = {k: float(counts.get(k, 0.0)) for k in LUT_FEATURES}
-    terms["lut_add_bits"] = counts["add_bits"] - counts.get("dsp_add_bits", 0.0) - counts.get("carry_bits", 0.0)
+    if synth_device in _BLOCK_RAM_FLOWS:  # those tables are block RAM, not LUTs
+        terms["rom_luts"] -= float(counts.get("bram_rom_luts", 0.0))
+        terms["rom_wide_luts"] -= float(counts.get("bram_rom_wide_luts", 0.0))
+    two_operand = counts["add_bits"] - counts.get("dsp_add_bits", 0.0) - counts.get("carry_bits", 0.0)
+    # a ternary adder's bits are their own term (one LUT6_2 per bit for three operands on Xilinx)
+    terms["lut_add_bits"] = max(two_operand - counts.get("add3_bits", 0.0), 0.0)
     terms["mul_bits"] = lut_mul_bits
     return terms, dsp
 
 
+def block_rams(counts: Mapping[str, float], synth_device: str) -> float:
+    """Block RAMs (36 Kb units, two RAMB18 each) that the flow maps tables into."""
+    return float(counts.get("rom_ramb18", 0.0)) / 2 if synth_device in _BLOCK_RAM_FLOWS else 0.0
+
+
 def ff_terms(
-    counts: Mapping[str, float], input_bits: float = 0.0, latency: float = 0.0, const: float = 0.0
+    counts: Mapping[str, float],
+    input_bits: float = 0.0,
+    latency: float = 0.0,
+    const: float = 0.0,
+    synth_device: str | None = None,
 ) -> dict[str, float]:
     """The FF model's inputs (:data:`FF_FEATURES`): a node's registers, or a whole design's with
-    its input registers, valid bits (``latency``) and constant (``const=1``)."""
+    its input registers, valid bits (``latency``) and constant (``const=1``); on ``synth_device``s
+    that put tables in block RAM, the tables' output registers are the RAM's and leave the count."""
     dsp_regs = counts.get("dsp_reg_bits", 0.0)
+    in_ram = counts.get("bram_reg_bits", 0.0) if synth_device in _BLOCK_RAM_FLOWS else 0.0
     return {
-        "ff_bits": counts["reg_bits"] - counts.get("srl_bits", 0.0) - dsp_regs + input_bits,
+        "ff_bits": counts["reg_bits"] - counts.get("srl_bits", 0.0) - dsp_regs - in_ram + input_bits,
         "dsp_reg_bits": dsp_regs,
         "srl_cells": counts.get("srl_cells", 0.0),
         "latency": latency,
@@ -278,9 +299,9 @@ def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool) -
         nf.name,
         nf.op,
         lut=_apply(coef["lut"], luts),
-        ff=_apply(coef["ff"], ff_terms(nf.features.counts)),
+        ff=_apply(coef["ff"], ff_terms(nf.features.counts, synth_device=synth_device)),
         dsp=dsp,
-        bram=0.0,
+        bram=block_rams(nf.features.counts, synth_device),
         latency_cycles=nf.stages,
         ii=nf.ii,
         logic_depth=nf.depth,
@@ -301,7 +322,7 @@ def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list
         lut=sum(n.lut for n in nodes),
         ff=sum(n.ff for n in nodes) + _apply(coef["ff"], ff_terms(top, input_bits, latency, const=1.0)),
         dsp=sum(n.dsp for n in nodes),
-        bram=0.0,
+        bram=sum(n.bram for n in nodes),
         latency_cycles=latency,
         ii=max((n.ii for n in nodes), default=1),
         logic_depth=max((n.logic_depth for n in nodes), default=0),

@@ -54,13 +54,14 @@ from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, add3_pass_through, bits_for_range
 from fpgaq.rtl.pipeline import LEVELS, Scheduler, hold_stage, read_stage, registers_output
+from fpgaq.rtl.table_logic import block_rom_ramb18, table_cones
 
 __all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_features"]
 
 #: The counted quantities (all additive over ops and nodes).
 FEATURES = (
     "add_bits",  # carry-chain bits of adders and subtractors (result width less pass-through low bits)
-    "add3_bits",  # of those, bits of ternary adders (three operands, one LUT6_2 per bit on Xilinx)
+    "add3_bits",  # of those, bits of ternary adders not fed by a product (one LUT6_2 per bit on Xilinx)
     "dsp_add_bits",  # of those, adders fed by a product (a DSP slice's post-adder can take them)
     "carry_bits",  # of the add bits, those above an unsigned operand's top: a carry cell, no LUT
     "adders",  # number of adders
@@ -68,7 +69,12 @@ FEATURES = (
     "mux_bits",  # bits selected by a multiplexer between two signals
     "cmux_bits",  # bits of a multiplexer between two constants (a LUT per differing bit at most)
     "rom_bits",  # table entries x output bits
-    "rom_luts",  # LUT6s of the tables spelled as logic: output bits x ceil(entries / 64)
+    "rom_luts",  # LUTs of the tables once their logic is minimised (fpgaq.rtl.table_logic.table_luts)
+    "rom_wide_luts",  # LUTs of the tables built bit by bit over every index bit each depends on
+    "bram_rom_luts",  # of rom_luts, tables with a registered output that Xilinx flows put in block RAM
+    "bram_rom_wide_luts",  # of rom_wide_luts, those tables
+    "rom_ramb18",  # the RAMB18s those tables take (fpgaq.rtl.table_logic.block_rom_ramb18)
+    "bram_reg_bits",  # their output registers (a block RAM's read port), counted in reg_bits
     "mul_bits",  # operand width products of general multipliers (a x b)
     "muls",  # general multipliers and multiplications by a constant spelled as '*'
     "reg_bits",  # register bits (pipeline, delay, hold, accumulator)
@@ -88,15 +94,18 @@ def _srl_cells(length: int) -> int:
 
 @dataclasses.dataclass
 class Features:
-    """Additive counts; ``mul_shapes`` keeps each multiplier's operand widths for DSP packing."""
+    """Additive counts; ``mul_shapes`` keeps each multiplier's operand widths for DSP packing, ``roms``
+    each table's (output signal id, index bits, output bits, (LUTs, wide LUTs)) until its registers are known."""
 
     counts: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
     mul_shapes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    roms: list[tuple[int, int, int, tuple[float, float]]] = dataclasses.field(default_factory=list)
 
     def add(self, other: Features) -> None:
         for k, v in other.counts.items():
             self.counts[k] += v
         self.mul_shapes.extend(other.mul_shapes)
+        self.roms.extend(other.roms)
 
     def __getitem__(self, key: str) -> float:
         return self.counts[key]
@@ -178,12 +187,33 @@ def _carry_bits(op: Op) -> int:
     return max(0, width - max(min(tops), start))
 
 
+def _count_tables(f: Features, ops: list[Op]) -> set[int]:
+    """Count the tables with the logic the mapper merges into them (:func:`table_cones`); returns
+    the outputs of the ops counted so (the others are counted one by one)."""
+    signals = {a.id: a for op in ops for a in (*op.args, op.out)}
+    counted: set[int] = set()
+    for cone in table_cones(ops, signals):
+        roms = [op for op in cone.ops if op.kind == "rom"]
+        f.counts["rom_luts"] += cone.luts.minimal
+        f.counts["rom_wide_luts"] += cone.luts.wide
+        for op in roms:
+            f.counts["rom_bits"] += len(op.param[0]) * op.out.width
+            share = (cone.luts.minimal / len(roms), cone.luts.wide / len(roms))
+            f.roms.append((op.out.id, op.args[0].width, op.out.width, share))
+        counted |= cone.op_ids
+    return counted
+
+
 def op_features(ops: Iterable[Op]) -> Features:
     """Counts of the given ops (inputs, constants and wiring cost nothing)."""
     f = Features()
     c = f.counts
+    ops = list(ops)
+    in_tables = _count_tables(f, ops) if any(op.kind == "rom" for op in ops) else set()
     products: set[int] = set()  # signals that are a multiplier's product, or wiring of one
     for op in ops:
+        if op.out.id in in_tables:
+            continue
         k = op.kind
         if k in ("mul", "mulc") or (k in ("shl", "shr", "wrap") and op.args[0].id in products):
             products.add(op.out.id)
@@ -191,12 +221,12 @@ def op_features(ops: Iterable[Op]) -> Features:
             bits = _effective_add_bits(op)
             c["add_bits"] += bits
             c["adders"] += 1
-            if k == "add3":
-                c["add3_bits"] += bits
             if any(a.id in products for a in op.args):
                 c["dsp_add_bits"] += bits
             else:
                 c["carry_bits"] += _carry_bits(op)
+                if k == "add3":
+                    c["add3_bits"] += bits
         elif k in ("max", "min"):
             c["cmp_bits"] += max(a.width for a in op.args)
             c["mux_bits"] += op.out.width
@@ -208,10 +238,6 @@ def op_features(ops: Iterable[Op]) -> Features:
                 c["cmux_bits"] += op.out.width
             else:
                 c["mux_bits"] += op.out.width
-        elif k == "rom":
-            entries = len(op.param[0])
-            c["rom_bits"] += entries * op.out.width
-            c["rom_luts"] += op.out.width * -(-entries // 64)
         elif k in ("mul", "mulc"):
             a = op.args[0].width
             if k == "mul":
@@ -870,9 +896,26 @@ def _rest(
     features.counts["srl_bits"] += srl_bits
     features.counts["srl_cells"] += srl_cells
     features.counts["dsp_reg_bits"] += replay.dsp_reg_bits
+    _count_block_roms(features, lowered_features.roms, replay.at)
     result = (features, replay.max_depth, leave, out_ranges)
     _REST[key] = result
     return result
+
+
+def _count_block_roms(
+    features: Features, roms: Sequence[tuple[int, int, int, tuple[float, float]]], at: dict[int, tuple[int, int]]
+) -> None:
+    """Tables whose output leaves in a register (depth 0 after the scheduler's replay): the register
+    becomes a synchronous read port, and ``synth_xilinx`` puts the table in block RAM when that is
+    cheaper than logic (:func:`~fpgaq.rtl.table_logic.block_rom_ramb18`)."""
+    c = features.counts
+    for sid, index_width, width, luts in roms:
+        ramb18 = block_rom_ramb18(index_width, width)
+        if ramb18 and at.get(sid, (0, 1))[1] == 0:
+            c["rom_ramb18"] += ramb18
+            c["bram_rom_luts"] += luts[0]
+            c["bram_rom_wide_luts"] += luts[1]
+            c["bram_reg_bits"] += width
 
 
 # ----------------------------------------------------------------------------- whole graphs
