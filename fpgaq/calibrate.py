@@ -303,6 +303,8 @@ def measure(item: CorpusItem, flow: str, workdir: Path, dsp: bool = True) -> dic
             "dsp": result.dsp,
             "bram36": result.bram36,
             "bram18": result.bram18,
+            "srl": result.srl,
+            "lutram": result.lutram,
             "logic_depth": result.logic_depth,
             "carry_depth": result.carry_depth,
         },
@@ -311,14 +313,27 @@ def measure(item: CorpusItem, flow: str, workdir: Path, dsp: bool = True) -> dic
     }
 
 
+#: Endpoints (destination registers and outputs) kept per design in the records, worst first.
+ENDPOINTS_KEPT = 32
+#: The columns of a record's ``timing["endpoints"]["rows"]``.
+ENDPOINT_COLUMNS = ("endpoint", "kind", "delay_ns", "cell_ns", "nets", "lut_levels", "carry_cells", "start")
+
+
 def timing_record(timing: dict[str, Any] | None) -> dict[str, Any] | None:
     """What a delay model is fitted to, from :func:`fpgaq.sim.timing.critical_path`'s result: the
-    critical path (delay with the routing allowance, cell delay, nets, LUT levels, carry cells, kind,
-    start and end) and every endpoint's worst path; the critical path's cell-by-cell steps are left
-    out (rebuild the design and synthesize it to see them).  None where the flow has no cell delays."""
+    critical path (``delay_ns`` with the ``routing_ns`` allowance per net, ``cell_ns``, ``nets``,
+    ``lut_levels``, ``carry_cells``, ``kind``, ``start``, ``end``, ``worst_by_kind``) and the worst
+    :data:`ENDPOINTS_KEPT` endpoints' paths as rows of :data:`ENDPOINT_COLUMNS`.  The critical path's
+    cell-by-cell steps are left out (rebuild the design and synthesize it to see them).  None where
+    the flow has no cell delays; a record already in this form is returned as it is."""
     if timing is None:
         return None
-    return {k: v for k, v in timing.items() if k != "steps"}
+    kept = {k: v for k, v in timing.items() if k not in ("steps", "endpoints", "source")}
+    endpoints = timing.get("endpoints", [])
+    if isinstance(endpoints, dict):  # already compact
+        return {**kept, "endpoints": endpoints}
+    rows = [[e.get(c) for c in ENDPOINT_COLUMNS] for e in endpoints[:ENDPOINTS_KEPT]]
+    return {**kept, "endpoints": {"columns": list(ENDPOINT_COLUMNS), "rows": rows, "total": len(endpoints)}}
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -409,8 +424,14 @@ def all_items(n_fit: int = 48, n_holdout: int = 24, n_big: int = 8, n_table: int
 
 
 def _write_records(path: Path, data: dict[str, Any]) -> None:
+    """One record per line (readable, and a re-run changes only the lines of the designs that changed);
+    written whole or not at all."""
+    head = {k: v for k, v in data.items() if k != "records"}
+    records = [{**r, "timing": timing_record(r.get("timing"))} for r in data["records"]]
+    lines = ",\n".join(json.dumps(r, separators=(",", ":")) for r in records)
+    text = json.dumps(head, indent=1)[:-2] + ',\n "records": [\n' + lines + "\n ]\n}\n"
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.write_text(text)
     tmp.replace(path)
 
 

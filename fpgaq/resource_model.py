@@ -5,10 +5,21 @@ end's own decisions (CSD digits, shared odd multiples and pairs, adder
 widths, folding, pipeline registers), counted per node without generating
 the design.  Calibrated coefficients turn them into cells::
 
-    LUT = a_add * adder bits + a_carry * carry-only bits + a_cmp * compared bits + a_mux * mux bits
-        + a_cmux * constant-mux bits + a_rom * table LUTs + a_mul * LUT-multiplier bits
+    LUT = a_add * adder bits + a_add3 * ternary adder bits + a_carry * carry-only bits
+        + a_dspadd * adder bits fed by a product + a_cmp * compared bits + a_mux * mux bits
+        + a_cmux * constant-mux bits + a_rom * table LUTs (minimal) + a_wide * table LUTs (bit by bit)
+        + a_en * tables behind an enabled read port + a_mul * LUT-multiplier bits + a_srl * SRL cells
     FF  = b_reg * register bits + b_valid * latency + b_0
     DSP = sum over '*' operators of the DSP slices their operand widths need
+    BRAM = the RAMB18s (/ 2) of tables Yosys' synth_xilinx puts in block RAM (xc7, xcup)
+
+Tables (sigmoid, tanh, softmax's exp and reciprocal) are counted by
+:mod:`fpgaq.rtl.table_logic` as the logic the mapper builds: the carry-free
+cone around a table as one function of its source, in two ways (the fit
+weighs them), and a table behind a register with a clock enable, or put in
+block RAM, as ``synth_xilinx`` treats it.  A ternary adder bit is one LUT6_2
+on 7-series and UltraScale (three operands for the LUT that two binary adder
+bits take).
 
 An adder of ``w`` carry-chain bits is ``w`` LUTs plus ``w / 4`` CARRY4 on
 7-series (a sum bit and its carry share one LUT6 half), so ``a_add`` sits
@@ -80,6 +91,7 @@ LUT_FEATURES = (
     "cmux_bits",
     "rom_luts",
     "rom_wide_luts",
+    "rom_en_luts",
     "mul_bits",
     "srl_cells",
 )

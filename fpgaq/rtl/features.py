@@ -40,7 +40,7 @@ import dataclasses
 import hashlib
 import types
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -54,15 +54,15 @@ from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, add3_pass_through, bits_for_range
 from fpgaq.rtl.pipeline import LEVELS, Scheduler, hold_stage, read_stage, registers_output
-from fpgaq.rtl.table_logic import block_rom_ramb18, table_cones
+from fpgaq.rtl.table_logic import block_rom_ramb18, table_cones, table_luts
 
-__all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_features"]
+__all__ = ["FEATURES", "Features", "NodeFeatures", "TableSite", "graph_features", "op_features"]
 
 #: The counted quantities (all additive over ops and nodes).
 FEATURES = (
     "add_bits",  # carry-chain bits of adders and subtractors (result width less pass-through low bits)
-    "add3_bits",  # of those, bits of ternary adders not fed by a product (one LUT6_2 per bit on Xilinx)
-    "dsp_add_bits",  # of those, adders fed by a product (a DSP slice's post-adder can take them)
+    "add3_bits",  # of those, bits of ternary adders (three operands, one LUT6_2 per bit on Xilinx)
+    "dsp_add_bits",  # of those, two-operand adders fed by a product (a DSP slice's post-adder can take them)
     "carry_bits",  # of the add bits, those above an unsigned operand's top: a carry cell, no LUT
     "adders",  # number of adders
     "cmp_bits",  # bits compared by max/min/clip (per bound)
@@ -73,6 +73,7 @@ FEATURES = (
     "rom_wide_luts",  # LUTs of the tables built bit by bit over every index bit each depends on
     "bram_rom_luts",  # of rom_luts, tables with a registered output that Xilinx flows put in block RAM
     "bram_rom_wide_luts",  # of rom_wide_luts, those tables
+    "rom_en_luts",  # tables whose index is a register (with an enable) and output is not: alone, not in rom_luts
     "rom_ramb18",  # the RAMB18s those tables take (fpgaq.rtl.table_logic.block_rom_ramb18)
     "bram_reg_bits",  # their output registers (a block RAM's read port), counted in reg_bits
     "mul_bits",  # operand width products of general multipliers (a x b)
@@ -92,14 +93,27 @@ def _srl_cells(length: int) -> int:
     return -(-length // 32)
 
 
+class TableSite(NamedTuple):
+    """A table, for what its registers decide (block RAM, a read port with an enable): its output and
+    index signals, their widths, and its share of its cone's LUTs (minimal, wide)."""
+
+    out: int
+    index: int
+    index_width: int
+    width: int
+    luts: float
+    wide_luts: float
+    enabled_luts: float  # the table alone, from its own index, behind a read port with an enable
+
+
 @dataclasses.dataclass
 class Features:
     """Additive counts; ``mul_shapes`` keeps each multiplier's operand widths for DSP packing, ``roms``
-    each table's (output signal id, index bits, output bits, (LUTs, wide LUTs)) until its registers are known."""
+    each table's :class:`TableSite` until its registers are known."""
 
     counts: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
     mul_shapes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
-    roms: list[tuple[int, int, int, tuple[float, float]]] = dataclasses.field(default_factory=list)
+    roms: list[TableSite] = dataclasses.field(default_factory=list)
 
     def add(self, other: Features) -> None:
         for k, v in other.counts.items():
@@ -199,7 +213,8 @@ def _count_tables(f: Features, ops: list[Op]) -> set[int]:
         for op in roms:
             f.counts["rom_bits"] += len(op.param[0]) * op.out.width
             share = (cone.luts.minimal / len(roms), cone.luts.wide / len(roms))
-            f.roms.append((op.out.id, op.args[0].width, op.out.width, share))
+            own = table_luts(*op.param, op.args[0].width, op.out.width).enabled
+            f.roms.append(TableSite(op.out.id, op.args[0].id, op.args[0].width, op.out.width, *share, own))
         counted |= cone.op_ids
     return counted
 
@@ -221,12 +236,12 @@ def op_features(ops: Iterable[Op]) -> Features:
             bits = _effective_add_bits(op)
             c["add_bits"] += bits
             c["adders"] += 1
-            if any(a.id in products for a in op.args):
+            if k == "add3":  # a DSP slice's post-adder takes two operands: a product's too is a LUT6_2 per bit
+                c["add3_bits"] += bits
+            elif any(a.id in products for a in op.args):
                 c["dsp_add_bits"] += bits
             else:
                 c["carry_bits"] += _carry_bits(op)
-                if k == "add3":
-                    c["add3_bits"] += bits
         elif k in ("max", "min"):
             c["cmp_bits"] += max(a.width for a in op.args)
             c["mux_bits"] += op.out.width
@@ -896,26 +911,36 @@ def _rest(
     features.counts["srl_bits"] += srl_bits
     features.counts["srl_cells"] += srl_cells
     features.counts["dsp_reg_bits"] += replay.dsp_reg_bits
-    _count_block_roms(features, lowered_features.roms, replay.at)
+    _count_registered_tables(features, lowered_features.roms, replay.at)
     result = (features, replay.max_depth, leave, out_ranges)
     _REST[key] = result
     return result
 
 
-def _count_block_roms(
-    features: Features, roms: Sequence[tuple[int, int, int, tuple[float, float]]], at: dict[int, tuple[int, int]]
+def _count_registered_tables(
+    features: Features, tables: Sequence[TableSite], at: dict[int, tuple[int, int]]
 ) -> None:
-    """Tables whose output leaves in a register (depth 0 after the scheduler's replay): the register
-    becomes a synchronous read port, and ``synth_xilinx`` puts the table in block RAM when that is
-    cheaper than logic (:func:`~fpgaq.rtl.table_logic.block_rom_ramb18`)."""
+    """What the registers next to a table make of it in ``synth_xilinx`` (depth 0 after the
+    scheduler's replay: the signal is a register's output).  A registered output becomes a
+    synchronous read port, and the table goes to block RAM when that is cheaper than logic
+    (:func:`~fpgaq.rtl.table_logic.block_rom_ramb18`); a registered index with an unregistered
+    output is merged into the read port too, and a read port with a clock enable (every fpgaq
+    register has one) is rebuilt in logic at the cost of a table with two more index bits
+    (:data:`~fpgaq.rtl.table_logic.ENABLE_INPUTS`): ``rom_en_luts`` counts that, in place of its cone."""
     c = features.counts
-    for sid, index_width, width, luts in roms:
-        ramb18 = block_rom_ramb18(index_width, width)
-        if ramb18 and at.get(sid, (0, 1))[1] == 0:
-            c["rom_ramb18"] += ramb18
-            c["bram_rom_luts"] += luts[0]
-            c["bram_rom_wide_luts"] += luts[1]
-            c["bram_reg_bits"] += width
+    for t in tables:
+        out_registered = at.get(t.out, (0, 1))[1] == 0
+        if out_registered:
+            ramb18 = block_rom_ramb18(t.index_width, t.width)
+            if ramb18:
+                c["rom_ramb18"] += ramb18
+                c["bram_rom_luts"] += t.luts
+                c["bram_rom_wide_luts"] += t.wide_luts
+                c["bram_reg_bits"] += t.width
+        elif at.get(t.index, (0, 1))[1] == 0:
+            c["rom_en_luts"] += t.enabled_luts
+            c["rom_luts"] -= t.luts
+            c["rom_wide_luts"] -= t.wide_luts
 
 
 # ----------------------------------------------------------------------------- whole graphs

@@ -56,6 +56,7 @@ from fpgaq.rtl.netlist import Netlist, Op, Signal, simulate
 
 __all__ = [
     "CONE_KINDS",
+    "ENABLE_INPUTS",
     "GATE_LUTS",
     "LOGIC_COST_PER_BIT",
     "LUT_INPUTS",
@@ -72,6 +73,10 @@ __all__ = [
 
 #: Inputs of the LUT a leaf function fits into (LUT6 on 7-series and UltraScale).
 LUT_INPUTS = 6
+#: A table read through a register with a clock enable (``memory_dff`` makes it a read port with an
+#: enable, ``memory_map`` rebuilds that in logic) costs as if each output bit had this many more inputs:
+#: measured on 7-series with Yosys 0.23 (5-, 6- and 7-bit indices: 1.4, 4.2 and 6.4-7.2 LUTs per bit).
+ENABLE_INPUTS = 2
 #: Cost of joining two non-constant halves: MUXF7/MUXF8 are free on the first two levels, a LUT3 above.
 MUX_LUTS = 0.5
 #: Cost of joining a half with a constant half: one input of a LUT that five such gates share.
@@ -150,9 +155,13 @@ class TableCost(NamedTuple):
     minimal: float
     wide: float
     support: int  # the most index bits any output bit depends on
+    #: ``wide`` with :data:`ENABLE_INPUTS` more inputs per bit: the table behind a read port with a clock enable
+    enabled: float = 0.0
 
     def __add__(self, other: Any) -> TableCost:  # type: ignore[override]
-        return TableCost(self.minimal + other[0], self.wide + other[1], max(self.support, other[2]))
+        return TableCost(
+            self.minimal + other[0], self.wide + other[1], max(self.support, other[2]), self.enabled + other[3]
+        )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -162,7 +171,7 @@ def _cached(entries: tuple[int, ...], base: int, index_width: int, out_width: in
     addresses = (base + np.arange(len(entries))) % size
     values[addresses] = np.asarray(entries, dtype=np.int64)
     counter = _Counter()
-    minimal = wide = 0.0
+    minimal = wide = enabled = 0.0
     support = 0
     distinct: set[bytes] = set()
     for bit in range(out_width):
@@ -174,7 +183,8 @@ def _cached(entries: tuple[int, ...], base: int, index_width: int, out_width: in
             k = len(_support(tt, index_width))
             support = max(support, k)
             wide += 2.0 ** max(k - LUT_INPUTS, 0)
-    return TableCost(minimal, wide, support)
+            enabled += 2.0 ** max(k + ENABLE_INPUTS - LUT_INPUTS, 0)
+    return TableCost(minimal, wide, support, enabled)
 
 
 def table_luts(entries: Sequence[int], base: int, index_width: int, out_width: int) -> TableCost:
@@ -259,7 +269,7 @@ def _tabulated_luts(feed: Signal, members: list[Op], exits: list[Signal]) -> Tab
     scratch.outputs.append(("exits", list(exits), None))
     values = np.arange(feed.lo, feed.hi + 1, dtype=np.int64).reshape(-1, 1)
     table = simulate(scratch, [values], [Op("input", feed, (), (0, 0)), *members])[0]
-    total = TableCost(0.0, 0.0, 0)
+    total = TableCost(0.0, 0.0, 0, 0.0)
     for k, exit in enumerate(exits):
         total += table_luts([int(v) for v in table[:, k]], feed.lo, feed.width, exit.width)
     return total
