@@ -3,13 +3,17 @@
 ``fpgaq calibrate`` regenerates ``fpgaq/data/resource_model.json`` (the
 coefficients :mod:`fpgaq.resource_model` reads) and
 ``fpgaq/data/calibration/<flow>.json`` (every synthesized design: its
-description, its features and Yosys' counts, so the fit can be redone or
-audited without synthesizing again).
+name, description, features, Yosys' counts and, on xc7/xcup, its timing
+(:func:`timing_record`), so the fit can be redone or audited, and a delay
+model fitted, without synthesizing again; :func:`all_items` rebuilds any
+design from its name).
 
 The corpus covers what changes the cost of a layer: fan-in and fan-out,
 input, weight and output bit widths, sparsity, power-of-two and ternary
 weights, activations (ReLU, tables), pooling, convolutions, ``PipelineEvery``,
-``ReuseFactor`` and the multiplier style.  Designs are small (tens to a few
+``ReuseFactor``, the multiplier style and binary or ternary adders
+(:data:`TERNARY_SHARE`), and table layers alone (softmax, sigmoid, tanh of
+several table sizes and entry widths, :func:`table_corpus`).  Designs are small (tens to a few
 hundred products) so that Yosys takes seconds each; the model is additive
 over nodes, so what is learnt on layers carries to whole networks, which is
 what the held-out set (other seeds, and the example models in

@@ -911,14 +911,18 @@ def _rest(
     features.counts["srl_bits"] += srl_bits
     features.counts["srl_cells"] += srl_cells
     features.counts["dsp_reg_bits"] += replay.dsp_reg_bits
-    _count_registered_tables(features, lowered_features.roms, replay.at)
+    _count_registered_tables(features, lowered_features.roms, replay.at, program, inputs_known=core is None)
     result = (features, replay.max_depth, leave, out_ranges)
     _REST[key] = result
     return result
 
 
 def _count_registered_tables(
-    features: Features, tables: Sequence[TableSite], at: dict[int, tuple[int, int]]
+    features: Features,
+    tables: Sequence[TableSite],
+    at: dict[int, tuple[int, int]],
+    program: _Program,
+    inputs_known: bool,
 ) -> None:
     """What the registers next to a table make of it in ``synth_xilinx`` (depth 0 after the
     scheduler's replay: the signal is a register's output).  A registered output becomes a
@@ -926,10 +930,30 @@ def _count_registered_tables(
     (:func:`~fpgaq.rtl.table_logic.block_rom_ramb18`); a registered index with an unregistered
     output is merged into the read port too, and a read port with a clock enable (every fpgaq
     register has one) is rebuilt in logic at the cost of a table with two more index bits
-    (:data:`~fpgaq.rtl.table_logic.ENABLE_INPUTS`): ``rom_en_luts`` counts that, in place of its cone."""
+    (:data:`~fpgaq.rtl.table_logic.ENABLE_INPUTS`): ``rom_en_luts`` counts that, in place of its cone.
+    An index wired from an input of the netlist counts as registered only when ``inputs_known``
+    (a node's inputs are other nodes' outputs; a linear node's sums arrive from its core, whose
+    arrival depths are the replay's and not always where the RTL puts its registers)."""
     c = features.counts
+    if not tables:
+        return
+    wired: dict[int, list[int]] = {}  # signal -> the wiring (no logic level) that reads it alone
+    source: dict[int, int] = {}  # the other way
+    for sid, kind, cost, args, _, _ in program.steps:
+        if kind == _OP and cost == 0 and len(args) == 1:
+            wired.setdefault(args[0], []).append(sid)
+            source[sid] = args[0]
+
+    def index_registered(sid: int) -> bool:
+        while sid in source:
+            sid = source[sid]
+        return at.get(sid, (0, 1))[1] == 0 and (inputs_known or sid not in program.widths)
+
+    def registered(sid: int) -> bool:  # the signal, or wiring of it, leaves in a register
+        return at.get(sid, (0, 1))[1] == 0 or any(registered(w) for w in wired.get(sid, ()))
+
     for t in tables:
-        out_registered = at.get(t.out, (0, 1))[1] == 0
+        out_registered = registered(t.out)
         if out_registered:
             ramb18 = block_rom_ramb18(t.index_width, t.width)
             if ramb18:
@@ -937,7 +961,7 @@ def _count_registered_tables(
                 c["bram_rom_luts"] += t.luts
                 c["bram_rom_wide_luts"] += t.wide_luts
                 c["bram_reg_bits"] += t.width
-        elif at.get(t.index, (0, 1))[1] == 0:
+        elif index_registered(t.index):
             c["rom_en_luts"] += t.enabled_luts
             c["rom_luts"] -= t.luts
             c["rom_wide_luts"] -= t.wide_luts
