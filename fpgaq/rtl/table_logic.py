@@ -55,6 +55,7 @@ import numpy as np
 from fpgaq.rtl.netlist import Netlist, Op, Signal, simulate
 
 __all__ = [
+    "CONE_EXTRA_INPUTS",
     "CONE_KINDS",
     "ENABLE_INPUTS",
     "GATE_LUTS",
@@ -81,14 +82,18 @@ ENABLE_INPUTS = 2
 MUX_LUTS = 0.5
 #: Cost of joining a half with a constant half: one input of a LUT that five such gates share.
 GATE_LUTS = 0.2
-#: Carry-free ops that the mapper merges with a table: wiring, clamps, multiplexers and bit selects.
-CONE_KINDS = ("shr", "shl", "wrap", "clip", "mux", "bit")
+#: Carry-free ops that the mapper merges with a table: wiring and the clamp of its index (multiplexer
+#: chains, as a softmax's leading-one selection, keep their structure).
+CONE_KINDS = ("shr", "shl", "wrap", "clip")
+#: A cone's output bit is built as if it read at most its table's index bits and this many more (the
+#: clamp merged into a 1024-entry exp table: 29 LUTs per bit in Yosys 0.23, a 10-bit table 16, 11 bits 32).
+CONE_EXTRA_INPUTS = 1
 #: The widest source a cone is tabulated over (wider sources: each table from its own index).
 MAX_CONE_BITS = 16
 #: A cone whose output bits depend on more source bits than this is not one function to the mapper:
 #: it keeps the cone's structure (a softmax's leading-one selection and shifts), so each table is
 #: counted from its own index and the other ops one by one.
-MAX_CONE_SUPPORT = 10
+MAX_CONE_SUPPORT = 14
 #: ``memory_libmap -logic-cost-rom`` as ``synth_xilinx`` sets it: the cost of a ROM bit in soft logic.
 LOGIC_COST_PER_BIT = 1 / 64
 #: ``cost`` of a RAMB18 (an 18 Kb block RAM) in Yosys' Xilinx block RAM library.
@@ -165,7 +170,7 @@ class TableCost(NamedTuple):
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached(entries: tuple[int, ...], base: int, index_width: int, out_width: int) -> TableCost:
+def _cached(entries: tuple[int, ...], base: int, index_width: int, out_width: int, cap: int) -> TableCost:
     size = 1 << index_width
     values = np.full(size, entries[0], dtype=np.int64)  # unlisted addresses read the first entry
     addresses = (base + np.arange(len(entries))) % size
@@ -182,16 +187,20 @@ def _cached(entries: tuple[int, ...], base: int, index_width: int, out_width: in
             distinct.add(key)
             k = len(_support(tt, index_width))
             support = max(support, k)
-            wide += 2.0 ** max(k - LUT_INPUTS, 0)
+            wide += 2.0 ** max(min(k, cap) - LUT_INPUTS, 0)
             enabled += 2.0 ** max(k + ENABLE_INPUTS - LUT_INPUTS, 0)
     return TableCost(minimal, wide, support, enabled)
 
 
-def table_luts(entries: Sequence[int], base: int, index_width: int, out_width: int) -> TableCost:
+def table_luts(
+    entries: Sequence[int], base: int, index_width: int, out_width: int, cap: int | None = None
+) -> TableCost:
     """LUTs of the logic that reads ``entries[i]`` (two's complement, ``out_width`` bits) at index
     ``base + i`` of an ``index_width``-bit index, the other addresses reading ``entries[0]``
-    (as the generated ``case`` statement's default does)."""
-    return _cached(tuple(int(v) for v in entries), int(base), int(index_width), int(out_width))
+    (as the generated ``case`` statement's default does).  ``cap`` bounds the inputs a bit counts
+    with in ``wide`` (a cone's: see :data:`CONE_EXTRA_INPUTS`)."""
+    cap = index_width if cap is None else min(cap, index_width)
+    return _cached(tuple(int(v) for v in entries), int(base), int(index_width), int(out_width), int(cap))
 
 
 @dataclasses.dataclass
@@ -264,6 +273,7 @@ def _own_tables(members: Sequence[Op]) -> list[TableCone]:
 
 
 def _tabulated_luts(feed: Signal, members: list[Op], exits: list[Signal]) -> TableCost:
+    cap = max(op.args[0].width for op in members if op.kind == "rom") + CONE_EXTRA_INPUTS
     """:func:`table_luts` of every exit of the cone, evaluated over the source's whole range."""
     scratch = Netlist()
     scratch.outputs.append(("exits", list(exits), None))
@@ -271,5 +281,5 @@ def _tabulated_luts(feed: Signal, members: list[Op], exits: list[Signal]) -> Tab
     table = simulate(scratch, [values], [Op("input", feed, (), (0, 0)), *members])[0]
     total = TableCost(0.0, 0.0, 0, 0.0)
     for k, exit in enumerate(exits):
-        total += table_luts([int(v) for v in table[:, k]], feed.lo, feed.width, exit.width)
+        total += table_luts([int(v) for v in table[:, k]], feed.lo, feed.width, exit.width, cap)
     return total
