@@ -42,6 +42,9 @@ from fpgaq.errors import SettingError
 __all__ = ["CorpusItem", "big_corpus", "corpus", "fit", "measure", "run_calibration", "table_corpus"]
 
 FLOWS = ("xc7", "xcup", "generic-lut4")
+#: LUT terms that a flow's fitting designs may lack (records of an older corpus), and what stands in:
+#: a ternary adder bit as two binary adder bits (two carry chains where no LUT6_2 takes three operands).
+UNFITTED_STAND_INS = {"add3_bits": ("lut_add_bits", 2.0)}
 #: Share of corpus designs built with ternary adders (``Adders: ternary``), so ``add3_bits`` is fitted.
 TERNARY_SHARE = 0.4
 _DATA = Path(__file__).parent / "data"
@@ -389,9 +392,22 @@ def fit(records: list[dict[str, Any]], flow: str) -> dict[str, Any]:
         raise SettingError(f"calibrate: {len(train)} fitting designs for {flow} are too few to fit the model")
     a, y = _lut_matrix(train, flow)
     lut = dict(zip(LUT_FEATURES, (float(round(c, 4)) for c in _nnls_relative(a, y))))
+    unseen = [k for k, column in zip(LUT_FEATURES, a.T) if not column.any()]
+    for k in unseen:  # no fitting design has it: a stated stand-in rather than a silent zero
+        if k in UNFITTED_STAND_INS:
+            base, factor = UNFITTED_STAND_INS[k]
+            lut[k] = float(round(lut[base] * factor, 4))
     a, y = _ff_matrix(train, flow)
     ff = dict(zip(FF_FEATURES, (float(round(c, 4)) for c in _nnls_relative(a, y))))
-    return {"lut": lut, "ff": ff, "designs": len(train)}
+    out: dict[str, Any] = {"lut": lut, "ff": ff, "designs": len(train)}
+    if unseen:
+        out["unfitted"] = {
+            k: f"{lut[k]} ({UNFITTED_STAND_INS[k][1]} x {UNFITTED_STAND_INS[k][0]})"
+            if k in UNFITTED_STAND_INS
+            else "0 (no design)"
+            for k in unseen
+        }
+    return out
 
 
 def errors(records: list[dict[str, Any]], coef: dict[str, Any], flow: str) -> dict[str, Any]:
