@@ -3,13 +3,20 @@
 1. The held-out generated layers of every calibrated flow (``fpgaq/data/calibration``):
    each design is rebuilt from its seed and estimated with today's code, and
    compared with the Yosys counts stored when it was synthesized (pass
-   ``--resynthesize`` to synthesize them again).
+   ``--resynthesize`` to synthesize them again).  The table layers (softmax,
+   sigmoid, tanh: ``tab_*``, fitted and held-out) are listed on their own,
+   against their target of 15 % (LUTs, and block RAMs where Yosys used them).
 2. The two example models, trained briefly with QAT as ``projects/`` does, and
    synthesized now with Yosys ``synth_xilinx`` (xc7, DSPs allowed).
-3. The speed of a 1,000-point sweep of the jet tagger (``benchmarks/sweep_speed.py``).
+3. The delay model (issue 15, point 3): the held-out designs of each timing
+   flow, rebuilt and timed by the shipped constants (:mod:`fpgaq.rtl.delay`),
+   against what was measured (xc7: the cell-delay walk of Yosys' netlist;
+   ecp5: nextpnr's post-route critical path), and the error the fit stored.
+4. The speed of a 1,000-point sweep of the jet tagger (``benchmarks/sweep_speed.py``).
 
 Targets (issue: resource model): median absolute LUT error <= 15 %, FF and DSP
-within 10 %; 1,000 sweep points in under 10 s.  Run:
+within 10 %; 1,000 sweep points in under 10 s.  Issue 15: held-out median LUT
+error <= 4 %, FF <= 8 % per flow; every table layer within 15 % of Yosys.  Run:
 ``python benchmarks/resource_model.py [--quick] [--resynthesize]`` (``--quick``
 skips the example models' synthesis, which takes minutes).
 """
@@ -29,6 +36,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 LUT_TARGET, FF_TARGET, DSP_TARGET = 0.15, 0.10, 0.10
+TABLE_TARGET = 0.15
 FLOW_DEVICE = {"xc7": "xc7a100t", "xcup": "xcvu9p", "generic-lut4": "generic-lut4"}
 
 
@@ -39,8 +47,10 @@ def _err(est: float, real: float) -> float:
 
 
 def _row(name: str, est, real: dict) -> dict:
+    bram = real.get("bram36", 0) + real.get("bram18", 0) / 2
     return {
         "design": name,
+        "bram": (est.total.bram, bram),
         "lut": (est.total.lut, real["lut"]),
         "ff": (est.total.ff, real["ff"]),
         "dsp": (est.total.dsp, real["dsp"]),
@@ -50,12 +60,15 @@ def _row(name: str, est, real: dict) -> dict:
     }
 
 
-def held_out(flow: str, resynthesize: bool) -> list[dict]:
-    from fpgaq.calibrate import big_corpus, corpus, measure
+def held_out(flow: str, resynthesize: bool, tables: bool = False) -> list[dict]:
+    """The held-out records of ``flow`` (or, with ``tables``, every table layer's record, fitted or not)."""
+    from fpgaq.calibrate import all_items, measure
 
     data = json.loads(resources.files("fpgaq").joinpath(f"data/calibration/{flow}.json").read_text())
-    records = {r["name"]: r for r in data["records"] if r["split"] == "holdout"}
-    items = {it.name: it for it in corpus("holdout", 24) + big_corpus("holdout", 4)}
+    records = {
+        r["name"]: r for r in data["records"] if (r["name"].startswith("tab_") if tables else r["split"] == "holdout")
+    }
+    items = {it.name: it for it in all_items()}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, rec in sorted(records.items()):
@@ -65,7 +78,9 @@ def held_out(flow: str, resynthesize: bool) -> list[dict]:
             real = rec["synth"]
             if resynthesize:
                 real = measure(items[name], flow, Path(tmp))["synth"]
-            rows.append(_row(name, design.estimate(device=FLOW_DEVICE[flow]), real))
+            row = _row(name, design.estimate(device=FLOW_DEVICE[flow]), real)
+            row["note"] = f"{rec['split']:7s} {rec['description'].split(';')[0]}" if tables else ""
+            rows.append(row)
     return rows
 
 
@@ -110,7 +125,8 @@ def _table(title: str, rows: list[dict]) -> None:
         print(
             f"  {r['design']:18s} {r['lut'][0]:9.0f} {r['lut'][1]:9d} {r['lut_err']:6.1%}  {r['ff'][0]:8.0f} "
             f"{r['ff'][1]:8d} {r['ff_err']:6.1%}  {r['dsp'][0]:7d} {r['dsp'][1]:7d}"
-            + (f"  {r['note']}" if "note" in r else "")
+            + (f"  BRAM {r['bram'][0]:g}/{r['bram'][1]:g}" if r["bram"][0] or r["bram"][1] else "")
+            + (f"  {r['note']}" if r.get("note") else "")
         )
 
 
@@ -127,6 +143,40 @@ def _summary(label: str, rows: list[dict]) -> bool:
     return ok
 
 
+def _table_summary(label: str, rows: list[dict]) -> bool:
+    worst = max(rows, key=lambda r: r["lut_err"])
+    within = sum(r["lut_err"] <= TABLE_TARGET for r in rows)
+    ok = within == len(rows)
+    print(
+        f"  {label}: {within} of {len(rows)} table layers within {TABLE_TARGET:.0%} of Yosys' LUTs, median "
+        f"{statistics.median(r['lut_err'] for r in rows):.1%}, worst {worst['lut_err']:.1%} ({worst['design']}): "
+        f"{'PASS' if ok else 'MISS'}"
+    )
+    return ok
+
+
+def delay_held_out(flow: str) -> None:
+    """The delay model against the held-out designs of one timing flow (no synthesis: stored measurements)."""
+    from fpgaq.calibrate_delay import evaluate
+    from fpgaq.rtl.delay import shipped_flows
+
+    try:
+        rows = evaluate(flow)
+    except FileNotFoundError:
+        print(f"\ndelay model, {flow}: no records")
+        return
+    print(f"\ndelay model, {flow}: held-out designs, longest stage (ns), measured vs the model")
+    for r in rows:
+        cells = f"{r['measured_ns']:>8.2f}{r['predicted_ns']:>8.2f}{r['error']:>+8.1%}"
+        print(f"  {r['name']:<18}{cells}  {r['description']}")
+    if rows:
+        errors = [abs(r["error"]) for r in rows]
+        print(
+            f"  {flow}: {len(rows)} held-out designs, median |error| {statistics.median(errors):.1%}, "
+            f"max {max(errors):.1%}; stored with the fit: {shipped_flows().get(flow, {}).get('holdout')}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the example models' synthesis and the sweep")
@@ -139,6 +189,10 @@ def main() -> None:
         rows = held_out(flow, args.resynthesize)
         _table(f"held-out generated layers, {flow} ({FLOW_DEVICE[flow]})", rows)
         _summary(flow, rows)
+        tables = held_out(flow, args.resynthesize, tables=True)
+        if tables:
+            _table(f"table layers (softmax, sigmoid, tanh), {flow}, fitted and held-out", tables)
+            _table_summary(flow, tables)
         if flow == "xc7":
             all_rows += rows
     if not args.quick:
@@ -147,6 +201,8 @@ def main() -> None:
         all_rows += examples
     print()
     _summary("xc7 held-out layers + example models" if not args.quick else "xc7 held-out layers", all_rows)
+    for flow in ("xc7", "ecp5"):
+        delay_held_out(flow)
     if not args.quick:
         from sweep_speed import main as sweep_main
 

@@ -3,13 +3,17 @@
 ``fpgaq calibrate`` regenerates ``fpgaq/data/resource_model.json`` (the
 coefficients :mod:`fpgaq.resource_model` reads) and
 ``fpgaq/data/calibration/<flow>.json`` (every synthesized design: its
-description, its features and Yosys' counts, so the fit can be redone or
-audited without synthesizing again).
+name, description, features, Yosys' counts and, on xc7/xcup, its timing
+(:func:`timing_record`), so the fit can be redone or audited, and a delay
+model fitted, without synthesizing again; :func:`all_items` rebuilds any
+design from its name).
 
 The corpus covers what changes the cost of a layer: fan-in and fan-out,
 input, weight and output bit widths, sparsity, power-of-two and ternary
 weights, activations (ReLU, tables), pooling, convolutions, ``PipelineEvery``,
-``ReuseFactor`` and the multiplier style.  Designs are small (tens to a few
+``ReuseFactor``, the multiplier style and binary or ternary adders
+(:data:`TERNARY_SHARE`), and table layers alone (softmax, sigmoid, tanh of
+several table sizes and entry widths, :func:`table_corpus`).  Designs are small (tens to a few
 hundred products) so that Yosys takes seconds each; the model is additive
 over nodes, so what is learnt on layers carries to whole networks, which is
 what the held-out set (other seeds, and the example models in
@@ -35,9 +39,14 @@ import numpy as np
 
 from fpgaq.errors import SettingError
 
-__all__ = ["CorpusItem", "corpus", "fit", "measure", "run_calibration"]
+__all__ = ["CorpusItem", "big_corpus", "corpus", "fit", "measure", "run_calibration", "table_corpus"]
 
 FLOWS = ("xc7", "xcup", "generic-lut4")
+#: LUT terms that a flow's fitting designs may lack (records of an older corpus), and what stands in:
+#: a ternary adder bit as two binary adder bits (two carry chains where no LUT6_2 takes three operands).
+UNFITTED_STAND_INS = {"add3_bits": ("lut_add_bits", 2.0)}
+#: Share of corpus designs built with ternary adders (``Adders: ternary``), so ``add3_bits`` is fitted.
+TERNARY_SHARE = 0.4
 _DATA = Path(__file__).parent / "data"
 
 
@@ -142,11 +151,60 @@ def _big_dense_model(rng: np.random.Generator, name: str) -> tuple[Any, str]:
     return model, f"big dense {n_in}->{n_out} in {in_bits}b w {w_bits}b relu({out_bits})"
 
 
+def _table_model(rng: np.random.Generator, name: str) -> tuple[Any, str, dict[str, Any]]:
+    """A table layer alone (softmax, sigmoid or tanh) after an input quantizer, with its table size
+    and entry type drawn: what the ``rom`` primitives and the softmax's sum, reciprocal and products cost.
+    Returns the model, its description and the config that sets the tables."""
+    import keras
+
+    from fpgaq.layers import QActivation
+
+    function = str(rng.choice(["softmax", "softmax", "sigmoid", "tanh"]))
+    in_bits = int(rng.choice([6, 8, 10, 12, 14]))
+    in_int = int(rng.integers(2, 5))
+    size = int(rng.choice([64, 128, 256, 512, 1024]))
+    entry_bits = int(rng.integers(6, 17))
+    entry_int = 2 if function == "softmax" else int(rng.integers(1, 3))
+    n = int(rng.choice([2, 3, 5, 8, 10])) if function == "softmax" else int(rng.choice([2, 4, 8, 12]))
+    inputs = keras.Input((n,), name="x")
+    x = QActivation(_q_bits(in_bits, in_int - 1), name="in_q")(inputs)
+    x = keras.layers.Activation(function, name="table")(x)
+    model = keras.Model(inputs, x, name=name)
+    config = {"Model": {"TableSize": size, "TablePrecision": f"fixed<{entry_bits},{entry_int}>"}}
+    desc = f"{function} of {n} in {in_bits}b ({in_int} int) table {size} x fixed<{entry_bits},{entry_int}>"
+    return model, desc, config
+
+
+def table_corpus(split: str = "fit", n: int = 12) -> list[CorpusItem]:
+    """Table layers (``tab_*``): softmax, sigmoid and tanh of several sizes and widths."""
+    base = 7000 if split == "fit" else 7500
+    items = []
+    for i in range(n):
+        name = f"tab_{split}_{i:03d}"
+        rng = np.random.default_rng(base + i)
+        options = {"pipeline_every": int(rng.choice([0, 0, 1, 2])), "reuse_factor": 1, "multiplier": "auto"}
+
+        def build(rng_seed: int = base + i, name: str = name, options: dict = options) -> Any:
+            import keras
+
+            from fpgaq.design import convert
+
+            keras.utils.set_random_seed(rng_seed)
+            model, _, config = _table_model(np.random.default_rng(rng_seed + 100_000), name)
+            return _with_options(convert(model, config), options)
+
+        _, desc, _ = _table_model(np.random.default_rng(base + i + 100_000), name)
+        items.append(CorpusItem(name, split, f"{desc}; {options}", build))
+    return items
+
+
 def _options(rng: np.random.Generator, allow_fold: bool = True) -> dict[str, Any]:
     every = int(rng.choice([0, 0, 1, 2, 3, 4]))
     reuse = int(rng.choice([1, 1, 1, 2, 4])) if allow_fold else 1
     multiplier = str(rng.choice(["lut", "lut", "lut", "auto", "dsp"]))
-    return {"pipeline_every": every, "reuse_factor": reuse, "multiplier": multiplier}
+    # drawn last, so the earlier draws (and so every design's other options) stay as they were
+    adders = "ternary" if rng.random() < TERNARY_SHARE else "binary"
+    return {"pipeline_every": every, "reuse_factor": reuse, "multiplier": multiplier, "adders": adders}
 
 
 def _with_options(design: Any, options: dict[str, Any]) -> Any:
@@ -165,7 +223,12 @@ def big_corpus(split: str = "fit", n: int = 8) -> list[CorpusItem]:
     items = []
     for i in range(n):
         name = f"big_{split}_{i:03d}"
-        options = {"pipeline_every": [0, 2, 3][i % 3], "reuse_factor": 1, "multiplier": "auto"}
+        options = {
+            "pipeline_every": [0, 2, 3][i % 3],
+            "reuse_factor": 1,
+            "multiplier": "auto",
+            "adders": "ternary" if i % 5 in (1, 3) else "binary",
+        }
 
         def build(rng_seed: int = base + i, name: str = name, options: dict = options) -> Any:
             import keras
@@ -247,10 +310,37 @@ def measure(item: CorpusItem, flow: str, workdir: Path, dsp: bool = True) -> dic
             "dsp": result.dsp,
             "bram36": result.bram36,
             "bram18": result.bram18,
+            "srl": result.srl,
+            "lutram": result.lutram,
             "logic_depth": result.logic_depth,
+            "carry_depth": result.carry_depth,
         },
+        "timing": timing_record(result.timing),
         "synth_seconds": round(time.perf_counter() - start, 1),
     }
+
+
+#: Endpoints (destination registers and outputs) kept per design in the records, worst first.
+ENDPOINTS_KEPT = 32
+#: The columns of a record's ``timing["endpoints"]["rows"]``.
+ENDPOINT_COLUMNS = ("endpoint", "kind", "delay_ns", "cell_ns", "nets", "lut_levels", "carry_cells", "start")
+
+
+def timing_record(timing: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a delay model is fitted to, from :func:`fpgaq.sim.timing.critical_path`'s result: the
+    critical path (``delay_ns`` with the ``routing_ns`` allowance per net, ``cell_ns``, ``nets``,
+    ``lut_levels``, ``carry_cells``, ``kind``, ``start``, ``end``, ``worst_by_kind``) and the worst
+    :data:`ENDPOINTS_KEPT` endpoints' paths as rows of :data:`ENDPOINT_COLUMNS`.  The critical path's
+    cell-by-cell steps are left out (rebuild the design and synthesize it to see them).  None where
+    the flow has no cell delays; a record already in this form is returned as it is."""
+    if timing is None:
+        return None
+    kept = {k: v for k, v in timing.items() if k not in ("steps", "endpoints", "source")}
+    endpoints = timing.get("endpoints", [])
+    if isinstance(endpoints, dict):  # already compact
+        return {**kept, "endpoints": endpoints}
+    rows = [[e.get(c) for c in ENDPOINT_COLUMNS] for e in endpoints[:ENDPOINTS_KEPT]]
+    return {**kept, "endpoints": {"columns": list(ENDPOINT_COLUMNS), "rows": rows, "total": len(endpoints)}}
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -265,12 +355,12 @@ def _lut_matrix(records: Iterable[dict[str, Any]], flow: str) -> tuple[np.ndarra
     return np.array(rows, dtype=float), np.array(target, dtype=float)
 
 
-def _ff_matrix(records: Iterable[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+def _ff_matrix(records: Iterable[dict[str, Any]], flow: str) -> tuple[np.ndarray, np.ndarray]:
     from fpgaq.resource_model import FF_FEATURES, ff_terms
 
     rows, target = [], []
     for r in records:
-        terms = ff_terms(r["features"], r["input_bits"], r["latency"], const=1.0)
+        terms = ff_terms(r["features"], r["input_bits"], r["latency"], const=1.0, synth_device=flow)
         rows.append([terms[k] for k in FF_FEATURES])
         target.append(r["synth"]["ff"])
     return np.array(rows, dtype=float), np.array(target, dtype=float)
@@ -302,9 +392,22 @@ def fit(records: list[dict[str, Any]], flow: str) -> dict[str, Any]:
         raise SettingError(f"calibrate: {len(train)} fitting designs for {flow} are too few to fit the model")
     a, y = _lut_matrix(train, flow)
     lut = dict(zip(LUT_FEATURES, (float(round(c, 4)) for c in _nnls_relative(a, y))))
-    a, y = _ff_matrix(train)
+    unseen = [k for k, column in zip(LUT_FEATURES, a.T) if not column.any()]
+    for k in unseen:  # no fitting design has it: a stated stand-in rather than a silent zero
+        if k in UNFITTED_STAND_INS:
+            base, factor = UNFITTED_STAND_INS[k]
+            lut[k] = float(round(lut[base] * factor, 4))
+    a, y = _ff_matrix(train, flow)
     ff = dict(zip(FF_FEATURES, (float(round(c, 4)) for c in _nnls_relative(a, y))))
-    return {"lut": lut, "ff": ff, "designs": len(train)}
+    out: dict[str, Any] = {"lut": lut, "ff": ff, "designs": len(train)}
+    if unseen:
+        out["unfitted"] = {
+            k: f"{lut[k]} ({UNFITTED_STAND_INS[k][1]} x {UNFITTED_STAND_INS[k][0]})"
+            if k in UNFITTED_STAND_INS
+            else "0 (no design)"
+            for k in unseen
+        }
+    return out
 
 
 def errors(records: list[dict[str, Any]], coef: dict[str, Any], flow: str) -> dict[str, Any]:
@@ -316,7 +419,7 @@ def errors(records: list[dict[str, Any]], coef: dict[str, Any], flow: str) -> di
     a, y = _lut_matrix(records, flow)
     pred = a @ np.array([coef["lut"].get(k, 0.0) for k in LUT_FEATURES])
     lut_err = np.abs(pred - y) / np.maximum(y, 1)
-    a, y = _ff_matrix(records)
+    a, y = _ff_matrix(records, flow)
     pred_ff = a @ np.array([coef["ff"][k] for k in FF_FEATURES])
     ff_err = np.abs(pred_ff - y) / np.maximum(y, 1)
     return {
@@ -333,6 +436,25 @@ def _records_path(flow: str, data_dir: Path) -> Path:
     return data_dir / "calibration" / f"{flow}.json"
 
 
+def all_items(n_fit: int = 48, n_holdout: int = 24, n_big: int = 8, n_table: int = 12) -> list[CorpusItem]:
+    """The whole corpus: table layers, small layers and large dense layers, each with a held-out part."""
+    items = table_corpus("fit", n_table) + table_corpus("holdout", n_table // 2)
+    items += corpus("fit", n_fit) + corpus("holdout", n_holdout)
+    return items + big_corpus("fit", n_big) + big_corpus("holdout", n_big // 2)
+
+
+def _write_records(path: Path, data: dict[str, Any]) -> None:
+    """One record per line (readable, and a re-run changes only the lines of the designs that changed);
+    written whole or not at all."""
+    head = {k: v for k, v in data.items() if k != "records"}
+    records = [{**r, "timing": timing_record(r.get("timing"))} for r in data["records"]]
+    lines = ",\n".join(json.dumps(r, separators=(",", ":")) for r in records)
+    text = json.dumps(head, indent=1)[:-2] + ',\n "records": [\n' + lines + "\n ]\n}\n"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def run_calibration(
     flows: Iterable[str] = FLOWS,
     n_fit: int = 48,
@@ -342,6 +464,7 @@ def run_calibration(
     progress: bool = True,
     recompute: bool = True,
     n_big: int = 8,
+    n_table: int = 12,
 ) -> dict[str, Any]:
     """Synthesize the corpus for each flow (unless ``resynthesize`` is False: then refit the stored
     records, recomputing their features with today's code when ``recompute``), fit, and write the
@@ -362,30 +485,29 @@ def run_calibration(
             raise SettingError(f"calibrate: flow {flow!r} is not supported; choose from {', '.join(FLOWS)}")
         path = _records_path(flow, out_dir)
         if resynthesize:
-            items = corpus("fit", n_fit) + corpus("holdout", n_holdout)
-            items += big_corpus("fit", n_big) + big_corpus("holdout", n_big // 2)
+            items = all_items(n_fit, n_holdout, n_big, n_table)
             records = []
+            path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=f"fpgaq-calibrate-{flow}-") as tmp:
                 for k, item in enumerate(items):
                     rec = measure(item, flow, Path(tmp))
                     records.append(rec)
+                    # written after every design, so an interrupted run keeps what it synthesized
+                    _write_records(path, {"flow": flow, "yosys": yosys.version, "records": records})
                     if progress:
                         print(
                             f"[{flow} {k + 1}/{len(items)}] {item.name}: {rec['synth']['lut']} LUT "
                             f"{rec['synth']['ff']} FF {rec['synth']['dsp']} DSP ({rec['synth_seconds']} s)",
                             flush=True,
                         )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"flow": flow, "yosys": yosys.version, "records": records}, indent=1) + "\n")
         else:
             records = json.loads(path.read_text())["records"]
             if recompute:  # the same designs (the corpus is seeded), today's feature extraction
-                items = {it.name: it for it in corpus("fit", n_fit) + corpus("holdout", n_holdout)}
-                items |= {it.name: it for it in big_corpus("fit", n_big) + big_corpus("holdout", n_big // 2)}
+                items_by_name = {it.name: it for it in all_items(n_fit, n_holdout, n_big, n_table)}
                 for r in records:
-                    if r["name"] in items:
-                        r.update(design_features(items[r["name"]].build()))
-                path.write_text(json.dumps({**json.loads(path.read_text()), "records": records}, indent=1) + "\n")
+                    if r["name"] in items_by_name:
+                        r.update(design_features(items_by_name[r["name"]].build()))
+                _write_records(path, {**json.loads(path.read_text()), "records": records})
         coef = fit(records, flow)
         coef["holdout"] = errors([r for r in records if r["split"] == "holdout"], coef, flow)
         coef["train"] = errors([r for r in records if r["split"] == "fit"], coef, flow)

@@ -5,10 +5,21 @@ end's own decisions (CSD digits, shared odd multiples and pairs, adder
 widths, folding, pipeline registers), counted per node without generating
 the design.  Calibrated coefficients turn them into cells::
 
-    LUT = a_add * adder bits + a_carry * carry-only bits + a_cmp * compared bits + a_mux * mux bits
-        + a_cmux * constant-mux bits + a_rom * table LUTs + a_mul * LUT-multiplier bits
+    LUT = a_add * adder bits + a_add3 * ternary adder bits + a_carry * carry-only bits
+        + a_dspadd * adder bits fed by a product + a_cmp * compared bits + a_mux * mux bits
+        + a_cmux * constant-mux bits + a_rom * table LUTs (minimal) + a_wide * table LUTs (bit by bit)
+        + a_en * tables behind an enabled read port + a_mul * LUT-multiplier bits + a_srl * SRL cells
     FF  = b_reg * register bits + b_valid * latency + b_0
     DSP = sum over '*' operators of the DSP slices their operand widths need
+    BRAM = the RAMB18s (/ 2) of tables Yosys' synth_xilinx puts in block RAM (xc7, xcup)
+
+Tables (sigmoid, tanh, softmax's exp and reciprocal) are counted by
+:mod:`fpgaq.rtl.table_logic` as the logic the mapper builds: the carry-free
+cone around a table as one function of its source, in two ways (the fit
+weighs them), and a table behind a register with a clock enable, or put in
+block RAM, as ``synth_xilinx`` treats it.  A ternary adder bit is one LUT6_2
+on 7-series and UltraScale (three operands for the LUT that two binary adder
+bits take).
 
 An adder of ``w`` carry-chain bits is ``w`` LUTs plus ``w / 4`` CARRY4 on
 7-series (a sum bit and its carry share one LUT6 half), so ``a_add`` sits
@@ -61,6 +72,7 @@ __all__ = [
     "HLS_DSP_MIN_BITS",
     "Estimate",
     "NodeEstimate",
+    "block_rams",
     "coefficients",
     "dsp_slices",
     "estimate",
@@ -71,12 +83,15 @@ __all__ = [
 BACKENDS = ("rtl", "hls")
 LUT_FEATURES = (
     "lut_add_bits",
+    "add3_bits",
     "carry_bits",
     "dsp_add_bits",
     "cmp_bits",
     "mux_bits",
     "cmux_bits",
     "rom_luts",
+    "rom_wide_luts",
+    "rom_en_luts",
     "mul_bits",
     "srl_cells",
 )
@@ -88,6 +103,8 @@ HLS_DSP_MIN_BITS = 5
 
 # DSP slice multiplier shapes (signed operand widths) of the Xilinx families Yosys maps to.
 _DSP_SHAPES = {"xc7": (25, 18), "xcup": (27, 18)}
+# Flows whose synthesis puts large tables with a registered output into block RAM (fpgaq.rtl.table_logic).
+_BLOCK_RAM_FLOWS = ("xc7", "xcup")
 
 
 @dataclasses.dataclass
@@ -272,19 +289,35 @@ def lut_terms(
         else:
             lut_mul_bits += a * b * count
     terms = {k: float(counts.get(k, 0.0)) for k in LUT_FEATURES}
-    terms["lut_add_bits"] = counts["add_bits"] - counts.get("dsp_add_bits", 0.0) - counts.get("carry_bits", 0.0)
+    if synth_device in _BLOCK_RAM_FLOWS:  # those tables are block RAM, not LUTs
+        terms["rom_luts"] -= float(counts.get("bram_rom_luts", 0.0))
+        terms["rom_wide_luts"] -= float(counts.get("bram_rom_wide_luts", 0.0))
+    two_operand = counts["add_bits"] - counts.get("dsp_add_bits", 0.0) - counts.get("carry_bits", 0.0)
+    # a ternary adder's bits are their own term (one LUT6_2 per bit for three operands on Xilinx)
+    terms["lut_add_bits"] = max(two_operand - counts.get("add3_bits", 0.0), 0.0)
     terms["mul_bits"] = lut_mul_bits
     return terms, dsp
 
 
+def block_rams(counts: Mapping[str, float], synth_device: str) -> float:
+    """Block RAMs (36 Kb units, two RAMB18 each) that the flow maps tables into."""
+    return float(counts.get("rom_ramb18", 0.0)) / 2 if synth_device in _BLOCK_RAM_FLOWS else 0.0
+
+
 def ff_terms(
-    counts: Mapping[str, float], input_bits: float = 0.0, latency: float = 0.0, const: float = 0.0
+    counts: Mapping[str, float],
+    input_bits: float = 0.0,
+    latency: float = 0.0,
+    const: float = 0.0,
+    synth_device: str | None = None,
 ) -> dict[str, float]:
     """The FF model's inputs (:data:`FF_FEATURES`): a node's registers, or a whole design's with
-    its input registers, valid bits (``latency``) and constant (``const=1``)."""
+    its input registers, valid bits (``latency``) and constant (``const=1``); on ``synth_device``s
+    that put tables in block RAM, the tables' output registers are the RAM's and leave the count."""
     dsp_regs = counts.get("dsp_reg_bits", 0.0)
+    in_ram = counts.get("bram_reg_bits", 0.0) if synth_device in _BLOCK_RAM_FLOWS else 0.0
     return {
-        "ff_bits": counts["reg_bits"] - counts.get("srl_bits", 0.0) - dsp_regs + input_bits,
+        "ff_bits": counts["reg_bits"] - counts.get("srl_bits", 0.0) - dsp_regs - in_ram + input_bits,
         "dsp_reg_bits": dsp_regs,
         "srl_cells": counts.get("srl_cells", 0.0),
         "latency": latency,
@@ -302,9 +335,9 @@ def _rtl_node(nf: Any, coef: dict[str, Any], synth_device: str, use_dsp: bool, r
         nf.name,
         nf.op,
         lut=_apply(coef["lut"], luts),
-        ff=_apply(coef["ff"], ff_terms(nf.features.counts)),
+        ff=_apply(coef["ff"], ff_terms(nf.features.counts, synth_device=synth_device)),
         dsp=dsp,
-        bram=0.0,
+        bram=block_rams(nf.features.counts, synth_device),
         latency_cycles=nf.stages,
         ii=nf.ii,
         logic_depth=nf.depth,
@@ -342,7 +375,7 @@ def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list
         lut=sum(n.lut for n in nodes),
         ff=sum(n.ff for n in nodes) + _apply(coef["ff"], ff_terms(top, input_bits, latency, const=1.0)),
         dsp=sum(n.dsp for n in nodes),
-        bram=0.0,
+        bram=sum(n.bram for n in nodes),
         latency_cycles=latency,
         ii=max((n.ii for n in nodes), default=1),
         logic_depth=max((n.logic_depth for n in nodes), default=0),

@@ -40,7 +40,7 @@ import dataclasses
 import hashlib
 import types
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,21 +55,28 @@ from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, add3_pass_through, bits_for_range
 from fpgaq.rtl.pipeline import LEVELS, Scheduler, TooSlow, hold_stage, read_stage, registers_output, timed_read_stage
+from fpgaq.rtl.table_logic import block_rom_ramb18, table_cones, table_luts
 
-__all__ = ["FEATURES", "Features", "NodeFeatures", "graph_features", "op_features"]
+__all__ = ["FEATURES", "Features", "NodeFeatures", "TableSite", "graph_features", "op_features"]
 
 #: The counted quantities (all additive over ops and nodes).
 FEATURES = (
     "add_bits",  # carry-chain bits of adders and subtractors (result width less pass-through low bits)
     "add3_bits",  # of those, bits of ternary adders (three operands, one LUT6_2 per bit on Xilinx)
-    "dsp_add_bits",  # of those, adders fed by a product (a DSP slice's post-adder can take them)
+    "dsp_add_bits",  # of those, two-operand adders fed by a product (a DSP slice's post-adder can take them)
     "carry_bits",  # of the add bits, those above an unsigned operand's top: a carry cell, no LUT
     "adders",  # number of adders
     "cmp_bits",  # bits compared by max/min/clip (per bound)
     "mux_bits",  # bits selected by a multiplexer between two signals
     "cmux_bits",  # bits of a multiplexer between two constants (a LUT per differing bit at most)
     "rom_bits",  # table entries x output bits
-    "rom_luts",  # LUT6s of the tables spelled as logic: output bits x ceil(entries / 64)
+    "rom_luts",  # LUTs of the tables once their logic is minimised (fpgaq.rtl.table_logic.table_luts)
+    "rom_wide_luts",  # LUTs of the tables built bit by bit over every index bit each depends on
+    "bram_rom_luts",  # of rom_luts, tables with a registered output that Xilinx flows put in block RAM
+    "bram_rom_wide_luts",  # of rom_wide_luts, those tables
+    "rom_en_luts",  # tables whose index is a register (with an enable) and output is not: alone, not in rom_luts
+    "rom_ramb18",  # the RAMB18s those tables take (fpgaq.rtl.table_logic.block_rom_ramb18)
+    "bram_reg_bits",  # their output registers (a block RAM's read port), counted in reg_bits
     "mul_bits",  # operand width products of general multipliers (a x b)
     "muls",  # general multipliers and multiplications by a constant spelled as '*'
     "reg_bits",  # register bits (pipeline, delay, hold, accumulator)
@@ -87,17 +94,33 @@ def _srl_cells(length: int) -> int:
     return -(-length // 32)
 
 
+class TableSite(NamedTuple):
+    """A table, for what its registers decide (block RAM, a read port with an enable): its output and
+    index signals, their widths, and its share of its cone's LUTs (minimal, wide)."""
+
+    out: int
+    index: int
+    index_width: int
+    width: int
+    luts: float
+    wide_luts: float
+    enabled_luts: float  # the table alone, from its own index, behind a read port with an enable
+
+
 @dataclasses.dataclass
 class Features:
-    """Additive counts; ``mul_shapes`` keeps each multiplier's operand widths for DSP packing."""
+    """Additive counts; ``mul_shapes`` keeps each multiplier's operand widths for DSP packing, ``roms``
+    each table's :class:`TableSite` until its registers are known."""
 
     counts: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
     mul_shapes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    roms: list[TableSite] = dataclasses.field(default_factory=list)
 
     def add(self, other: Features) -> None:
         for k, v in other.counts.items():
             self.counts[k] += v
         self.mul_shapes.extend(other.mul_shapes)
+        self.roms.extend(other.roms)
 
     def __getitem__(self, key: str) -> float:
         return self.counts[key]
@@ -180,12 +203,34 @@ def _carry_bits(op: Op) -> int:
     return max(0, width - max(min(tops), start))
 
 
+def _count_tables(f: Features, ops: list[Op]) -> set[int]:
+    """Count the tables with the logic the mapper merges into them (:func:`table_cones`); returns
+    the outputs of the ops counted so (the others are counted one by one)."""
+    signals = {a.id: a for op in ops for a in (*op.args, op.out)}
+    counted: set[int] = set()
+    for cone in table_cones(ops, signals):
+        roms = [op for op in cone.ops if op.kind == "rom"]
+        f.counts["rom_luts"] += cone.luts.minimal
+        f.counts["rom_wide_luts"] += cone.luts.wide
+        for op in roms:
+            f.counts["rom_bits"] += len(op.param[0]) * op.out.width
+            share = (cone.luts.minimal / len(roms), cone.luts.wide / len(roms))
+            own = table_luts(*op.param, op.args[0].width, op.out.width).enabled
+            f.roms.append(TableSite(op.out.id, op.args[0].id, op.args[0].width, op.out.width, *share, own))
+        counted |= cone.op_ids
+    return counted
+
+
 def op_features(ops: Iterable[Op]) -> Features:
     """Counts of the given ops (inputs, constants and wiring cost nothing)."""
     f = Features()
     c = f.counts
+    ops = list(ops)
+    in_tables = _count_tables(f, ops) if any(op.kind == "rom" for op in ops) else set()
     products: set[int] = set()  # signals that are a multiplier's product, or wiring of one
     for op in ops:
+        if op.out.id in in_tables:
+            continue
         k = op.kind
         if k in ("mul", "mulc") or (k in ("shl", "shr", "wrap") and op.args[0].id in products):
             products.add(op.out.id)
@@ -193,9 +238,9 @@ def op_features(ops: Iterable[Op]) -> Features:
             bits = _effective_add_bits(op)
             c["add_bits"] += bits
             c["adders"] += 1
-            if k == "add3":
+            if k == "add3":  # a DSP slice's post-adder takes two operands: a product's too is a LUT6_2 per bit
                 c["add3_bits"] += bits
-            if any(a.id in products for a in op.args):
+            elif any(a.id in products for a in op.args):
                 c["dsp_add_bits"] += bits
             else:
                 c["carry_bits"] += _carry_bits(op)
@@ -210,10 +255,6 @@ def op_features(ops: Iterable[Op]) -> Features:
                 c["cmux_bits"] += op.out.width
             else:
                 c["mux_bits"] += op.out.width
-        elif k == "rom":
-            entries = len(op.param[0])
-            c["rom_bits"] += entries * op.out.width
-            c["rom_luts"] += op.out.width * -(-entries // 64)
         elif k in ("mul", "mulc"):
             a = op.args[0].width
             if k == "mul":
@@ -948,9 +989,60 @@ def _rest(
     features.counts["srl_bits"] += srl_bits
     features.counts["srl_cells"] += srl_cells
     features.counts["dsp_reg_bits"] += replay.dsp_reg_bits
+    _count_registered_tables(features, lowered_features.roms, replay.at, program, inputs_known=core is None)
     result = (features, replay.max_depth, leave, out_ranges, replay.max_ns)
     _REST[key] = result
     return result
+
+
+def _count_registered_tables(
+    features: Features,
+    tables: Sequence[TableSite],
+    at: dict[int, tuple[int, float, float]],
+    program: _Program,
+    inputs_known: bool,
+) -> None:
+    """What the registers next to a table make of it in ``synth_xilinx`` (depth 0 after the
+    scheduler's replay: the signal is a register's output).  A registered output becomes a
+    synchronous read port, and the table goes to block RAM when that is cheaper than logic
+    (:func:`~fpgaq.rtl.table_logic.block_rom_ramb18`); a registered index with an unregistered
+    output is merged into the read port too, and a read port with a clock enable (every fpgaq
+    register has one) is rebuilt in logic at the cost of a table with two more index bits
+    (:data:`~fpgaq.rtl.table_logic.ENABLE_INPUTS`): ``rom_en_luts`` counts that, in place of its cone.
+    An index wired from an input of the netlist counts as registered only when ``inputs_known``
+    (a node's inputs are other nodes' outputs; a linear node's sums arrive from its core, whose
+    arrival depths are the replay's and not always where the RTL puts its registers)."""
+    c = features.counts
+    if not tables:
+        return
+    wired: dict[int, list[int]] = {}  # signal -> the wiring (no logic level) that reads it alone
+    source: dict[int, int] = {}  # the other way
+    for sid, kind, cost, args, *_ in program.steps:
+        if kind == _OP and cost == 0 and len(args) == 1:
+            wired.setdefault(args[0], []).append(sid)
+            source[sid] = args[0]
+
+    def index_registered(sid: int) -> bool:
+        while sid in source:
+            sid = source[sid]
+        return at.get(sid, (0, 1))[1] == 0 and (inputs_known or sid not in program.widths)
+
+    def registered(sid: int) -> bool:  # the signal, or wiring of it, leaves in a register
+        return at.get(sid, (0, 1))[1] == 0 or any(registered(w) for w in wired.get(sid, ()))
+
+    for t in tables:
+        out_registered = registered(t.out)
+        if out_registered:
+            ramb18 = block_rom_ramb18(t.index_width, t.width)
+            if ramb18:
+                c["rom_ramb18"] += ramb18
+                c["bram_rom_luts"] += t.luts
+                c["bram_rom_wide_luts"] += t.wide_luts
+                c["bram_reg_bits"] += t.width
+        elif index_registered(t.index):
+            c["rom_en_luts"] += t.enabled_luts
+            c["rom_luts"] -= t.luts
+            c["rom_wide_luts"] -= t.wide_luts
 
 
 # ----------------------------------------------------------------------------- whole graphs
