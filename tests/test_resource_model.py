@@ -260,9 +260,10 @@ def test_shipped_model_errors_are_within_the_targets() -> None:
     from importlib import resources
 
     shipped = json.loads(resources.files("fpgaq").joinpath("data/resource_model.json").read_text())
-    for flow in ("xc7", "xcup", "generic-lut4"):
+    # generic-lut4 keeps only the shipped designs the ternary-adder corpus left unchanged (not resynthesized)
+    for flow, designs in (("xc7", 30), ("xcup", 12), ("generic-lut4", 8)):
         held = shipped["flows"][flow]["holdout"]
-        assert held["designs"] >= 12
+        assert held["designs"] >= designs
         assert held["lut_median_error"] <= 0.15, flow
         assert held["ff_median_error"] <= 0.10, flow
 
