@@ -11,7 +11,7 @@ import pytest
 
 import fpgaq
 from fpgaq import zoo
-from fpgaq.calibrate import corpus, design_features, errors, fit
+from fpgaq.calibrate import all_items, corpus, design_features, errors, fit
 from fpgaq.converters.rtl import build_rtl
 from fpgaq.design import Design
 from fpgaq.devices import DEVICES, get_device
@@ -249,8 +249,8 @@ def test_shipped_calibration_records_reproduce_the_features() -> None:
     from importlib import resources
 
     records = json.loads(resources.files("fpgaq").joinpath("data/calibration/xc7.json").read_text())["records"]
-    items = {it.name: it for it in corpus("fit", 48) + corpus("holdout", 24)}
-    for rec in records[:6]:
+    items = {it.name: it for it in all_items()}
+    for rec in records[:3] + [r for r in records if r["name"].startswith("cal_")][:3]:
         again = design_features(items[rec["name"]].build())
         assert again["latency"] == rec["latency"] == rec["rtl_latency"]
         assert again["features"]["adders"] == rec["features"]["adders"]
@@ -260,9 +260,10 @@ def test_shipped_model_errors_are_within_the_targets() -> None:
     from importlib import resources
 
     shipped = json.loads(resources.files("fpgaq").joinpath("data/resource_model.json").read_text())
-    for flow in ("xc7", "xcup", "generic-lut4"):
+    # generic-lut4 keeps only the shipped designs the ternary-adder corpus left unchanged (not resynthesized)
+    for flow, designs in (("xc7", 30), ("xcup", 12), ("generic-lut4", 8)):
         held = shipped["flows"][flow]["holdout"]
-        assert held["designs"] >= 12
+        assert held["designs"] >= designs
         assert held["lut_median_error"] <= 0.15, flow
         assert held["ff_median_error"] <= 0.10, flow
 

@@ -232,7 +232,9 @@ def op_features(ops: Iterable[Op]) -> Features:
         if op.out.id in in_tables:
             continue
         k = op.kind
-        if k in ("mul", "mulc") or (k in ("shl", "shr", "wrap") and op.args[0].id in products):
+        if (k == "mul" or (k == "mulc" and not _power_of_two(abs(int(op.param))))) or (
+            k in ("shl", "shr", "wrap") and op.args[0].id in products
+        ):  # a product by a power of two is a shift: what adds it is an ordinary adder
             products.add(op.out.id)
         if k in ("add", "add3", "neg"):
             bits = _effective_add_bits(op)
