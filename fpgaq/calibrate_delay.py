@@ -277,9 +277,12 @@ def run(
     model = fit([nets[r["name"]] for r in train], [r["measured_ns"] for r in train], flow, start)
     for r in usable:
         r["predicted_ns"] = round(predict(nets[r["name"]], model), 3)
+    paths = np.array([critical_features(nets[r["name"]], model) for r in train])
+    unfitted = [p for p, used in zip(PARAMETERS, np.any(paths != 0, axis=0)) if not used]
     entry = {
         "ns": {p: getattr(model, p) for p in PARAMETERS},
         "source": f"fitted to {what}",
+        "unfitted": unfitted,  # no fitted design's critical path has them: they keep their starting values
         "train": _summary([r["predicted_ns"] / r["measured_ns"] - 1 for r in train]),
         "holdout": _summary([r["predicted_ns"] / r["measured_ns"] - 1 for r in hold]),
     }
