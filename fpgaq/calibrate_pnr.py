@@ -58,8 +58,6 @@ _OPTION_KEYS = ("pipeline_every", "reuse_factor", "multiplier")
 # CCU2C cells of its own ("$nextpnr_CCU2C_<n>") where a chain needs feeding; I/O buffers get "$tr_io".
 _PACKED_SUFFIXES = {"$CCU2_COMB0": "CCU2C", "$CCU2_COMB1": "CCU2C"}
 _CARRY_IN = "FCI"
-# MULT18X18D blocks per part (Lattice FPGA-DS-02012, table 1.1); fpgaq.sim.pnr.choose_part sizes by logic only.
-_MULTIPLIERS = {"25k": 28, "45k": 72, "85k": 156}
 
 
 # ----------------------------------------------------------------------------- the critical path
@@ -168,15 +166,10 @@ def path_summary(path: dict[str, Any], module: dict[str, Any], fanouts: dict[str
 
 # ----------------------------------------------------------------------------- one design
 def _part_for(synth: Any, chains: int) -> str:
-    """The smallest part that holds the logic (:func:`fpgaq.sim.pnr.choose_part`) and the multipliers."""
-    from fpgaq.sim.pnr import DesignTooLarge, choose_part
+    """The smallest part that holds the logic and the multipliers (:func:`fpgaq.sim.pnr.choose_part`)."""
+    from fpgaq.sim.pnr import choose_part
 
-    by_logic = choose_part(synth, None, chains)
-    parts = list(_MULTIPLIERS)
-    for part in parts[parts.index(by_logic) :]:
-        if synth.dsp <= _MULTIPLIERS[part]:
-            return part
-    raise DesignTooLarge(f"{synth.top} has {synth.dsp} multiplier cells, more than any ECP5 has (156)")
+    return choose_part(synth, None, chains)
 
 
 def _design_options(design: Any) -> dict[str, Any]:

@@ -86,17 +86,19 @@ class PnrFailed(FpgaqError, RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class Ecp5Part:
-    """An LFE5U device: nextpnr's flag and its logic (LUT4 = flip-flops, two of each per slice)."""
+    """An LFE5U device: nextpnr's flag, its logic (LUT4 = flip-flops, two of each per slice) and its
+    MULT18X18D blocks (Lattice FPGA-DS-02012, table 1.1)."""
 
     flag: str
     device: str
     luts: int
+    multipliers: int
 
 
 ECP5_PARTS = {
-    "25k": Ecp5Part("--25k", "LFE5U-25F", 24288),
-    "45k": Ecp5Part("--45k", "LFE5U-45F", 43848),
-    "85k": Ecp5Part("--85k", "LFE5U-85F", 83640),
+    "25k": Ecp5Part("--25k", "LFE5U-25F", 24288, 28),
+    "45k": Ecp5Part("--45k", "LFE5U-45F", 43848, 72),
+    "85k": Ecp5Part("--85k", "LFE5U-85F", 83640, 156),
 }
 
 
@@ -267,11 +269,13 @@ def carry_chains(module: dict[str, Any]) -> int:
 
 
 def choose_part(synth: SynthResult, part: str | None = None, chains: int = 0) -> str:
-    """The part asked for if the design fits it, else the smallest that holds it with 10 % spare.
+    """The part asked for if the design fits it, else the smallest that holds it with 10 % spare
+    and has as many multiplier blocks as it uses.
 
     ``chains`` (:func:`carry_chains`) adds what the packer needs around each carry chain.
     """
     need = max(_comb_estimate(synth, chains), synth.ffs)
+    dsp = synth.dsp or 0
     if part is not None:
         if part not in ECP5_PARTS:
             raise DesignTooLarge(f"ECP5 part {part!r} is not supported; use one of {', '.join(ECP5_PARTS)}")
@@ -280,10 +284,20 @@ def choose_part(synth: SynthResult, part: str | None = None, chains: int = 0) ->
                 f"{synth.top} needs {need} LUT4/FF cells, more than {ECP5_PARTS[part].device} has "
                 f"({ECP5_PARTS[part].luts}); choose a larger part or leave it to fpgaq"
             )
+        if dsp > ECP5_PARTS[part].multipliers:
+            raise DesignTooLarge(
+                f"{synth.top} uses {dsp} multiplier blocks, more than {ECP5_PARTS[part].device} has "
+                f"({ECP5_PARTS[part].multipliers}); choose a larger part, or synthesize without DSPs (--no-dsp)"
+            )
         return part
     for name, info in ECP5_PARTS.items():
-        if need <= _FILL * info.luts:
+        if need <= _FILL * info.luts and dsp <= info.multipliers:
             return name
+    if dsp > ECP5_PARTS["85k"].multipliers:
+        raise DesignTooLarge(
+            f"{synth.top} uses {dsp} multiplier blocks, more than any ECP5 has "
+            f"({ECP5_PARTS['85k'].multipliers}); synthesize without DSPs (--no-dsp) or use Multiplier: lut"
+        )
     largest = ECP5_PARTS["85k"]
     raise DesignTooLarge(
         f"{synth.top} needs {need} LUT4/FF cells ({synth.luts} LUT4, {synth.carry} CCU2C, {synth.ffs} FF); the largest "

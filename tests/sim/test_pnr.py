@@ -118,12 +118,12 @@ def test_more_port_bits_than_pins_places_out_of_context(tools, tmp_path) -> None
     assert "--out-of-context" in result.commands[0]
 
 
-def _synth(luts: int, carry: int = 0, ffs: int = 0):
+def _synth(luts: int, carry: int = 0, ffs: int = 0, dsp: int = 0):
     """A SynthResult with only the counts choose_part reads changed (from a real one's fields)."""
     from fpgaq.sim.synth import SynthResult
 
     fields = {f.name: None for f in dataclasses.fields(SynthResult)}
-    fields.update(top="big", device="ecp5", luts=luts, carry=carry, ffs=ffs, lutram=0, notes=[], warnings=[])
+    fields.update(top="big", device="ecp5", luts=luts, carry=carry, ffs=ffs, dsp=dsp, lutram=0, notes=[], warnings=[])
     return SynthResult(**fields)
 
 
@@ -145,6 +145,17 @@ def test_part_by_size_with_ten_per_cent_spare() -> None:
         choose_part(_synth(parts["25k"].luts + 1), "25k")
     with pytest.raises(DesignTooLarge, match="part '12k' is not supported; use one of 25k, 45k, 85k"):
         choose_part(_synth(10), "12k")
+
+
+def test_part_has_the_multipliers_the_design_uses() -> None:
+    """48 MULT18X18D do not fit the 25k's 28 however small the logic."""
+    assert choose_part(_synth(100, dsp=28)) == "25k"
+    assert choose_part(_synth(100, dsp=48)) == "45k"
+    assert choose_part(_synth(100, dsp=100)) == "85k"
+    with pytest.raises(DesignTooLarge, match=r"uses 48 multiplier blocks, more than LFE5U-25F has \(28\)"):
+        choose_part(_synth(100, dsp=48), "25k")
+    with pytest.raises(DesignTooLarge, match="more than any ECP5 has"):
+        choose_part(_synth(100, dsp=200))
 
 
 def test_missing_tool_names_the_pip_package(monkeypatch) -> None:
