@@ -25,6 +25,7 @@ import json
 import statistics
 import tempfile
 import time
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ _DEVICE_OF = {"xc7": "xc7a100t", "xcup": "xcvu9p", "ecp5": "lfe5u-85f"}
 def _timing_options(name: str) -> dict[str, Any]:
     """The implementation options a design is timed with: drawn from its name, so the records stay
     valid whatever the resource model's corpus draws; both adder styles and every multiplier."""
-    rng = np.random.default_rng(int.from_bytes(name.encode(), "little") % (2**32))
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
     return {
         "pipeline_every": int(rng.choice([0, 0, 1, 2, 3, 4])),
         "reuse_factor": int(rng.choice([1, 1, 1, 1, 2])) if name.startswith("cal_") else 1,
