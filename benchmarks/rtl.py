@@ -478,6 +478,10 @@ def path_delay(row: Row) -> tuple[float | None, str]:
     timing = getattr(row.synth, "timing", None) if row.synth is not None else None
     if not timing or timing.get("delay_ns") is None:
         return None, ""
+    worst = {k: v for k, v in (timing.get("worst_by_kind") or {}).items() if v is not None}
+    if worst:  # the result's own delay_ns is register to register when there is such a path
+        kind = max(worst, key=lambda k: worst[k])
+        return float(worst[kind]), kind
     return float(timing["delay_ns"]), str(timing.get("kind") or "")
 
 
