@@ -38,14 +38,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 DEVICE = "lfe5u-85f"
 
 
-def variant(base: Any, options: dict[str, Any]) -> Any:
+def variant(base: Any, **options: Any) -> Any:
     from fpgaq.design import Design
+    from fpgaq.ir.passes.requantize import with_options
 
-    graph = base.graph.copy()
-    for node in graph.nodes:
-        if node.op != "input":
-            node.options.update(options)
-    return Design(graph, base.config)
+    return Design(with_options(base.graph, **options), base.config)
 
 
 def place(design: Any, name: str, freq_mhz: float, seed: int, work: Path, timeout: float) -> dict[str, Any]:
@@ -88,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     if not args.no_baseline:
-        rows.append(place(variant(base, {"pipeline_every": 0}), "pe0", 100.0, args.seed, work, args.timeout))
+        rows.append(place(variant(base, pipeline_every=0), "pe0", 100.0, args.seed, work, args.timeout))
     for period in (float(p) for p in args.periods.split(",")):
-        design = variant(base, {"pipeline_every": 0, "clock_period": period, "timing_device": DEVICE})
+        design = variant(base, pipeline_every=0, clock_period=period, timing_device=DEVICE)
         row = place(design, f"cp{period:g}", 1000.0 / period, args.seed, work, args.timeout)
         row["period_ns"] = period
         row["met"] = row["post_route_ns"] is not None and row["post_route_ns"] <= period

@@ -335,15 +335,17 @@ class Scheduler:
                 else self.m[a.id]
             )
         parts = self._parts(op, stage)
-        out_stage = stage
-        if op.kind == "accum":
-            g, phases, reg_lo, reg_hi, _ = op.param
-            new = self._copy(op, tuple(args), (g, phases, reg_lo, reg_hi, stage))
-            out_stage = stage + phases - 1
-        else:
-            new = self._copy(op, tuple(args))
+        new, out_stage = self._placed(op, args, stage)
         self.slope[new.id] = sloped_output(op.kind, (sl for _, _, _, sl in parts))
         self.m[op.out.id] = self._own(new, owner, out_stage, depth)
+
+    def _placed(self, op: Op, args: list[Signal], stage: int) -> tuple[Signal, int]:
+        """The copy of ``op`` reading ``args`` at ``stage``, and the stage of its result (an
+        accumulator delivers ``phases - 1`` stages later and records the stage it starts at)."""
+        if op.kind == "accum":
+            g, phases, reg_lo, reg_hi, _ = op.param
+            return self._copy(op, tuple(args), (g, phases, reg_lo, reg_hi, stage)), stage + phases - 1
+        return self._copy(op, tuple(args)), stage
 
     def _too_slow(self, op: Op, owner: str | None, depth: float) -> TooSlow:
         model = self.model
@@ -381,13 +383,7 @@ class Scheduler:
             args.append(s)
             depth = max(depth, d)
         depth += cost
-        out_stage = stage
-        if op.kind == "accum":
-            g, phases, reg_lo, reg_hi, _ = op.param
-            new = self._copy(op, tuple(args), (g, phases, reg_lo, reg_hi, stage))
-            out_stage = stage + phases - 1
-        else:
-            new = self._copy(op, tuple(args))
+        new, out_stage = self._placed(op, args, stage)
         new = self._own(new, owner, out_stage, depth)
         if registers_output(depth, cost, n, op.out.id in self.boundary):
             r = self.out.reg(new)
