@@ -21,6 +21,7 @@ from place-and-route records).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import statistics
 import tempfile
@@ -81,6 +82,13 @@ def _timed_item(item: CorpusItem, options: dict[str, Any] | None = None) -> Corp
 
     layer = item.description.split(";")[0]
     return CorpusItem(item.name, item.split, f"{layer}; {options}", build)
+
+
+def _record_options(record: dict[str, Any]) -> dict[str, Any]:
+    """The options a record was measured with: stated, or the dict its description ends with."""
+    if record.get("options"):
+        return dict(record["options"])
+    return dict(ast.literal_eval(record["description"].split("; ", 1)[1]))
 
 
 def _plain_items(n_fit: int, n_holdout: int, n_big: int) -> dict[str, CorpusItem]:
@@ -252,8 +260,7 @@ def run(
     else:
         if own.exists() and not remeasure:
             records = json.loads(own.read_text())["records"]
-        records = [r for r in records if r["name"] not in items or r["description"] == items[r["name"]].description]
-        done = {r["name"] for r in records}
+        done = {r["name"] for r in records if r["name"] in items and r["description"] == items[r["name"]].description}
         work = Path(workdir or tempfile.mkdtemp(prefix="fpgaq-delay-"))
         for name, item in items.items():
             if name in done:
@@ -263,22 +270,21 @@ def run(
             own.write_text(json.dumps({"flow": flow, "records": records}, indent=1) + "\n")
             print(f"{name}: {records[-1]['measured_ns']:.2f} ns", flush=True)
         what = "the cell-delay walk of fpgaq.sim.timing over Yosys synth (no DSP)"
-    if flow == "ecp5":  # rebuilt with the options each record states
-        plain = _plain_items(n_fit, n_holdout, n_big)
-        items = {r["name"]: _timed_item(plain[r["name"]], r["options"]) for r in records if r["name"] in plain}
-        for r in records:
-            if r["name"] in items:
-                r["description"] = items[r["name"]].description
-    usable = [r for r in records if r["name"] in items and r["measured_ns"]]
-    usable = [r for r in usable if r["description"] == items[r["name"]].description]
-    nets = {r["name"]: _pipelined(items[r["name"]])[1].net for r in usable}
+    plain = _plain_items(n_fit, n_holdout, n_big)
+    usable, nets = [], {}
+    for r in records:  # each design rebuilt with the options it was measured with
+        if r.get("measured_ns") and r["name"] in plain:
+            item = _timed_item(plain[r["name"]], _record_options(r))
+            r["description"] = item.description
+            usable.append(r)
+            nets[id(r)] = _pipelined(item)[1].net
     train = [r for r in usable if r["split"] == "fit"]
     hold = [r for r in usable if r["split"] != "fit"]
     start = delay_model(_DEVICE_OF[flow])
-    model = fit([nets[r["name"]] for r in train], [r["measured_ns"] for r in train], flow, start)
+    model = fit([nets[id(r)] for r in train], [r["measured_ns"] for r in train], flow, start)
     for r in usable:
-        r["predicted_ns"] = round(predict(nets[r["name"]], model), 3)
-    paths = np.array([critical_features(nets[r["name"]], model) for r in train])
+        r["predicted_ns"] = round(predict(nets[id(r)], model), 3)
+    paths = np.array([critical_features(nets[id(r)], model) for r in train])
     unfitted = [p for p, used in zip(PARAMETERS, np.any(paths != 0, axis=0)) if not used]
     entry = {
         "ns": {p: getattr(model, p) for p in PARAMETERS},
@@ -314,9 +320,7 @@ def evaluate(flow: str, data_dir: Path = _DATA, split: str | None = "holdout") -
         measured = r.get("measured_ns") or (1000.0 / r["fmax_mhz"] if r.get("fmax_mhz") else None)
         if not measured or r["name"] not in plain or (split is not None and r.get("split") != split):
             continue
-        item = _timed_item(plain[r["name"]], r["options"] if flow == "ecp5" else None)
-        if flow != "ecp5" and item.description != r["description"]:
-            continue  # measured with other options: not this design
+        item = _timed_item(plain[r["name"]], _record_options(r))
         predicted = predict(_pipelined(item)[1].net, model)
         rows.append(
             {
