@@ -9,7 +9,8 @@ from _rtl_testing import build, convert, cosim_exact, inputs_for, mismatches, ra
 import fpgaq
 from fpgaq.config import ConfigError, load_config
 from fpgaq.layers import QActivation, QDense
-from fpgaq.rtl.delay import DelayModel, delay_model, op_arrival, stage_delays
+from fpgaq.rtl.delay import DelayModel, delay_model, extra_bits, op_arrival, stage_delays
+from fpgaq.rtl.lower.driver import lower
 from fpgaq.rtl.pipeline import TooSlow
 
 XC7 = delay_model("xc7a100t")
@@ -17,6 +18,16 @@ XC7 = delay_model("xc7a100t")
 
 def _longest_stage(p: object, model: DelayModel = XC7) -> float:
     return model.stage_ns(max(stage_delays(p.net, model).values(), default=0.0))  # type: ignore[attr-defined]
+
+
+def _shortest_period(design: fpgaq.Design, model: DelayModel = XC7) -> float:
+    """The slowest single operation with registered inputs, plus the register: no period can be shorter
+    (the periods below are multiples of it, so a recalibrated model does not change what is tested)."""
+    slowest = 0.0
+    for op in lower(design.graph).net.live():
+        fresh = [(0.0, a.width, False) for a in op.args if not a.is_const]
+        slowest = max(slowest, op_arrival(model, op.kind, op.out.width, fresh, extra_bits(op)))
+    return model.stage_ns(slowest)
 
 
 def _timed(design: fpgaq.Design, period: float, device: str = "xc7a100t") -> fpgaq.Design:
@@ -27,21 +38,25 @@ def _timed(design: fpgaq.Design, period: float, device: str = "xc7a100t") -> fpg
 def test_every_stage_meets_the_period_and_the_numbers_do_not_change(seed: int) -> None:
     design, x = random_design(seed)
     unpipelined = _longest_stage(build(with_options(design, pipeline_every=0)))
+    shortest = _shortest_period(design)
     latencies = []
-    for period in (3.0, 4.5, 7.0):
+    for period in (shortest * 1.02, shortest * 1.6, shortest * 2.5):
         timed = _timed(design, period)
         p = build(timed)
         assert _longest_stage(p) <= period + 1e-9
         assert mismatches(timed, x, p) == []
         latencies.append(p.latency)
     assert latencies == sorted(latencies, reverse=True)  # a longer period never needs more stages
-    assert latencies[0] > latencies[-1] or unpipelined <= 3.0
+    assert latencies[0] > latencies[-1] or unpipelined <= shortest * 1.02
 
 
 def test_a_shorter_period_than_one_operation_is_refused_with_the_shortest_possible() -> None:
     design, _ = random_design(0)
-    with pytest.raises(TooSlow, match=r"ClockPeriod 0.5 ns cannot be met: .* layer .* shortest period this design "):
+    shortest = _shortest_period(design)
+    message = rf"ClockPeriod 0.5 ns cannot be met: .* layer .* shortest period this design allows is {shortest:.2f} ns"
+    with pytest.raises(TooSlow, match=message):
         build(_timed(design, 0.5))
+    assert build(_timed(design, shortest)).latency >= 1  # exactly the shortest is allowed
     with pytest.raises(TooSlow, match="ClockPeriod cannot be met"):  # the estimate refuses it too
         _timed(design, 0.5).estimate()
 
@@ -50,8 +65,9 @@ def test_the_estimate_follows_the_generated_netlist() -> None:
     """Fmax and latency of the estimate against the scheduled netlist walked by the same model."""
     for seed in (0, 2):
         design, _ = random_design(seed)
-        for options in ({"pipeline_every": 0}, {"pipeline_every": 2}, {"clock_period": 3.5}):
-            d = with_options(design, **options) if "pipeline_every" in options else _timed(design, 3.5)
+        period = 1.3 * _shortest_period(design)
+        for options in ({"pipeline_every": 0}, {"pipeline_every": 2}, {"clock_period": period}):
+            d = with_options(design, **options) if "pipeline_every" in options else _timed(design, period)
             p = build(d)
             est = d.estimate(device="xc7a100t")
             assert est.total.latency_cycles == pytest.approx(p.latency, abs=1)
@@ -96,11 +112,12 @@ def _small_model() -> keras.Model:
 
 def test_config_clock_period_reaches_the_rtl_and_cosimulates_at_the_reported_latency(tmp_path) -> None:
     model = _small_model()
-    design = convert(model, {"Model": {"ClockPeriod": 3.0, "Device": "xc7a100t"}})
-    assert all(n.options["clock_period"] == 3.0 for n in design.graph.nodes if n.op != "input")
+    period = round(1.1 * _shortest_period(convert(model)), 2)
+    design = convert(model, {"Model": {"ClockPeriod": period, "Device": "xc7a100t"}})
+    assert all(n.options["clock_period"] == period for n in design.graph.nodes if n.op != "input")
     p = build(design)
-    assert p.clock_period == 3.0 and p.latency > 2
-    assert _longest_stage(p) <= 3.0
+    assert p.clock_period == period and p.latency > 2
+    assert _longest_stage(p) <= period
     x = inputs_for(design, 300, seed=5)[0]
     cosim_exact(design, x, tmp_path / "cp3")  # bit for bit, at the manifest's latency
 
