@@ -304,7 +304,7 @@ def test_fpgaq_cell_models_equal_yosys_cell_models(tmp_path: Path) -> None:
 @pytest.mark.parametrize("seed", [8, 9, 11])
 def test_features_count_the_ternary_adders_the_rtl_builds(seed: int) -> None:
     """Latency as built, and the ternary adders' bits are their own feature (one LUT per bit on Xilinx),
-    part of the add bits, in the share the RTL has; the estimate falls with them."""
+    part of the add bits, in the share the RTL has; the estimate falls with them where no DSP takes products."""
     design, _ = random_design(seed)
     for options in ({"pipeline_every": 0}, {"pipeline_every": 2}, {"pipeline_every": 1, "reuse_factor": 2}):
         binary = with_options(design, **options)
@@ -320,7 +320,11 @@ def test_features_count_the_ternary_adders_the_rtl_builds(seed: int) -> None:
         assert share == pytest.approx(real["add3_bits"] / real["add_bits"], rel=0.1), options
         binary_adders = sum(nf.features["adders"] for nf in features.graph_features(binary.graph)[0])
         assert counted["adders"] < binary_adders
-        assert estimate(ternary).total.lut < estimate(binary).total.lut, options
+        flat, three = estimate(binary), estimate(ternary)
+        # with products in DSPs the estimate may rise: a DSP's post-adder absorbs a two-operand adder
+        # after its product (dsp_add_bits, nearly free), never a three-operand one
+        if flat.total.dsp == 0:
+            assert three.total.lut < flat.total.lut, options
 
 
 # ---------------------------------------------------------------- synthesis and co-simulation
