@@ -349,10 +349,11 @@ def _timing_model(graph: Graph, device: Device) -> Any:
     """The delay model that times the estimate: ``ClockPeriod``'s own device when the design was
     scheduled by one (its registers were placed for that part), else the estimate's device."""
     from fpgaq.rtl.delay import delay_model
+    from fpgaq.rtl.pipeline import clock_period
 
-    for node in graph.nodes:
-        if node.options.get("clock_period") is not None:
-            return delay_model(str(node.options.get("timing_device") or "xc7a100t"))
+    period, clock_device = clock_period(graph.nodes)
+    if period is not None:
+        return delay_model(clock_device)
     try:
         return delay_model(device)
     except SettingError:

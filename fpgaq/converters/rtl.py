@@ -39,8 +39,9 @@ from fpgaq.ir.graph import Graph
 from fpgaq.ir.opspec import is_reusable
 from fpgaq.reference import on_element_grids
 from fpgaq.rtl.build import check_supported, lower
+from fpgaq.rtl.delay import delay_model, stage_delays
 from fpgaq.rtl.lower.registry import RtlLoweringError
-from fpgaq.rtl.pipeline import Pipelined, pipeline
+from fpgaq.rtl.pipeline import Pipelined, clock_period, pipeline
 from fpgaq.rtl.verilog import (
     ADDER_FAMILIES,
     PARTITIONS,
@@ -226,16 +227,7 @@ def _manifest(design: Any, p: Pipelined, top: str, verilog: list[str], data: dic
 def _timing(graph: Any, p: Pipelined) -> dict[str, Any]:
     """The longest stage by the delay model of ClockPeriod's device (or the default part's): what
     ``fpgaq synth`` and place and route are compared with."""
-    from fpgaq.rtl.delay import delay_model, stage_delays
-
-    device = next(
-        (
-            str(n.options.get("timing_device") or "xc7a100t")
-            for n in graph.nodes
-            if n.options.get("clock_period") is not None
-        ),
-        "xc7a100t",
-    )
+    _, device = clock_period(graph.nodes)
     model = delay_model(device)
     stage = model.stage_ns(max(stage_delays(p.net, model).values(), default=0.0))
     return {

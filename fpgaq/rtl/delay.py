@@ -41,6 +41,7 @@ from fpgaq.errors import SettingError
 
 __all__ = [
     "CARRY_OPS",
+    "DEFAULT_TIMING_DEVICE",
     "KIND_PARAMETER",
     "PARAMETERS",
     "SOURCE_OPS",
@@ -49,6 +50,7 @@ __all__ = [
     "delay_model",
     "extra_bits",
     "op_arrival",
+    "shortest_stage",
     "stage_delays",
 ]
 
@@ -73,6 +75,8 @@ KIND_PARAMETER = {
 }
 #: The fitted constants, in the order the calibration's parameter vector uses.
 PARAMETERS = ("register", "add", "add3", "compare", "mux", "rom", "rom_bit", "multiply", "multiply_bit", "carry")
+#: The part a ClockPeriod design is timed for when the config names none (Model.Device).
+DEFAULT_TIMING_DEVICE = "xc7a100t"
 #: Address bits one LUT level decodes (a LUT6 with MUXF7/F8 reaches 8 on Xilinx; the fit absorbs it).
 ROM_BITS_PER_LEVEL = 6
 
@@ -149,6 +153,16 @@ def op_arrival(model: DelayModel, kind: str, width: int, args: Iterable[Arrival]
             above = width - w_a if sloped else width
             best = max(best, d + base + model.carry * max(above, 0))
     return best
+
+
+def shortest_stage(ops: Iterable[Any], model: DelayModel) -> float:
+    """The shortest register-to-register delay ``ops`` allow: their slowest operation with every
+    operand fresh from a register, plus the register's own cost (no clock period can be shorter)."""
+    slowest = 0.0
+    for op in ops:
+        fresh = [(0.0, a.width, False) for a in op.args if not a.is_const]
+        slowest = max(slowest, op_arrival(model, op.kind, op.out.width, fresh, extra_bits(op)))
+    return model.stage_ns(slowest)
 
 
 def sloped_output(kind: str, args_sloped: Iterable[bool]) -> bool:

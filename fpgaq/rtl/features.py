@@ -54,7 +54,16 @@ from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.lower.linear import dot_products, finish, linear_taps
 from fpgaq.rtl.lower.registry import LOWERINGS, OWN_BINARY_POINTS, load_families
 from fpgaq.rtl.netlist import Netlist, Op, Signal, add3_pass_through, bits_for_range
-from fpgaq.rtl.pipeline import LEVELS, Scheduler, TooSlow, hold_stage, read_stage, registers_output, timed_read_stage
+from fpgaq.rtl.pipeline import (
+    LEVELS,
+    Scheduler,
+    TooSlow,
+    clock_period,
+    hold_stage,
+    read_stage,
+    registers_output,
+    timed_read_stage,
+)
 from fpgaq.rtl.table_logic import block_rom_ramb18, table_cones, table_luts
 
 __all__ = ["FEATURES", "Features", "NodeFeatures", "TableSite", "graph_features", "op_features"]
@@ -605,11 +614,11 @@ def _every(node: Node) -> int:
 
 def node_timing(node: Node, report: DelayModel | None = None) -> Timing:
     """How ``node`` is scheduled (its PipelineEvery, or the design's ClockPeriod) and timed."""
-    period = node.options.get("clock_period")
+    period, device = clock_period([node])
     if period is None:
         return Timing(_every(node), report=report)
-    clock = delay_model(str(node.options.get("timing_device") or "xc7a100t"))
-    return Timing(0, clock, clock.budget(float(period)), report)
+    clock = delay_model(device)
+    return Timing(0, clock, clock.budget(period), report)
 
 
 def _constants(r: Ranges) -> tuple[tuple[int, int], ...]:

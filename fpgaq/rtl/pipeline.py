@@ -46,7 +46,15 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 
 from fpgaq.errors import SettingError
-from fpgaq.rtl.delay import DelayModel, delay_model, extra_bits, op_arrival, sloped_output
+from fpgaq.rtl.delay import (
+    DEFAULT_TIMING_DEVICE,
+    DelayModel,
+    delay_model,
+    extra_bits,
+    op_arrival,
+    shortest_stage,
+    sloped_output,
+)
 from fpgaq.rtl.lower.driver import Lowered
 from fpgaq.rtl.netlist import Netlist, Op, Signal
 
@@ -131,7 +139,8 @@ class TooSlow(SettingError):
 
 
 def clock_period(nodes: Iterable[object]) -> tuple[float | None, str]:
-    """The design's ``ClockPeriod`` (ns) and the device it is timed for, from the nodes' options.
+    """The design's ``ClockPeriod`` (ns) and the device it is timed for, from the nodes' options
+    (no period: ``None`` and the default device).
 
     The period is one for the whole design (one clock); the config keeps it in
     the Model section, and every node carries a copy.
@@ -139,8 +148,8 @@ def clock_period(nodes: Iterable[object]) -> tuple[float | None, str]:
     for node in nodes:
         options = getattr(node, "options", {}) or {}
         if options.get("clock_period") is not None:
-            return float(options["clock_period"]), str(options.get("timing_device") or "xc7a100t")
-    return None, ""
+            return float(options["clock_period"]), str(options.get("timing_device") or DEFAULT_TIMING_DEVICE)
+    return None, DEFAULT_TIMING_DEVICE
 
 
 def timed_read_stage(
@@ -350,14 +359,11 @@ class Scheduler:
     def _too_slow(self, op: Op, owner: str | None, depth: float) -> TooSlow:
         model = self.model
         assert model is not None and self.period is not None
-        slowest = 0.0
-        for o in self.src.live():
-            fresh = [(0.0, a.width, False) for a in o.args if not a.is_const]
-            slowest = max(slowest, op_arrival(model, o.kind, o.out.width, fresh, extra_bits(o)))
+        shortest = shortest_stage(self.src.live(), model)
         return TooSlow(
             f"ClockPeriod {self.period:g} ns cannot be met: a {op.out.width}-bit {op.kind} of layer {owner or 'top'} "
             f"takes {model.stage_ns(depth):.2f} ns from register to register on its own by the {model.flow} delay "
-            f"model; the shortest period this design allows is {model.stage_ns(slowest):.2f} ns: set ClockPeriod to "
+            f"model; the shortest period this design allows is {shortest:.2f} ns: set ClockPeriod to "
             "at least that, or narrow the layer's types"
         )
 

@@ -9,7 +9,7 @@ from _rtl_testing import build, convert, cosim_exact, inputs_for, mismatches, ra
 import fpgaq
 from fpgaq.config import ConfigError, load_config
 from fpgaq.layers import QActivation, QDense
-from fpgaq.rtl.delay import DelayModel, delay_model, extra_bits, op_arrival, stage_delays
+from fpgaq.rtl.delay import DelayModel, delay_model, op_arrival, shortest_stage, stage_delays
 from fpgaq.rtl.lower.driver import lower
 from fpgaq.rtl.pipeline import TooSlow
 
@@ -23,11 +23,7 @@ def _longest_stage(p: object, model: DelayModel = XC7) -> float:
 def _shortest_period(design: fpgaq.Design, model: DelayModel = XC7) -> float:
     """The slowest single operation with registered inputs, plus the register: no period can be shorter
     (the periods below are multiples of it, so a recalibrated model does not change what is tested)."""
-    slowest = 0.0
-    for op in lower(design.graph).net.live():
-        fresh = [(0.0, a.width, False) for a in op.args if not a.is_const]
-        slowest = max(slowest, op_arrival(model, op.kind, op.out.width, fresh, extra_bits(op)))
-    return model.stage_ns(slowest)
+    return shortest_stage(lower(design.graph).net.live(), model)
 
 
 def _timed(design: fpgaq.Design, period: float, device: str = "xc7a100t") -> fpgaq.Design:
