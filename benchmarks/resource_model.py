@@ -6,6 +6,8 @@
    ``--resynthesize`` to synthesize them again).  The table layers (softmax,
    sigmoid, tanh: ``tab_*``, fitted and held-out) are listed on their own,
    against their target of 15 % (LUTs, and block RAMs where Yosys used them).
+   The quick demo's softmax, the case the issue names, is synthesized with and
+   without its softmax and compared with the estimate's softmax node.
 2. The two example models, trained briefly with QAT as ``projects/`` does, and
    synthesized now with Yosys ``synth_xilinx`` (xc7, DSPs allowed).
 3. The delay model (issue 15, point 3): the held-out designs of each timing
@@ -115,6 +117,37 @@ def example_models(epochs: int) -> list[dict]:
     return rows
 
 
+def demo_softmax() -> dict:
+    """The quick demo's softmax (``fpgaq.demo.small_jet_tagger``, seed 0, untrained), the case issue 15
+    names: Yosys' LUTs of the whole design less those of the same design without the softmax, against
+    the estimate's softmax node (xc7, DSPs allowed)."""
+    import keras
+
+    import fpgaq
+    from fpgaq.demo import small_jet_tagger
+    from fpgaq.sim.synth import synthesize_project
+
+    keras.utils.set_random_seed(0)
+    model = small_jet_tagger(True)
+    logits = keras.Model(model.inputs, model.layers[-2].output)
+    luts, node = {}, 0.0
+    for name, m in (("full", model), ("logits", logits)):
+        design = fpgaq.convert(m)
+        with tempfile.TemporaryDirectory() as tmp:
+            design.write_rtl(Path(tmp) / "p", samples=0)
+            luts[name] = synthesize_project(Path(tmp) / "p", device="xc7")[0].luts
+        if name == "full":
+            node = next(n.lut for n in design.estimate(device="xc7a100t").nodes if n.op == "softmax")
+    real = luts["full"] - luts["logits"]
+    err = _err(node, real)
+    verdict = "PASS" if err <= TABLE_TARGET else "MISS"
+    print(
+        f"\nquick demo's softmax (xc7): estimate {node:.0f} LUTs, Yosys {real} ({luts['full']} with it, "
+        f"{luts['logits']} without): error {err:.1%} (target {TABLE_TARGET:.0%}): {verdict}"
+    )
+    return {"estimate": node, "yosys": real, "error": err}
+
+
 def _table(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
     print(
@@ -195,6 +228,7 @@ def main() -> None:
             _table_summary(flow, tables)
         if flow == "xc7":
             all_rows += rows
+            demo_softmax()
     if not args.quick:
         examples = example_models(args.epochs)
         _table("example models, xc7 (Yosys synth_xilinx), trained with QAT", examples)

@@ -44,7 +44,7 @@ __all__ = ["CorpusItem", "big_corpus", "corpus", "fit", "measure", "run_calibrat
 FLOWS = ("xc7", "xcup", "generic-lut4")
 #: LUT terms that a flow's fitting designs may lack (records of an older corpus), and what stands in:
 #: a ternary adder bit as two binary adder bits (two carry chains where no LUT6_2 takes three operands).
-UNFITTED_STAND_INS = {"add3_bits": ("lut_add_bits", 2.0)}
+UNFITTED_STAND_INS = {"add3_bits": ("lut_add_bits", 2.0), "fold_mux_bits": ("mux_bits", 1.0)}
 #: Share of corpus designs built with ternary adders (``Adders: ternary``), so ``add3_bits`` is fitted.
 TERNARY_SHARE = 0.4
 _DATA = Path(__file__).parent / "data"

@@ -89,6 +89,7 @@ LUT_FEATURES = (
     "cmp_bits",
     "mux_bits",
     "cmux_bits",
+    "fold_mux_bits",
     "rom_luts",
     "rom_wide_luts",
     "rom_en_luts",
@@ -262,13 +263,15 @@ def coefficients(synth_device: str) -> dict[str, Any]:
     return fams[synth_device]
 
 
-def dsp_slices(a: int, b: int, synth_device: str) -> int:
-    """DSP slices Yosys uses for an ``a`` x ``b`` bit signed multiplier (0: it stays in LUTs)."""
+def dsp_slices(a: int, b: int, synth_device: str, y: int | None = None) -> int:
+    """DSP slices Yosys uses for an ``a`` x ``b`` bit signed multiplier with a ``y``-bit product
+    (default ``a + b``); 0: it stays in LUTs.  Yosys' mul2dsp keeps a product narrower than 9
+    bits, or an operand narrower than 2, in LUTs."""
     shape = _DSP_SHAPES.get(synth_device)
     if shape is None:
         return 0
     big, small = max(a, b), min(a, b)
-    if small < 1 or a + b < 9:  # too small for a DSP (Yosys' mul2dsp minimum output width)
+    if small < 2 or (a + b if y is None else y) < 9:
         return 0
     da, db = shape
     return math.ceil((big - 1) / (da - 1)) * math.ceil((small - 1) / (db - 1))
@@ -282,8 +285,8 @@ def lut_terms(
     multipliers take: the one place both the estimate and the calibration fit read them from."""
     dsp = 0
     lut_mul_bits = 0.0
-    for (a, b), count in Counter(tuple(s) for s in mul_shapes).items():
-        slices = dsp_slices(a, b, synth_device) if use_dsp else 0
+    for (a, b, y), count in Counter(tuple(s) for s in mul_shapes).items():
+        slices = dsp_slices(a, b, synth_device, y) if use_dsp else 0
         if slices:
             dsp += slices * count
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -193,6 +194,26 @@ def test_dsp_packing_rule() -> None:
     assert dsp_slices(30, 7, "xc7") == 2  # wider than the 25-bit port: two slices
     assert dsp_slices(30, 7, "xcup") == 2 and dsp_slices(26, 7, "xcup") == 1
     assert dsp_slices(16, 7, "generic-lut4") == 0
+    assert dsp_slices(6, 3, "xc7", 8) == 0 and dsp_slices(6, 3, "xc7", 9) == 1  # mul2dsp's 9-bit product
+    assert dsp_slices(10, 1, "xc7", 11) == 0  # a 1-bit operand: LUTs
+
+
+def test_dsp_count_matches_yosys_on_the_calibration_designs() -> None:
+    """The DSP rule against what Yosys did with every calibration design on xc7 (folded layers
+    multiply held inputs by multiplexed weights, whose widths the rule must read as Yosys does)."""
+    import json
+
+    from fpgaq.resource_model import lut_terms
+
+    path = Path(__file__).parents[1] / "fpgaq" / "data" / "calibration" / "xc7.json"
+    records = [r for r in json.loads(path.read_text())["records"] if r["mul_shapes"]]
+    assert len(records) >= 25
+    predicted = {r["name"]: lut_terms(r["features"], r["mul_shapes"], "xc7")[1] for r in records}
+    measured = {r["name"]: r["synth"]["dsp"] for r in records}
+    dense = [r["name"] for r in records if r["description"].startswith("dense")]
+    assert len(dense) >= 15
+    assert {n: predicted[n] for n in dense} == {n: measured[n] for n in dense}
+    assert sum(predicted.values()) == pytest.approx(sum(measured.values()), rel=0.15)
 
 
 def test_fit_recovers_known_coefficients() -> None:
@@ -209,7 +230,7 @@ def test_fit_recovers_known_coefficients() -> None:
         f["carry_bits"] = float(rng.integers(0, 1500))
         f["add_bits"] = f["dsp_add_bits"] + f["carry_bits"] + f["add3_bits"] + float(rng.integers(0, 5000))
         f.update(reg_bits=float(rng.integers(500, 3000)), srl_bits=0.0, dsp_reg_bits=float(rng.integers(0, 50)))
-        shapes = [[3, 2]] * int(rng.integers(0, 20))  # too small for a DSP: LUT multipliers
+        shapes = [[3, 2, 4]] * int(rng.integers(0, 20))  # too small for a DSP: LUT multipliers
         latency = int(rng.integers(1, 20))
         lut_add_bits = f["add_bits"] - f["dsp_add_bits"] - f["carry_bits"] - f["add3_bits"]
         parts = {**f, "lut_add_bits": lut_add_bits, "mul_bits": 6.0 * len(shapes)}

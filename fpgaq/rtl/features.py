@@ -78,6 +78,7 @@ FEATURES = (
     "cmp_bits",  # bits compared by max/min/clip (per bound)
     "mux_bits",  # bits selected by a multiplexer between two signals
     "cmux_bits",  # bits of a multiplexer between two constants (a LUT per differing bit at most)
+    "fold_mux_bits",  # bits of a folded layer's phase multiplexers between held inputs (R-way, one-hot select)
     "rom_bits",  # table entries x output bits
     "rom_luts",  # LUTs of the tables once their logic is minimised (fpgaq.rtl.table_logic.table_luts)
     "rom_wide_luts",  # LUTs of the tables built bit by bit over every index bit each depends on
@@ -118,11 +119,12 @@ class TableSite(NamedTuple):
 
 @dataclasses.dataclass
 class Features:
-    """Additive counts; ``mul_shapes`` keeps each multiplier's operand widths for DSP packing, ``roms``
-    each table's :class:`TableSite` until its registers are known."""
+    """Additive counts; ``mul_shapes`` keeps each multiplier's signed operand widths and product
+    width ``(a, b, y)`` for DSP packing, ``roms`` each table's :class:`TableSite` until its
+    registers are known."""
 
     counts: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
-    mul_shapes: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    mul_shapes: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
     roms: list[TableSite] = dataclasses.field(default_factory=list)
 
     def add(self, other: Features) -> None:
@@ -197,6 +199,23 @@ def _top_bit(s: Signal, shift: int) -> int | None:
     return shift + (s.hi.bit_length() if s.is_const else s.width)
 
 
+def _signed_width(sig: Signal) -> int:
+    """Bits of ``sig`` as a signed number: an unsigned one needs a zero sign bit."""
+    return sig.width + (1 if sig.lo >= 0 else 0)
+
+
+def _count_phase_mux(c: dict[str, float], op: Op, weights: set[int]) -> None:
+    """A folded layer's phase multiplexer (:func:`fpgaq.rtl.fold._select`, a chain of them per slot).
+    Selecting held inputs costs a LUT input per phase and bit.  Selecting weights (a chain of
+    constants) is a function of the phase bits alone, which synthesis merges into what reads it
+    (a DSP's input logic, a LUT multiplier): calibrated at nothing, so not counted."""
+    _, one, zero = op.args
+    if all(a.is_const or a.id in weights for a in (one, zero)):
+        weights.add(op.out.id)
+    else:
+        c["fold_mux_bits"] += op.out.width
+
+
 def _carry_bits(op: Op) -> int:
     """Add bits above the top of an unsigned operand: the other operand plus a carry, which a carry
     chain propagates with no LUT (the propagate term is the other operand's bit itself); a
@@ -237,6 +256,8 @@ def op_features(ops: Iterable[Op]) -> Features:
     ops = list(ops)
     in_tables = _count_tables(f, ops) if any(op.kind == "rom" for op in ops) else set()
     products: set[int] = set()  # signals that are a multiplier's product, or wiring of one
+    phases = {op.out.id for op in ops if op.kind == "phase"}  # a folded layer's phase bits
+    weight_selects: set[int] = set()  # outputs of phase multiplexers between constants
     for op in ops:
         if op.out.id in in_tables:
             continue
@@ -262,21 +283,25 @@ def op_features(ops: Iterable[Op]) -> Features:
             c["cmp_bits"] += _clip_compare_bits(op)
             c["mux_bits"] += op.out.width
         elif k == "mux":
-            if all(a.is_const for a in op.args[1:]):
+            if op.args[0].id in phases:
+                _count_phase_mux(c, op, weight_selects)
+            elif all(a.is_const for a in op.args[1:]):
                 c["cmux_bits"] += op.out.width
             else:
                 c["mux_bits"] += op.out.width
         elif k in ("mul", "mulc"):
-            a = op.args[0].width
+            # Yosys sees both operands sign-extended (the RTL spells a signed product), and its wreduce
+            # leaves an unsigned one a zero sign bit: the widths mul2dsp decides on
+            a = _signed_width(op.args[0])
             if k == "mul":
-                b = op.args[1].width
+                b = _signed_width(op.args[1])
             else:  # synthesis shifts out the constant's trailing zeros; a power of two is wiring (b = 0)
                 odd = abs(int(op.param))
                 odd //= odd & -odd
                 b = 0 if odd == 1 else odd.bit_length() + 1
             c["mul_bits"] += a * b
             c["muls"] += 1
-            f.mul_shapes.append((a, b))
+            f.mul_shapes.append((a, b, op.out.width))
         elif k == "accum":
             c["add_bits"] += op.out.width
             c["adders"] += 1
@@ -696,6 +721,7 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
     follows = _follows_input(ops, x_ids)
     grow = dict.fromkeys(FEATURES, 0.0)
     mul_grow = []
+    phases = {op.out.id for op in ops if op.kind == "phase"}
     for op in ops:
         k = op.kind
         if k in ("mul", "mulc"):
@@ -712,7 +738,7 @@ def _probe_core(node: Node, graph: Graph, consts: tuple[tuple[int, int], ...]) -
         elif k in ("reg", "hold"):
             grow["reg_bits"] += 1
         elif k == "mux":
-            grow["mux_bits"] += 1
+            grow["fold_mux_bits" if op.args[0].id in phases else "mux_bits"] += 1
     # constants of equal value share one signal; any of their indices has the same range
     index = {s.id: i for i, s in enumerate(xs)}
     rows, cols, ws = [], [], []
@@ -843,9 +869,9 @@ def _rescaled(core: _Core, delta: int) -> Features:
     for k, g in core.grow.items():
         f.counts[k] += g * delta
     shapes = []
-    for (a, b), grows in zip(core.features.mul_shapes, core.mul_grow):
-        shapes.append((a + delta if grows else a, b))
-    f.counts["mul_bits"] = float(sum(a * b for a, b in shapes))
+    for (a, b, y), grows in zip(core.features.mul_shapes, core.mul_grow):
+        shapes.append((a + delta, b, y + delta) if grows else (a, b, y))
+    f.counts["mul_bits"] = float(sum(a * b for a, b, _ in shapes))
     f.mul_shapes = shapes
     return f
 
@@ -1018,8 +1044,8 @@ def _count_registered_tables(
     synchronous read port, and the table goes to block RAM when that is cheaper than logic
     (:func:`~fpgaq.rtl.table_logic.block_rom_ramb18`); a registered index with an unregistered
     output is merged into the read port too, and a read port with a clock enable (every fpgaq
-    register has one) is rebuilt in logic at the cost of a table with two more index bits
-    (:data:`~fpgaq.rtl.table_logic.ENABLE_INPUTS`): ``rom_en_luts`` counts that, in place of its cone.
+    register has one) is rebuilt in logic at about twice the cost of the table alone
+    (:data:`~fpgaq.rtl.table_logic.ENABLE_FACTOR`): ``rom_en_luts`` counts that, in place of its cone.
     An index wired from an input of the netlist counts as registered only when ``inputs_known``
     (a node's inputs are other nodes' outputs; a linear node's sums arrive from its core, whose
     arrival depths are the replay's and not always where the RTL puts its registers)."""

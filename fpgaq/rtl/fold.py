@@ -19,8 +19,9 @@ Architecture of a folded layer (one *fold group* per layer):
   shifts and adds instead (:mod:`fpgaq.rtl.csd`); slots whose taps are all
   zero weights or padding vanish;
 * **accumulator**: each output sums its ``K`` products per phase in an adder
-  tree and adds that to an accumulator register (``accum``), which the
-  first phase clears; in the last phase the adder's output is the exact
+  tree and adds that to an accumulator register (``accum``), which is zero
+  before phase 0 (a synchronous reset holds it there outside phases
+  ``0 .. R-2``); in the last phase the adder's output is the exact
   sum, read by the rest of the layer (bias, accumulator type, activation)
   like the sum of an unfolded layer.
 

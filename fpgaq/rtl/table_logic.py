@@ -57,7 +57,7 @@ from fpgaq.rtl.netlist import Netlist, Op, Signal, simulate
 __all__ = [
     "CONE_EXTRA_INPUTS",
     "CONE_KINDS",
-    "ENABLE_INPUTS",
+    "ENABLE_FACTOR",
     "GATE_LUTS",
     "LOGIC_COST_PER_BIT",
     "LUT_INPUTS",
@@ -75,9 +75,10 @@ __all__ = [
 #: Inputs of the LUT a leaf function fits into (LUT6 on 7-series and UltraScale).
 LUT_INPUTS = 6
 #: A table read through a register with a clock enable (``memory_dff`` makes it a read port with an
-#: enable, ``memory_map`` rebuilds that in logic) costs as if each output bit had this many more inputs:
-#: measured on 7-series with Yosys 0.23 (5-, 6- and 7-bit indices: 1.4, 4.2 and 6.4-7.2 LUTs per bit).
-ENABLE_INPUTS = 2
+#: enable, ``memory_map`` rebuilds that in logic) costs this many times its minimised logic: measured
+#: on 7-series with Yosys 0.23 on exp tables of 10 bits, 5- to 9-bit indices (1.9, 1.6, 2.1, 2.2 and
+#: 2.0 times the LUTs of the same table read combinationally; doubling per index bit over-counts).
+ENABLE_FACTOR = 2.0
 #: Cost of joining two non-constant halves: MUXF7/MUXF8 are free on the first two levels, a LUT3 above.
 MUX_LUTS = 0.5
 #: Cost of joining a half with a constant half: one input of a LUT that five such gates share.
@@ -160,7 +161,7 @@ class TableCost(NamedTuple):
     minimal: float
     wide: float
     support: int  # the most index bits any output bit depends on
-    #: ``wide`` with :data:`ENABLE_INPUTS` more inputs per bit: the table behind a read port with a clock enable
+    #: the table behind a read port with a clock enable (:data:`ENABLE_FACTOR` times ``minimal``)
     enabled: float = 0.0
 
     def __add__(self, other: Any) -> TableCost:  # type: ignore[override]
@@ -176,7 +177,7 @@ def _cached(entries: tuple[int, ...], base: int, index_width: int, out_width: in
     addresses = (base + np.arange(len(entries))) % size
     values[addresses] = np.asarray(entries, dtype=np.int64)
     counter = _Counter()
-    minimal = wide = enabled = 0.0
+    minimal = wide = 0.0
     support = 0
     distinct: set[bytes] = set()
     for bit in range(out_width):
@@ -188,8 +189,7 @@ def _cached(entries: tuple[int, ...], base: int, index_width: int, out_width: in
             k = len(_support(tt, index_width))
             support = max(support, k)
             wide += 2.0 ** max(min(k, cap) - LUT_INPUTS, 0)
-            enabled += 2.0 ** max(k + ENABLE_INPUTS - LUT_INPUTS, 0)
-    return TableCost(minimal, wide, support, enabled)
+    return TableCost(minimal, wide, support, ENABLE_FACTOR * minimal)
 
 
 def table_luts(

@@ -19,7 +19,8 @@ Conventions of the generated code:
   ``UNUSEDSIGNAL`` is the only warning waived, and only there;
 * ``reg`` ops are flip-flops enabled by the pipeline enable ``en``; ``hold``
   registers load when the valid bit of their input stage is set; an
-  ``accum`` is an adder and a register, cleared by the first phase.
+  ``accum`` is an adder and a register that a synchronous reset keeps at zero
+  outside a sample's phases ``0 .. R-2``.
 
 One module per layer (``<top>_<layer>``, file ``rtl/<module>.v``) holds the
 operations built for that layer, its pipeline registers and the delay
@@ -410,19 +411,26 @@ class _Builder:
             return [Decl(nm, w, "wire", self._v(op.param[3], is_top))]
         if k == "accum":
             g, phases, reg_lo, reg_hi, first = op.param
-            valid_bits.add(first)
+            mid = [first + p for p in range(phases - 1)]  # phase p is the valid bit of stage first + p
+            valid_bits.update(mid)
             lo, hi = min(reg_lo, s.lo, 0), max(reg_hi, s.hi, 0)
             wr = bits_for_range(lo, hi)[0]
             acc, nxt = f"{nm}_acc", f"{nm}_next"
-            clear = self._v(first, is_top)
+            # The register holds the sum of the phases so far and is zero outside a sample's phases
+            # 0 .. R-2 (samples come at least R enabled cycles apart), so the adder adds it as it is.
+            # Zeroing it is a synchronous reset taking priority over the enable (a later ``if`` in
+            # the same block): the flip-flops' reset pin, where clearing it on phase 0 in front of
+            # the adder cost a LUT per bit.
+            clear = "en && !(" + " || ".join(self._v(b, is_top) for b in mid) + ")"
             regs.setdefault("en", []).append((acc, nxt))
+            regs.setdefault(clear, []).append((acc, _lit(0, wr)))
             sp._mark(acc, 0, wr - 1)
             view = Signal(-1 - s.id, lo, hi)  # the adder's output, read as a signal of the register's range
             sp.names[view.id] = nxt  # (negative ids never clash with netlist signals)
             out = sp.ext(view, w)
             return [
-                Decl(acc, wr, "reg", comment=f"accumulator of fold group {g} ({phases} phases, cleared by phase 0)"),
-                Decl(nxt, wr, "wire", f"({clear} ? {_lit(0, wr)} : {acc}) + {sp.ext(op.args[0], wr)}"),
+                Decl(acc, wr, "reg", comment=f"accumulator of fold group {g} ({phases} phases, zero between samples)"),
+                Decl(nxt, wr, "wire", f"{sp.ext(op.args[0], wr)} + {acc}"),
                 Decl(nm, w, "wire", out),
             ]
         return [Decl(nm, w, "wire", _expr(sp, op, w))]

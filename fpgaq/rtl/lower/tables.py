@@ -12,7 +12,8 @@ that module's table contents, as ``rom`` primitives:
   clamp, if it costs fewer LUTs.
 * softmax, per row: a balanced max tree; the rounding half of the index
   step is added once to the maximum (``(max + h) - x``), not once per
-  element; exp ROMs (clamped where the entries reach their last value); an
+  element; exp ROMs (clamped where the entries reach their last value, or
+  over the whole range of the index when that needs no wider index); an
   exact sum; the leading one of the sum selected by a priority chain over
   its possible positions (a small range, known from the sum's exact
   bounds), which picks the reciprocal ROM's index and a shift of the
@@ -44,6 +45,7 @@ from fpgaq.rtl.lower.blocks import Builder, elementwise, integer, relabel
 from fpgaq.rtl.lower.pooling import max_tree
 from fpgaq.rtl.lower.registry import RtlLoweringError, lowering
 from fpgaq.rtl.netlist import Netlist, Signal, bits_for_range
+from fpgaq.rtl.table_logic import LUT_INPUTS
 
 __all__ = ["TABLE_FUNCTIONS", "softmax_row", "table_activation"]
 
@@ -121,19 +123,33 @@ def table_activation(
 
 
 # ----------------------------------------------------------------------------- softmax
-def _exp_entries(net: Netlist, x: Signal, mx: Signal, entries: np.ndarray, s: int, frac: int) -> Signal:
-    """``E[min(N - 1, round-half-up((mx - x) * 2**-s))]`` (``mx`` already holds the half for ``s > 0``)."""
+def _exp_entries(net: Netlist, x: Signal, mx: Signal, entries: np.ndarray, s: int, frac: int, u_bound: int) -> Signal:
+    """``E[min(N - 1, round-half-up((mx - x) * 2**-s))]`` (``mx`` already holds the half for ``s > 0``);
+    ``u_bound`` bounds ``mx - x`` by the input type (see :func:`_clamped_read`)."""
     _, last = _span(entries)  # from ``last`` on, every index reads the same entry
     u = net.sub(mx, x)
     # the true difference is >= 0; its interval is not: keep the low bits that hold it (free)
     u = net.wrap(u, bits_for_range(0, max(u.hi, 0))[0], False)
     if s > 0:
-        j = net.clip(net.shr(u, s), 0, last)
-        return net.rom(j, entries, 0, frac)
+        return _clamped_read(net, net.shr(u, s), [int(v) for v in entries[: last + 1]], frac, u_bound >> s)
     t = -s  # index u * 2**t: only every 2**t-th entry is read, so the ROM holds just those
     top = -(-last // (1 << t))  # the smallest u that reads entry ``last`` or beyond
-    j = net.clip(u, 0, top)
-    return net.rom(j, [int(entries[min(i << t, last)]) for i in range(top + 1)], 0, frac)
+    return _clamped_read(net, u, [int(entries[min(i << t, last)]) for i in range(top + 1)], frac, u_bound)
+
+
+def _clamped_read(net: Netlist, j: Signal, table: list[int], frac: int, bound: int) -> Signal:
+    """``table[min(j, len(table) - 1)]`` for ``0 <= j <= bound``.  Where ``bound`` needs at most one
+    index bit more than the table (or no more than a LUT has inputs), the ROM spans ``[0, bound]``
+    (its last entry repeated) and there is no clamp: synthesis does not merge a clamp into the
+    table behind it (Yosys 0.23, xc7, the quick demo's softmax: a clamped 1024-entry exp table took
+    226 LUTs, the table read directly 117, the table spanning 11 index bits 107).  ``bound`` comes
+    from the input type, not from ``j``'s interval, so that the structure (a clamp or not, which
+    the pipeline counts as a level) is the same for every element and for the resource model's
+    intervals, which can be tighter than the netlist's."""
+    top = len(table) - 1
+    if bits_for_range(0, bound)[0] <= max(bits_for_range(0, top)[0] + 1, LUT_INPUTS):
+        return net.rom(j, [table[min(i, top)] for i in range(max(bound, j.hi, top) + 1)], 0, frac)
+    return net.rom(net.clip(j, 0, top), table, 0, frac)
 
 
 def softmax_row(
@@ -161,7 +177,8 @@ def softmax_row(
         mx = max_tree(net, xs)
         if s > 0:
             mx = net.add(mx, net.const(1 << (s - 1), mx.frac))
-        es = [_exp_entries(net, x, mx, entries, s, big_f) for x in xs]
+        u_bound = tin.max_int + (1 << (s - 1) if s > 0 else 0) - tin.min_int  # (mx + h) - x by the type
+        es = [_exp_entries(net, x, mx, entries, s, big_f, u_bound) for x in xs]
     # 4: the exact sum; it is at least E[0] > 0, since the maximum reads E[0]
     total = net.sum(es)
     p_lo = max(total.lo, int(entries[0])).bit_length() - 1

@@ -133,6 +133,21 @@ def test_softmax_rows_are_independent_and_share_nothing_but_constants() -> None:
     assert len(roms) == 12 + 3  # and one exp ROM per element
 
 
+def test_softmax_exp_tables_span_their_index_instead_of_a_clamp() -> None:
+    """1024 entries, 11 fractional input bits: with 13- or 14-bit inputs the exp index needs at most
+    one bit more than the table (by the input type), so the ROM spans it and no clamp stands in front
+    (Yosys does not merge one into the table behind it: the quick demo's softmax took 226 LUTs per
+    exp table clamped, 107 spanning 11 bits); a 15-bit input's index needs 12 bits: clamped."""
+    for tin, clamps in ((FixedType(13, 2), 0), (FixedType(14, 3), 0), (FixedType(15, 4), 5)):
+        net = lower(_softmax(1024, T18, tin, 5))
+        ops = net.live()
+        feeding = {op.args[0].id for op in ops if op.kind == "rom"}
+        assert sum(op.kind == "clip" and op.out.id in feeding for op in ops) == clamps, tin
+    rng = np.random.default_rng(11)
+    for tin in (FixedType(13, 2), FixedType(14, 3)):
+        assert_exact(_softmax(1024, T18, tin, 5), _softmax_inputs(tin, 5, Fraction(8, 1024), rng))
+
+
 def test_softmax_adds_the_rounding_half_once_per_row() -> None:
     # f = 6 > k = 3: the index rounds (u + 4) >> 3; the 4 joins the maximum, not each difference
     tin = FixedType(12, 6)
