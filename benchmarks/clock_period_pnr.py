@@ -45,14 +45,14 @@ def variant(base: Any, **options: Any) -> Any:
     return Design(with_options(base.graph, **options), base.config)
 
 
-def place(design: Any, name: str, freq_mhz: float, seed: int, work: Path, timeout: float) -> dict[str, Any]:
+def place(design: Any, name: str, freq_mhz: float, seed: int, work: Path, timeout: float, **pnr: Any) -> dict[str, Any]:
     from fpgaq.sim.pnr import place_and_route_project
 
     project = work / name
     design.write_rtl(project, force=True, samples=0)
     manifest = json.loads((project / "fpgaq_rtl.json").read_text())
     start = time.perf_counter()
-    result, _ = place_and_route_project(project, freq_mhz=freq_mhz, seed=seed, dsp=False, timeout=timeout)
+    result, _ = place_and_route_project(project, freq_mhz=freq_mhz, seed=seed, dsp=False, timeout=timeout, **pnr)
     fmax = result.fmax()
     row = {
         "name": name,
@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-baseline", action="store_true", help="skip PipelineEvery: 0")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds per place and route")
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--placer", default="static", help="nextpnr placer (heap, sa, static)")
+    parser.add_argument("--router", default="router2", help="nextpnr router (router1, router2)")
+    parser.add_argument("--part", default=None, help="LFE5U part (25k, 45k, 85k; default by size)")
     args = parser.parse_args(argv)
+    pnr = {"placer": args.placer, "router": args.router, "part": args.part}
     from rtl import jet_logits_design  # benchmarks/rtl.py: the same seeded jet tagger
 
     base = jet_logits_design(args.layers)
@@ -85,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     rows = []
     if not args.no_baseline:
-        rows.append(place(variant(base, pipeline_every=0), "pe0", 100.0, args.seed, work, args.timeout))
+        rows.append(place(variant(base, pipeline_every=0), "pe0", 100.0, args.seed, work, args.timeout, **pnr))
     for period in (float(p) for p in args.periods.split(",")):
         design = variant(base, pipeline_every=0, clock_period=period, timing_device=DEVICE)
-        row = place(design, f"cp{period:g}", 1000.0 / period, args.seed, work, args.timeout)
+        row = place(design, f"cp{period:g}", 1000.0 / period, args.seed, work, args.timeout, **pnr)
         row["period_ns"] = period
         row["met"] = row["post_route_ns"] is not None and row["post_route_ns"] <= period
         rows.append(row)

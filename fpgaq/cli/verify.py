@@ -13,6 +13,11 @@ import sys
 
 from fpgaq.cli._common import add_command, fail
 
+#: nextpnr-ecp5's placers and routers, default first: ``fpgaq.sim.pnr``'s PLACERS and ROUTERS, spelled here
+#: so that building the parser does not import the simulation package (a test keeps them equal).
+PLACERS = ("heap", "sa", "static")
+ROUTERS = ("router1", "router2")
+
 __all__ = ["register"]
 
 
@@ -65,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="no I/O buffers (default: only when the ports need more pins than the package has)",
     )
     pnr.add_argument("--bitstream", action="store_true", help="write DIR/pnr/ecp5/<top>.bit with ecppack")
+    pnr.add_argument(
+        "--placer",
+        choices=PLACERS,
+        default=None,
+        help="nextpnr's placer (default heap, nextpnr's own; static places large designs several times faster)",
+    )
+    pnr.add_argument("--router", choices=ROUTERS, default=None, help="nextpnr's router (default router1)")
 
     co = add_command(
         subparsers, "cosim", run_cosim, help="co-simulate an RTL project with cocotb + Verilator, bit for bit"
@@ -108,6 +120,8 @@ def run_synth(args: argparse.Namespace) -> int:
         "--seed": args.seed,
         "--out-of-context": args.out_of_context,
         "--bitstream": args.bitstream or None,
+        "--placer": args.placer,
+        "--router": args.router,
     }
     given = [name for name, value in pnr_only.items() if value is not None]
     if not args.pnr and given:
@@ -150,6 +164,8 @@ def _pnr(args: argparse.Namespace) -> int:
             out_of_context=args.out_of_context,
             bitstream=args.bitstream,
             report=args.output,
+            placer=args.placer or PLACERS[0],
+            router=args.router or ROUTERS[0],
             **({} if args.timeout is None else {"timeout": args.timeout}),
         )
     except (SynthError, PnrFailed) as err:

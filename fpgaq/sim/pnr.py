@@ -309,6 +309,12 @@ def choose_part(synth: SynthResult, part: str | None = None, chains: int = 0) ->
     )
 
 
+def _check_algorithms(placer: str, router: str) -> None:
+    for name, value, allowed in (("placer", placer, PLACERS), ("router", router, ROUTERS)):
+        if value not in allowed:
+            raise ValueError(f"place_and_route: {name} {value!r} is not one of nextpnr-ecp5's: {', '.join(allowed)}")
+
+
 def place_and_route(
     synth: SynthResult,
     netlist: str | os.PathLike[str],
@@ -332,9 +338,7 @@ def place_and_route(
     (:data:`PLACERS`, :data:`ROUTERS`): the defaults are nextpnr's; ``static`` and ``router2``
     place and route a design of tens of thousands of cells several times faster.
     """
-    for name, value, allowed in (("placer", placer, PLACERS), ("router", router, ROUTERS)):
-        if value not in allowed:
-            raise ValueError(f"place_and_route: {name} {value!r} is not one of nextpnr-ecp5's: {', '.join(allowed)}")
+    _check_algorithms(placer, router)
     if synth.device != "ecp5":
         raise ValueError(f"place_and_route: the synthesis is for {synth.device}; synthesize with device='ecp5'")
     if freq_mhz <= 0:
@@ -480,6 +484,7 @@ def place_and_route_project(
     ``DIR/pnr/ecp5[-nodsp]/``, the JSON report goes to
     ``DIR/pnr/ecp5[-nodsp].json`` (or ``report``).
     """
+    _check_algorithms(placer, router)  # before synthesis writes anything
     root = Path(directory)
     synth, _ = synthesize_project(root, device="ecp5", dsp=dsp, timeout=timeout, yosys=yosys)
     name = "ecp5" + ("" if dsp else "-nodsp")

@@ -210,3 +210,21 @@ def test_cli_options(capsys, tmp_path) -> None:
     assert "--pnr places and routes on ECP5 only; use --device ecp5 (not xc7)" in capsys.readouterr().err
     assert main(["synth", str(root), "--part", "25k", "--bitstream"]) == 2
     assert "--part, --bitstream only apply to place and route: add --pnr" in capsys.readouterr().err
+
+
+def test_placer_and_router_are_passed_to_nextpnr(tools, tmp_path, capsys) -> None:
+    """``--placer static --router router2`` (what makes large designs placeable in hours, not days) reach
+    nextpnr's command line, and the run reports numbers of its own; an unknown algorithm is refused."""
+    from fpgaq.cli import verify
+
+    assert (verify.PLACERS, verify.ROUTERS) == (pnr.PLACERS, pnr.ROUTERS)
+    root = _project(tmp_path, "tiny_adder", ADDER)
+    code = main(["synth", str(root), "--device", "ecp5", "--pnr", "--placer", "static", "--router", "router2"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((root / "pnr" / "ecp5.json").read_text())
+    command = report["commands"][0]
+    assert command[command.index("--placer") + 1] == "static" and command[command.index("--router") + 1] == "router2"
+    assert report["ff"] >= 25 and report["fmax_mhz"]
+    with pytest.raises(ValueError, match="placer 'annealing' is not one of nextpnr-ecp5's: heap, sa, static"):
+        place_and_route_project(tmp_path / "none", placer="annealing")
+    assert not (tmp_path / "none").exists()  # refused before synthesis wrote anything
