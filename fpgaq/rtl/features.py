@@ -305,7 +305,8 @@ def op_features(ops: Iterable[Op]) -> Features:
         elif k == "accum":
             c["add_bits"] += op.out.width
             c["adders"] += 1
-            c["reg_bits"] += op.out.width
+            _, _, reg_lo, reg_hi, _ = op.param  # the register holds the sums of all phases but the last
+            c["reg_bits"] += bits_for_range(reg_lo, max(reg_hi, reg_lo))[0]
         elif k in ("reg", "hold"):
             c["reg_bits"] += op.out.width
     return f

@@ -103,7 +103,8 @@ def folded_dot_products(
             continue
         if partial.frac < frac:
             partial = net.shl(partial, frac - partial.frac)
-        reg_lo = sum(min(0, v) for v in lo_p)
-        reg_hi = sum(max(0, v) for v in hi_p)
+        # the register holds the sums of phases 0 .. R-2 only (the last phase's sum leaves through the adder)
+        reg_lo = sum(min(0, v) for v in lo_p[:-1])
+        reg_hi = sum(max(0, v) for v in hi_p[:-1])
         sums.append(net.accum(partial, group, sum(lo_p), sum(hi_p), reg_lo, reg_hi))
     return sums

@@ -436,7 +436,7 @@ class Netlist:
 
     def accum(self, a: Signal, group: int, lo: int, hi: int, reg_lo: int, reg_hi: int) -> Signal:
         """Sum of ``a`` over the phases of ``group``; [lo, hi] bounds the total, [reg_lo, reg_hi]
-        every partial sum (the accumulator register's range)."""
+        the sums of every phase but the last (what the accumulator register holds)."""
         phases = self.fold_groups[group]
         if a.is_const:
             return self.const(a.lo * phases, a.frac)

@@ -414,7 +414,8 @@ class _Builder:
             mid = [first + p for p in range(phases - 1)]  # phase p is the valid bit of stage first + p
             valid_bits.update(mid)
             lo, hi = min(reg_lo, s.lo, 0), max(reg_hi, s.hi, 0)
-            wr = bits_for_range(lo, hi)[0]
+            wr = bits_for_range(lo, hi)[0]  # the adder: every prefix sum, the last one too
+            wa, acc_signed = bits_for_range(reg_lo, max(reg_hi, reg_lo))  # the register: all but the last
             acc, nxt = f"{nm}_acc", f"{nm}_next"
             # The register holds the sum of the phases so far and is zero outside a sample's phases
             # 0 .. R-2 (samples come at least R enabled cycles apart), so the adder adds it as it is.
@@ -422,15 +423,15 @@ class _Builder:
             # the same block): the flip-flops' reset pin, where clearing it on phase 0 in front of
             # the adder cost a LUT per bit.
             clear = "en && !(" + " || ".join(self._v(b, is_top) for b in mid) + ")"
-            regs.setdefault("en", []).append((acc, nxt))
-            regs.setdefault(clear, []).append((acc, _lit(0, wr)))
-            sp._mark(acc, 0, wr - 1)
+            regs.setdefault("en", []).append((acc, nxt if wa == wr else f"{nxt}[{wa - 1}:0]"))
+            regs.setdefault(clear, []).append((acc, _lit(0, wa)))
+            sp._mark(acc, 0, wa - 1)
             view = Signal(-1 - s.id, lo, hi)  # the adder's output, read as a signal of the register's range
             sp.names[view.id] = nxt  # (negative ids never clash with netlist signals)
             out = sp.ext(view, w)
             return [
-                Decl(acc, wr, "reg", comment=f"accumulator of fold group {g} ({phases} phases, zero between samples)"),
-                Decl(nxt, wr, "wire", f"{sp.ext(op.args[0], wr)} + {acc}"),
+                Decl(acc, wa, "reg", comment=f"accumulator of fold group {g} ({phases} phases, zero between samples)"),
+                Decl(nxt, wr, "wire", f"{sp.ext(op.args[0], wr)} + {self._extend(acc, wa, wr, acc_signed)}"),
                 Decl(nm, w, "wire", out),
             ]
         return [Decl(nm, w, "wire", _expr(sp, op, w))]
@@ -470,6 +471,14 @@ class _Builder:
             return f"{name}: top level of the fpgaq design ({self.latency} cycles latency, II {self.p.ii})"
         nodes = [n for n, m in self.layer_names.items() if m == name]
         return f"{name}: layer {', '.join(nodes)}"
+
+    @staticmethod
+    def _extend(name: str, width: int, to: int, signed: bool) -> str:
+        """``name`` (``width`` bits, two's complement when ``signed``) extended to ``to`` bits."""
+        if width >= to:
+            return name
+        top = f"{{{to - width}{{{name}[{width - 1}]}}}}" if signed else f"{to - width}'d0"
+        return f"{{{top}, {name}}}"
 
     def _v(self, stage: int, is_top: bool) -> str:
         return f"v[{stage}]" if is_top else f"v{stage}"

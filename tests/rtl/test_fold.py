@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import keras
@@ -13,6 +14,7 @@ from test_pipeline import _check_schedule
 import fpgaq
 from fpgaq.layers import QActivation, QDense
 from fpgaq.rtl.netlist import simulate
+from fpgaq.rtl.verilog import emit_verilog
 
 
 def _dense(weights: list[list[int]]) -> fpgaq.Design:
@@ -41,13 +43,17 @@ def test_hand_folded_dot_product() -> None:
     _check_schedule(p)
 
 
-def test_accumulator_register_holds_every_prefix_sum() -> None:
-    """Phase 0 adds x0 * 1 in [-8, 7], phase 1 adds x1 * -2 in [-14, 16]: register range [-22, 23]."""
+def test_accumulator_register_holds_the_prefix_sums_before_the_last_phase() -> None:
+    """Phase 0 adds x0 * 1 in [-8, 7], phase 1 adds x1 * -2 in [-14, 16]: the sum is in [-22, 23], but
+    the register only ever holds phase 0's sum (it is zeroed as the last phase leaves): [-8, 7], and
+    the Verilog declares it 4 bits wide beside a 6-bit adder."""
     design = with_options(_dense([[1], [-2]]), reuse_factor=2)
     (acc,) = [op for op in build(design).net.live() if op.kind == "accum"]
     _, phases, reg_lo, reg_hi, _ = acc.param
-    assert (phases, reg_lo, reg_hi) == (2, -22, 23)
+    assert (phases, reg_lo, reg_hi) == (2, -8, 7)
     assert (acc.out.lo, acc.out.hi) == (-22, 23)
+    verilog = "".join(emit_verilog(build(design), "t").values())
+    assert re.search(r"reg \[3:0\] s\d+_acc;", verilog) and re.search(r"wire \[5:0\] s\d+_next", verilog)
 
 
 def test_equal_weights_in_every_phase_need_no_multiplier() -> None:
