@@ -209,12 +209,9 @@ def _options(rng: np.random.Generator, allow_fold: bool = True) -> dict[str, Any
 
 def _with_options(design: Any, options: dict[str, Any]) -> Any:
     from fpgaq.design import Design
+    from fpgaq.ir.passes.requantize import with_options
 
-    graph = design.graph.copy()
-    for node in graph.nodes:
-        if node.op != "input":
-            node.options.update(options)
-    return Design(graph, design.config)
+    return Design(with_options(design.graph, **options), design.config)
 
 
 def big_corpus(split: str = "fit", n: int = 8) -> list[CorpusItem]:

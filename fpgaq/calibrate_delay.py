@@ -71,14 +71,9 @@ def _timed_item(item: CorpusItem, options: dict[str, Any] | None = None) -> Corp
     options = _timing_options(item.name) if options is None else {"adders": "binary", **options}
 
     def build() -> Any:
-        from fpgaq.design import Design
+        from fpgaq.calibrate import _with_options
 
-        design = item.build()
-        graph = design.graph.copy()
-        for node in graph.nodes:
-            if node.op != "input":
-                node.options.update(options)
-        return Design(graph, design.config)
+        return _with_options(item.build(), options)
 
     layer = item.description.split(";")[0]
     return CorpusItem(item.name, item.split, f"{layer}; {options}", build)

@@ -45,13 +45,11 @@ def convert(model: keras.Model, config: Any = None) -> fpgaq.Design:
 
 
 def with_options(design: fpgaq.Design, **options: Any) -> fpgaq.Design:
-    """The same design with implementation options (reuse_factor, multiplier, pipeline_every) set on
-    every node: they never change the numbers, so no reconversion is needed."""
-    graph = design.graph.copy()
-    for node in graph.nodes:
-        if node.op != "input":
-            node.options.update(options)
-    return fpgaq.Design(graph, design.config)
+    """The same design with implementation options (reuse_factor, multiplier, pipeline_every, adders,
+    clock_period) set where they apply: they never change the numbers, so no reconversion is needed."""
+    from fpgaq.ir.passes.requantize import with_options as set_options
+
+    return fpgaq.Design(set_options(design.graph, **options), design.config)
 
 
 def cosim_exact(design: fpgaq.Design, x: np.ndarray, directory: Path) -> None:
