@@ -71,9 +71,11 @@ def _timed_item(item: CorpusItem, options: dict[str, Any] | None = None) -> Corp
     options = _timing_options(item.name) if options is None else {"adders": "binary", **options}
 
     def build() -> Any:
-        from fpgaq.calibrate import _with_options
+        from fpgaq.design import Design
+        from fpgaq.ir.passes.requantize import with_options
 
-        return _with_options(item.build(), options)
+        design = item.build()
+        return Design(with_options(design.graph, **options), design.config)
 
     layer = item.description.split(";")[0]
     return CorpusItem(item.name, item.split, f"{layer}; {options}", build)
