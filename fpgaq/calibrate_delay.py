@@ -179,9 +179,7 @@ def critical_features(net: Any, model: DelayModel) -> np.ndarray:
                         options.append(cand)
                 f = max(options, key=lambda v: float(v @ theta))
         feats[op.out.id] = f
-        sloped[op.out.id] = kind not in ("reg", "input", "const", "phase") and sloped_output(
-            kind, (sloped.get(a.id, False) for a in live)
-        )
+        sloped[op.out.id] = sloped_output(kind, (sloped.get(a.id, False) for a in live))
         value = float(f @ theta)
         if value > worst_value:
             worst, worst_value = f, value

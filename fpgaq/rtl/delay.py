@@ -166,7 +166,8 @@ def shortest_stage(ops: Iterable[Any], model: DelayModel) -> float:
 
 
 def sloped_output(kind: str, args_sloped: Iterable[bool]) -> bool:
-    """Whether a result's bits ripple (a carry chain's), so that a reader's chain overlaps it."""
+    """Whether a result's bits ripple (a carry chain's), so that a reader's chain overlaps it; a
+    source's (:data:`SOURCE_OPS`: a register, port, constant or phase bit) never do."""
     if kind in CARRY_OPS:
         return True
     if kind in WIRING_OPS:
@@ -192,9 +193,7 @@ def stage_delays(net: Any, model: DelayModel) -> dict[int, float]:
             ((at.get(a.id, 0.0), a.width, sloped.get(a.id, False)) for a in live),
             index_bits,
         )
-        sloped[op.out.id] = op.kind not in SOURCE_OPS and sloped_output(
-            op.kind, (sloped.get(a.id, False) for a in live)
-        )
+        sloped[op.out.id] = sloped_output(op.kind, (sloped.get(a.id, False) for a in live))
     return at
 
 
