@@ -92,7 +92,6 @@ LUT_FEATURES = (
     "fold_mux_bits",
     "rom_luts",
     "rom_wide_luts",
-    "rom_en_luts",
     "mul_bits",
     "srl_cells",
 )

@@ -64,7 +64,7 @@ from fpgaq.rtl.pipeline import (
     registers_output,
     timed_read_stage,
 )
-from fpgaq.rtl.table_logic import block_rom_ramb18, table_cones, table_luts
+from fpgaq.rtl.table_logic import block_rom_ramb18, table_cones
 
 __all__ = ["FEATURES", "Features", "NodeFeatures", "TableSite", "graph_features", "op_features"]
 
@@ -84,7 +84,6 @@ FEATURES = (
     "rom_wide_luts",  # LUTs of the tables built bit by bit over every index bit each depends on
     "bram_rom_luts",  # of rom_luts, tables with a registered output that Xilinx flows put in block RAM
     "bram_rom_wide_luts",  # of rom_wide_luts, those tables
-    "rom_en_luts",  # tables whose index is a register (with an enable) and output is not: alone, not in rom_luts
     "rom_ramb18",  # the RAMB18s those tables take (fpgaq.rtl.table_logic.block_rom_ramb18)
     "bram_reg_bits",  # their output registers (a block RAM's read port), counted in reg_bits
     "mul_bits",  # operand width products of general multipliers (a x b)
@@ -105,8 +104,8 @@ def _srl_cells(length: int) -> int:
 
 
 class TableSite(NamedTuple):
-    """A table, for what its registers decide (block RAM, a read port with an enable): its output and
-    index signals, their widths, and its share of its cone's LUTs (minimal, wide)."""
+    """A table, for what its registers decide (block RAM): its output and index signals, their
+    widths, and its share of its cone's LUTs (minimal, wide)."""
 
     out: int
     index: int
@@ -114,7 +113,6 @@ class TableSite(NamedTuple):
     width: int
     luts: float
     wide_luts: float
-    enabled_luts: float  # the table alone, from its own index, behind a read port with an enable
 
 
 @dataclasses.dataclass
@@ -243,8 +241,7 @@ def _count_tables(f: Features, ops: list[Op]) -> set[int]:
         for op in roms:
             f.counts["rom_bits"] += len(op.param[0]) * op.out.width
             share = (cone.luts.minimal / len(roms), cone.luts.wide / len(roms))
-            own = table_luts(*op.param, op.args[0].width, op.out.width).enabled
-            f.roms.append(TableSite(op.out.id, op.args[0].id, op.args[0].width, op.out.width, *share, own))
+            f.roms.append(TableSite(op.out.id, op.args[0].id, op.args[0].width, op.out.width, *share))
         counted |= cone.op_ids
     return counted
 
@@ -1027,7 +1024,7 @@ def _rest(
     features.counts["srl_bits"] += srl_bits
     features.counts["srl_cells"] += srl_cells
     features.counts["dsp_reg_bits"] += replay.dsp_reg_bits
-    _count_registered_tables(features, lowered_features.roms, replay.at, program, inputs_known=core is None)
+    _count_registered_tables(features, lowered_features.roms, replay.at, program)
     result = (features, replay.max_depth, leave, out_ranges, replay.max_ns)
     _REST[key] = result
     return result
@@ -1038,49 +1035,32 @@ def _count_registered_tables(
     tables: Sequence[TableSite],
     at: dict[int, tuple[int, float, float]],
     program: _Program,
-    inputs_known: bool,
 ) -> None:
     """What the registers next to a table make of it in ``synth_xilinx`` (depth 0 after the
     scheduler's replay: the signal is a register's output).  A registered output becomes a
     synchronous read port, and the table goes to block RAM when that is cheaper than logic
-    (:func:`~fpgaq.rtl.table_logic.block_rom_ramb18`); a registered index with an unregistered
-    output is merged into the read port too, and a read port with a clock enable (every fpgaq
-    register has one) is rebuilt in logic at about twice the cost of the table alone
-    (:data:`~fpgaq.rtl.table_logic.ENABLE_FACTOR`): ``rom_en_luts`` counts that, in place of its cone.
-    An index wired from an input of the netlist counts as registered only when ``inputs_known``
-    (a node's inputs are other nodes' outputs; a linear node's sums arrive from its core, whose
-    arrival depths are the replay's and not always where the RTL puts its registers)."""
+    (:func:`~fpgaq.rtl.table_logic.block_rom_ramb18`).  A registered index costs nothing more: the
+    RTL gives such registers an initial value, so Yosys does not merge them into the read port
+    (:func:`fpgaq.rtl.verilog._table_index_registers`)."""
     c = features.counts
     if not tables:
         return
     wired: dict[int, list[int]] = {}  # signal -> the wiring (no logic level) that reads it alone
-    source: dict[int, int] = {}  # the other way
     for sid, kind, cost, args, *_ in program.steps:
         if kind == _OP and cost == 0 and len(args) == 1:
             wired.setdefault(args[0], []).append(sid)
-            source[sid] = args[0]
-
-    def index_registered(sid: int) -> bool:
-        while sid in source:
-            sid = source[sid]
-        return at.get(sid, (0, 1))[1] == 0 and (inputs_known or sid not in program.widths)
 
     def registered(sid: int) -> bool:  # the signal, or wiring of it, leaves in a register
         return at.get(sid, (0, 1))[1] == 0 or any(registered(w) for w in wired.get(sid, ()))
 
     for t in tables:
-        out_registered = registered(t.out)
-        if out_registered:
+        if registered(t.out):
             ramb18 = block_rom_ramb18(t.index_width, t.width)
             if ramb18:
                 c["rom_ramb18"] += ramb18
                 c["bram_rom_luts"] += t.luts
                 c["bram_rom_wide_luts"] += t.wide_luts
                 c["bram_reg_bits"] += t.width
-        elif index_registered(t.index):
-            c["rom_en_luts"] += t.enabled_luts
-            c["rom_luts"] -= t.luts
-            c["rom_wide_luts"] -= t.wide_luts
 
 
 # ----------------------------------------------------------------------------- whole graphs

@@ -105,6 +105,7 @@ class Decl:
     default: str = ""
     comment: str = ""
     port: bool = False  # declared by an output port: the body only assigns it
+    init: str = ""  # a register's initial value (see _table_index_registers)
 
 
 @dataclasses.dataclass
@@ -274,6 +275,33 @@ def _expr(sp: _Spell, op: Op, width: int) -> str:
     raise ValueError(f"no Verilog spelling for op kind {k!r}")  # pragma: no cover - closed set
 
 
+#: Ops that pass an index on without logic (a table read through them reads the signal behind them).
+_INDEX_WIRING = frozenset({"shl", "shr", "wrap", "bit", "sign"})
+
+
+def _table_index_registers(ops: Sequence[Op]) -> set[int]:
+    """Registers that a table's index is wired from.
+
+    Yosys (0.23 and 0.70) merges such a register into the table's read port
+    (``memory_dff``) and, since every fpgaq register has a clock enable,
+    rebuilds the enabled read port in logic at 1.5 to 4 times the table's own
+    LUTs (a 7-bit sigmoid table: 45 LUTs for 13; 37 for 12 in 0.70).  A
+    register with an initial value (an ``initial`` assignment) is not merged, so these registers get
+    one (zero: nothing reads a register before its first valid sample).
+    """
+    producer = {op.out.id: op for op in ops}
+    found: set[int] = set()
+    for op in ops:
+        if op.kind != "rom":
+            continue
+        src = producer.get(op.args[0].id)
+        while src is not None and src.kind in _INDEX_WIRING:
+            src = producer.get(src.args[0].id)
+        if src is not None and src.kind in ("reg", "hold"):
+            found.add(src.out.id)
+    return found
+
+
 class _Builder:
     """Assigns ops to modules and spells each module."""
 
@@ -312,6 +340,7 @@ class _Builder:
         self.layer_names = layer_names
         self.spells: dict[str, _Spell] = {}
         self.valid_bits: dict[str, set[int]] = {}
+        self.initialised = _table_index_registers(self.ops)
 
     def _emitted(self, op: Op) -> bool:
         return op.kind != "const" and op.out.id not in self.canon
@@ -393,12 +422,13 @@ class _Builder:
             return [Decl(nm, w, "wire", f"in_data[{off + w - 1}:{off}]" if w > 1 else f"in_data[{off}]")]
         if k == "reg":
             regs.setdefault("en", []).append((nm, sp.ext(op.args[0], w)))
-            return [Decl(nm, w, "reg")]
+            return [Decl(nm, w, "reg", init=_lit(0, w) if s.id in self.initialised else "")]
         if k == "hold":
             stage = op.param[1]
             valid_bits.add(stage)
             regs.setdefault(f"en && {self._v(stage, is_top)}", []).append((nm, sp.ext(op.args[0], w)))
-            return [Decl(nm, w, "reg", comment=f"held for the phases of fold group {op.param[0]}")]
+            init = _lit(0, w) if s.id in self.initialised else ""
+            return [Decl(nm, w, "reg", comment=f"held for the phases of fold group {op.param[0]}", init=init)]
         if k == "rom":
             entries, base = op.param
             a = sp.sig(op.args[0])

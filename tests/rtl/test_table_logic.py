@@ -9,12 +9,14 @@ from fpgaq.fixed import FixedType
 from fpgaq.rtl import features as F
 from fpgaq.rtl.netlist import Netlist
 from fpgaq.rtl.table_logic import (
+    GATE_LUTS,
     LOGIC_COST_PER_BIT,
     MAX_CONE_SUPPORT,
     RAMB18_COST,
     block_rom_ramb18,
     table_cones,
     table_luts,
+    tables_luts,
 )
 
 
@@ -109,3 +111,28 @@ def test_a_cone_too_wide_for_one_function_counts_its_tables_alone() -> None:
     assert [op.kind for op in cone.ops] == ["rom"]
     assert cone.luts == table_luts(entries, 0, 6, 6)
     assert F.op_features(ops).counts["cmp_bits"] > 0  # the clamp is counted on its own
+
+
+def test_a_function_of_eight_bits_with_no_constant_half_is_a_whole_wide_lut() -> None:
+    """ABC maps it as a LUT8 (four LUT6 under MUXF7/MUXF8) and shares no LUT6 inside it, even when
+    two of its quarters are the same function."""
+    rng = np.random.default_rng(5)
+    quarter = rng.integers(0, 2, 64)
+    bit = np.concatenate([quarter, rng.integers(0, 2, 64), quarter, rng.integers(0, 2, 64)])
+    assert table_luts([int(b) for b in bit], 0, 8, 1).minimal == 4
+
+
+def test_a_constant_half_is_a_gate_on_the_other() -> None:
+    rng = np.random.default_rng(6)
+    bit = np.concatenate([np.zeros(128, dtype=int), rng.integers(0, 2, 128)])  # x7 AND f(x0..x6)
+    assert table_luts([int(b) for b in bit], 0, 8, 1).minimal == pytest.approx(2 + GATE_LUTS)
+
+
+def test_exits_that_are_shifts_of_one_table_share_its_bits() -> None:
+    """A softmax's reciprocal table and its shifted copies: each bit built once."""
+    rng = np.random.default_rng(7)
+    entries = [int(v) for v in rng.integers(0, 1 << 6, 1 << 9)]
+    alone = tables_luts([(entries, 6)], 0, 9).minimal
+    shifted = [[v << k for v in entries] for k in (1, 2, 3)]
+    together = tables_luts([(entries, 6), *((s, 6 + k) for k, s in zip((1, 2, 3), shifted))], 0, 9).minimal
+    assert together == alone > 8
