@@ -15,7 +15,7 @@ Place and route of the whole jet tagger (about 73k LUT4 on an LFE5U-85F)
 takes hours in the WebAssembly nextpnr on two cores; ``--layers 1`` (fc1 and
 its ReLU) is the quick run.
 
-    python benchmarks/clock_period_pnr.py [--layers 4] [--periods 10,14] [--seed 1] [--workdir DIR]
+    python benchmarks/clock_period_pnr.py [--layers 4] [--periods 10,14] [--reuse 1] [--seed 1] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -80,11 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--placer", default="static", help="nextpnr placer (heap, sa, static)")
     parser.add_argument("--router", default="router2", help="nextpnr router (router1, router2)")
     parser.add_argument("--part", default=None, help="LFE5U part (25k, 45k, 85k; default by size)")
+    parser.add_argument(
+        "--reuse", type=int, default=1, help="ReuseFactor of every layer (folded layers: fewer LUTs, lower fan-out)"
+    )
     args = parser.parse_args(argv)
     pnr = {"placer": args.placer, "router": args.router, "part": args.part}
     from rtl import jet_logits_design  # benchmarks/rtl.py: the same seeded jet tagger
 
-    base = jet_logits_design(args.layers)
+    base = variant(jet_logits_design(args.layers), reuse_factor=args.reuse, multiplier="lut")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="fpgaq-bench-cp-pnr-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -97,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         row["met"] = row["post_route_ns"] is not None and row["post_route_ns"] <= period
         rows.append(row)
     (work / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
-    print(f"\njet tagger ({args.layers} dense layers) on ECP5 ({DEVICE}), nextpnr seed {args.seed}")
+    title = f"jet tagger ({args.layers} dense layers, ReuseFactor {args.reuse}) on ECP5 ({DEVICE})"
+    print(f"\n{title}, nextpnr seed {args.seed}")
     print(f"{'design':<8}{'cycles':>7}{'model ns':>9}{'routed ns':>10}{'Fmax':>8}{'COMB':>8}  period met")
     for r in rows:
         routed = "-" if r["post_route_ns"] is None else f"{r['post_route_ns']:.2f}"
