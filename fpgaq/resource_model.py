@@ -93,7 +93,6 @@ LUT_FEATURES = (
     "rom_luts",
     "rom_wide_luts",
     "mul_bits",
-    "gmul_bits",
     "srl_cells",
 )
 #: FF = ff_bits * (other register bits) + dsp_reg_bits * (registers next to multipliers)
@@ -284,16 +283,13 @@ def lut_terms(
     """The LUT model's inputs (:data:`LUT_FEATURES`) from feature counts, and the DSP slices the
     multipliers take: the one place both the estimate and the calibration fit read them from."""
     dsp = 0
-    lut_mul_bits = [0.0, 0.0]  # multiplications by a constant, general multipliers
-    for shape, count in Counter(tuple(s) for s in mul_shapes).items():
-        a, b, y = shape[:3]
+    lut_mul_bits = 0.0
+    for (a, b, y), count in Counter(tuple(s) for s in mul_shapes).items():
         slices = dsp_slices(a, b, synth_device, y) if use_dsp else 0
         if slices:
             dsp += slices * count
         else:
-            # a general multiplier in LUTs costs about twice a constant one of the same widths (an array
-            # of partial products; Yosys 0.23 xc7: 16x6 183 LUTs, 8x4 61, 16x8 310)
-            lut_mul_bits[shape[3] if len(shape) > 3 else 0] += a * b * count
+            lut_mul_bits += a * b * count
     terms = {k: float(counts.get(k, 0.0)) for k in LUT_FEATURES}
     if synth_device in _BLOCK_RAM_FLOWS:  # those tables are block RAM, not LUTs
         terms["rom_luts"] -= float(counts.get("bram_rom_luts", 0.0))
@@ -301,7 +297,7 @@ def lut_terms(
     two_operand = counts["add_bits"] - counts.get("dsp_add_bits", 0.0) - counts.get("carry_bits", 0.0)
     # a ternary adder's bits are their own term (one LUT6_2 per bit for three operands on Xilinx)
     terms["lut_add_bits"] = max(two_operand - counts.get("add3_bits", 0.0), 0.0)
-    terms["mul_bits"], terms["gmul_bits"] = lut_mul_bits
+    terms["mul_bits"] = lut_mul_bits
     return terms, dsp
 
 

@@ -208,9 +208,7 @@ def test_dsp_count_matches_yosys_on_the_calibration_designs() -> None:
     path = Path(__file__).parents[1] / "fpgaq" / "data" / "calibration" / "xc7.json"
     records = [r for r in json.loads(path.read_text())["records"] if r["mul_shapes"]]
     assert len(records) >= 25
-    predicted = {
-        r["name"]: lut_terms(r["features"], r["mul_shapes"], "xc7", r.get("use_dsp", True))[1] for r in records
-    }
+    predicted = {r["name"]: lut_terms(r["features"], r["mul_shapes"], "xc7")[1] for r in records}
     measured = {r["name"]: r["synth"]["dsp"] for r in records}
     dense = [r["name"] for r in records if r["description"].startswith("dense")]
     assert len(dense) >= 15
@@ -224,7 +222,7 @@ def test_fit_recovers_known_coefficients() -> None:
     truth_lut = dict(zip(LUT_FEATURES, rng.uniform(0.2, 1.2, len(LUT_FEATURES)).round(2)))
     truth_ff = dict(zip(FF_FEATURES, [1.0, 0.2, 0.6, 1.0, 4.0]))
     assert len(truth_ff) == len(FF_FEATURES)
-    direct = [k for k in LUT_FEATURES if k not in ("lut_add_bits", "mul_bits", "gmul_bits")]  # counted as they are
+    direct = [k for k in LUT_FEATURES if k not in ("lut_add_bits", "mul_bits")]  # counted as they are
     records = []
     for i in range(60):
         f = {k: float(rng.integers(0, 3000)) for k in direct}
@@ -232,11 +230,10 @@ def test_fit_recovers_known_coefficients() -> None:
         f["carry_bits"] = float(rng.integers(0, 1500))
         f["add_bits"] = f["dsp_add_bits"] + f["carry_bits"] + f["add3_bits"] + float(rng.integers(0, 5000))
         f.update(reg_bits=float(rng.integers(500, 3000)), srl_bits=0.0, dsp_reg_bits=float(rng.integers(0, 50)))
-        by_constant, general = int(rng.integers(0, 20)), int(rng.integers(0, 20))
-        shapes = [[3, 2, 4, 0]] * by_constant + [[3, 2, 4, 1]] * general  # too small for a DSP: LUT multipliers
+        shapes = [[3, 2, 4]] * int(rng.integers(0, 20))  # too small for a DSP: LUT multipliers
         latency = int(rng.integers(1, 20))
         lut_add_bits = f["add_bits"] - f["dsp_add_bits"] - f["carry_bits"] - f["add3_bits"]
-        parts = {**f, "lut_add_bits": lut_add_bits, "mul_bits": 6.0 * by_constant, "gmul_bits": 6.0 * general}
+        parts = {**f, "lut_add_bits": lut_add_bits, "mul_bits": 6.0 * len(shapes)}
         lut = sum(truth_lut[k] * parts[k] for k in LUT_FEATURES)
         ff = (
             truth_ff["ff_bits"] * (f["reg_bits"] - f["dsp_reg_bits"] + 16)
@@ -369,24 +366,3 @@ def test_saturation_to_whole_bits_compares_the_bits_above() -> None:
     assert whole["cmp_bits"] == 12 - 4 + 1  # the sign and the 8 bits above the result's 4
     assert _counts(lambda n, x, y, z: n.clip(x, -16, 15))["cmp_bits"] == 12 - 5 + 1
     assert _counts(lambda n, x, y, z: n.clip(x, -3, 20))["cmp_bits"] == 2 * 12  # two comparators
-
-
-def test_general_multipliers_are_their_own_lut_term() -> None:
-    """A product of two signals is an array of partial products in LUTs (about 2 LUTs per partial-product
-    bit in Yosys 0.23), a product by a constant is far cheaper: the two are fitted apart."""
-    from fpgaq.resource_model import lut_terms
-
-    counts = dict.fromkeys(("add_bits", "dsp_add_bits", "carry_bits", "add3_bits"), 0.0)
-    shapes = [(16, 6, 21, 1), (16, 6, 21, 1), (6, 2, 7, 0)]
-    terms, dsp = lut_terms(counts, shapes, "xc7", use_dsp=False)
-    assert dsp == 0 and terms["gmul_bits"] == 2 * 96 and terms["mul_bits"] == 12
-    terms, dsp = lut_terms(counts, shapes, "xc7", use_dsp=True)  # the 16x6 ones go to DSP slices
-    assert dsp == 2 and terms["gmul_bits"] == 0 and terms["mul_bits"] == 12
-
-
-def test_a_folded_layer_counts_its_multipliers_as_general() -> None:
-    from fpgaq.calibrate import design_features, fold_corpus
-
-    item = fold_corpus("holdout", 4)[0]
-    shapes = design_features(item.build())["mul_shapes"]
-    assert shapes and all(len(s) == 4 and s[3] == 1 for s in shapes)

@@ -118,11 +118,11 @@ class TableSite(NamedTuple):
 @dataclasses.dataclass
 class Features:
     """Additive counts; ``mul_shapes`` keeps each multiplier's signed operand widths and product
-    width ``(a, b, y, general)`` for DSP packing (``general`` 1: both operands are signals, 0: one
-    is a constant), ``roms`` each table's :class:`TableSite` until its registers are known."""
+    width ``(a, b, y)`` for DSP packing, ``roms`` each table's :class:`TableSite` until its
+    registers are known."""
 
     counts: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
-    mul_shapes: list[tuple[int, int, int, int]] = dataclasses.field(default_factory=list)
+    mul_shapes: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
     roms: list[TableSite] = dataclasses.field(default_factory=list)
 
     def add(self, other: Features) -> None:
@@ -298,7 +298,7 @@ def op_features(ops: Iterable[Op]) -> Features:
                 b = 0 if odd == 1 else odd.bit_length() + 1
             c["mul_bits"] += a * b
             c["muls"] += 1
-            f.mul_shapes.append((a, b, op.out.width, int(k == "mul")))
+            f.mul_shapes.append((a, b, op.out.width))
         elif k == "accum":
             c["add_bits"] += op.out.width
             c["adders"] += 1
@@ -867,9 +867,9 @@ def _rescaled(core: _Core, delta: int) -> Features:
     for k, g in core.grow.items():
         f.counts[k] += g * delta
     shapes = []
-    for (a, b, y, general), grows in zip(core.features.mul_shapes, core.mul_grow):
-        shapes.append((a + delta, b, y + delta, general) if grows else (a, b, y, general))
-    f.counts["mul_bits"] = float(sum(a * b for a, b, *_ in shapes))
+    for (a, b, y), grows in zip(core.features.mul_shapes, core.mul_grow):
+        shapes.append((a + delta, b, y + delta) if grows else (a, b, y))
+    f.counts["mul_bits"] = float(sum(a * b for a, b, _ in shapes))
     f.mul_shapes = shapes
     return f
 
