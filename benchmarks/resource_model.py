@@ -210,6 +210,22 @@ def delay_held_out(flow: str) -> None:
         )
 
 
+def routing_fanout() -> None:
+    """Routing delay against fan-out on the routed ECP5 critical paths: what a fan-out term would add."""
+    from fpgaq.calibrate_pnr import load_records, routing_by_fanout
+
+    r = routing_by_fanout(load_records())
+    if r["per_doubling"] is None:
+        print("\nrouting vs fan-out, ecp5: too few routed hops")
+        return
+    print(
+        f"\nrouting vs fan-out, ecp5 (nextpnr critical paths, {r['hops']} routed hops): "
+        f"ns = {r['base']:.3f} + {r['per_doubling']:.3f} * log2(fan-out)"
+    )
+    for fan, (n, mean) in r["buckets"].items():
+        print(f"  fan-out {fan:>3}-{2 * fan - 1:<4} {n:>5} hops, mean {mean:.3f} ns")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the example models' synthesis and the sweep")
@@ -237,6 +253,7 @@ def main() -> None:
     _summary("xc7 held-out layers + example models" if not args.quick else "xc7 held-out layers", all_rows)
     for flow in ("xc7", "ecp5"):
         delay_held_out(flow)
+    routing_fanout()
     if not args.quick:
         from sweep_speed import main as sweep_main
 

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fpgaq.calibrate import CorpusItem, big_corpus, corpus, design_features
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "merge_records",
     "net_fanouts",
     "path_summary",
+    "routing_by_fanout",
     "run",
     "select_items",
     "write_records",
@@ -306,6 +309,33 @@ def load_records(path: str | os.PathLike[str] = DATA_PATH) -> list[dict[str, Any
     if data.get("schema") != SCHEMA:
         raise ValueError(f"{p} is not an {SCHEMA} file (schema {data.get('schema')!r})")
     return list(data["records"])
+
+
+def routing_by_fanout(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """How the routing delay of a net grows with its fan-out, from the routed critical paths: every
+    routing step with a known fan-out and a delay (dedicated carry wires, 0 ns, are left out), a
+    least-squares line ``ns = base + per_doubling * log2(fan-out)``, and the mean per fan-out bucket
+    (1, 2-3, 4-7, ...).  What a fan-out term of the delay model would be worth (issue 15, point 3)."""
+    hops = [
+        (int(step[2]), float(step[1]))
+        for r in records
+        for step in ((r.get("critical_path") or {}).get("steps") or [])
+        if step[0] == "routing" and step[2] is not None and step[1] > 0
+    ]
+    if len(hops) < 2 or len({f for f, _ in hops}) < 2:
+        return {"hops": len(hops), "base": None, "per_doubling": None, "buckets": {}}
+    fan = np.log2(np.array([f for f, _ in hops], dtype=float))
+    ns = np.array([d for _, d in hops])
+    slope, base = np.polyfit(fan, ns, 1)
+    buckets: dict[int, list[float]] = {}
+    for f, d in hops:
+        buckets.setdefault(1 << (f.bit_length() - 1), []).append(d)
+    return {
+        "hops": len(hops),
+        "base": float(base),
+        "per_doubling": float(slope),
+        "buckets": {k: (len(v), float(np.mean(v))) for k, v in sorted(buckets.items())},
+    }
 
 
 def write_records(records: Sequence[dict[str, Any]], path: str | os.PathLike[str] = DATA_PATH) -> Path:

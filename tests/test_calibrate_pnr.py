@@ -22,6 +22,7 @@ from fpgaq.calibrate_pnr import (
     merge_records,
     net_fanouts,
     path_summary,
+    routing_by_fanout,
     select_items,
     write_records,
 )
@@ -172,3 +173,16 @@ def test_a_tiny_layer_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "records.json"
     calibrate_pnr.write_records(merge_records([], [ok]), out)
     assert load_records(out)[0]["critical_path"] == path
+
+
+def test_routing_by_fanout_fits_the_delay_per_doubling() -> None:
+    def record(*hops: tuple[float, int | None]) -> dict:
+        steps = [["clk-to-q", "TRELLIS_FF", "Q>Q", 0.5]] + [["routing", ns, fan] for ns, fan in hops]
+        return {"critical_path": {"steps": steps}}
+
+    records = [record((1.0, 1), (1.2, 2), (0.0, 1), (1.6, 8)), record((1.4, 4), (2.0, None)), {"critical_path": None}]
+    result = routing_by_fanout(records)
+    assert result["hops"] == 4  # the carry wire (0 ns) and the hop of unknown fan-out are left out
+    assert result["per_doubling"] == pytest.approx(0.2) and result["base"] == pytest.approx(1.0)
+    assert result["buckets"] == {1: (1, 1.0), 2: (1, 1.2), 4: (1, 1.4), 8: (1, 1.6)}
+    assert routing_by_fanout([record((1.0, 3))])["per_doubling"] is None
