@@ -80,7 +80,7 @@ def held_out(flow: str, resynthesize: bool, tables: bool = False) -> list[dict]:
             real = rec["synth"]
             if resynthesize:
                 real = measure(items[name], flow, Path(tmp))["synth"]
-            row = _row(name, design.estimate(device=FLOW_DEVICE[flow]), real)
+            row = _row(name, design.estimate(device=FLOW_DEVICE[flow], use_dsp=items[name].use_dsp), real)
             row["note"] = f"{rec['split']:7s} {rec['description'].split(';')[0]}" if tables else ""
             rows.append(row)
     return rows

@@ -44,7 +44,13 @@ __all__ = ["CorpusItem", "big_corpus", "corpus", "fit", "measure", "run_calibrat
 FLOWS = ("xc7", "xcup", "generic-lut4")
 #: LUT terms that a flow's fitting designs may lack (records of an older corpus), and what stands in:
 #: a ternary adder bit as two binary adder bits (two carry chains where no LUT6_2 takes three operands).
-UNFITTED_STAND_INS = {"add3_bits": ("lut_add_bits", 2.0), "fold_mux_bits": ("mux_bits", 1.0)}
+UNFITTED_STAND_INS = {
+    "add3_bits": ("lut_add_bits", 2.0),
+    "fold_mux_bits": ("mux_bits", 1.0),
+    "smul_bits": ("mul_bits", 1.0),
+    # xc7's fit on layers folded 8 to 32 times (calibrate.fold_corpus): 3.94 per row-adder bit, 4.3 adder bits
+    "gmul_bits": ("lut_add_bits", 4.3),
+}
 #: Share of corpus designs built with ternary adders (``Adders: ternary``), so ``add3_bits`` is fitted.
 TERNARY_SHARE = 0.4
 _DATA = Path(__file__).parent / "data"
@@ -56,6 +62,7 @@ class CorpusItem:
     split: str  # "fit" or "holdout"
     description: str
     build: Callable[[], Any]  # -> Design
+    use_dsp: bool = True  # synthesized with DSP slices allowed (False: every multiplier in LUTs)
 
 
 # ----------------------------------------------------------------------------- the corpus
@@ -241,6 +248,52 @@ def big_corpus(split: str = "fit", n: int = 8) -> list[CorpusItem]:
     return items
 
 
+def _fold_model(rng: np.random.Generator, name: str) -> tuple[Any, str, int]:
+    """A dense layer folded deeply (ReuseFactor 8 to 32): general multipliers of held inputs by
+    multiplexed weights, the structure the small corpus folds only 2 or 4 times.  Returns the model,
+    its description and the ReuseFactor."""
+    import keras
+
+    from fpgaq.layers import QActivation, QDense
+
+    n_in = int(rng.choice([16, 32]))
+    n_out = int(rng.choice([4, 8, 16]))
+    in_bits = int(rng.choice([6, 8, 12, 16]))
+    w_bits = int(rng.integers(3, 9))
+    reuse = int(rng.choice([8, 16, 32]))
+    while reuse > n_in:
+        reuse //= 2
+    inputs = keras.Input((n_in,), name="x")
+    x = QActivation(_q_bits(in_bits, max(1, in_bits // 3)), name="in_q")(inputs)
+    x = QDense(n_out, kernel_quantizer=_q_bits(w_bits, 0), bias_quantizer=_q_bits(8, 2), name="fc")(x)
+    x = QActivation("quantized_relu(8,2)", name="act")(x)
+    model = keras.Model(inputs, x, name=name)
+    return model, f"folded dense {n_in}->{n_out} in {in_bits}b w {w_bits}b reuse {reuse}", reuse
+
+
+def fold_corpus(split: str = "fit", n: int = 8) -> list[CorpusItem]:
+    """Deeply folded dense layers (``fold_*``), synthesized without DSP slices: what their general
+    multipliers cost in LUTs (the small corpus has folded layers with DSPs)."""
+    base = 8000 if split == "fit" else 8500
+    items = []
+    for i in range(n):
+        name = f"fold_{split}_{i:03d}"
+        _, desc, reuse = _fold_model(np.random.default_rng(base + i), name)
+        options = {"pipeline_every": [0, 1, 2][i % 3], "reuse_factor": reuse, "multiplier": "lut"}
+
+        def build(rng_seed: int = base + i, name: str = name, options: dict = options) -> Any:
+            import keras
+
+            from fpgaq.design import convert
+
+            keras.utils.set_random_seed(rng_seed)
+            model, _, _ = _fold_model(np.random.default_rng(rng_seed), name)
+            return _with_options(convert(model), options)
+
+        items.append(CorpusItem(name, split, f"{desc}; {options}; no DSP", build, use_dsp=False))
+    return items
+
+
 def corpus(split: str = "fit", n: int = 48, seed: int | None = None) -> list[CorpusItem]:
     """``n`` generated designs; the held-out split uses other seeds than the fitting one."""
     if split not in ("fit", "holdout"):
@@ -284,8 +337,9 @@ def design_features(design: Any) -> dict[str, Any]:
     return {"features": totals, "mul_shapes": shapes, "latency": latency, "input_bits": input_bits}
 
 
-def measure(item: CorpusItem, flow: str, workdir: Path, dsp: bool = True) -> dict[str, Any]:
-    """Synthesize one corpus design and return its record (features, Yosys counts, latency)."""
+def measure(item: CorpusItem, flow: str, workdir: Path, dsp: bool | None = None) -> dict[str, Any]:
+    """Synthesize one corpus design and return its record (features, Yosys counts, latency);
+    ``dsp`` None: as the item says."""
     from fpgaq.sim.synth import synthesize_project
 
     design = item.build()
@@ -293,11 +347,13 @@ def measure(item: CorpusItem, flow: str, workdir: Path, dsp: bool = True) -> dic
     design.write_rtl(project, force=True, samples=0)
     manifest = json.loads((project / "fpgaq_rtl.json").read_text())
     start = time.perf_counter()
-    result, _ = synthesize_project(project, device=flow, dsp=dsp)
+    use_dsp = item.use_dsp if dsp is None else dsp
+    result, _ = synthesize_project(project, device=flow, dsp=use_dsp)
     return {
         "name": item.name,
         "split": item.split,
         "description": item.description,
+        "use_dsp": use_dsp,
         **design_features(design),
         "rtl_latency": manifest["latency"],
         "synth": {
@@ -346,7 +402,7 @@ def _lut_matrix(records: Iterable[dict[str, Any]], flow: str) -> tuple[np.ndarra
 
     rows, target = [], []
     for r in records:
-        terms, _ = lut_terms(r["features"], r["mul_shapes"], flow)
+        terms, _ = lut_terms(r["features"], r["mul_shapes"], flow, r.get("use_dsp", True))
         rows.append([terms[k] for k in LUT_FEATURES])
         target.append(r["synth"]["lut"])
     return np.array(rows, dtype=float), np.array(target, dtype=float)
@@ -433,11 +489,15 @@ def _records_path(flow: str, data_dir: Path) -> Path:
     return data_dir / "calibration" / f"{flow}.json"
 
 
-def all_items(n_fit: int = 48, n_holdout: int = 24, n_big: int = 8, n_table: int = 12) -> list[CorpusItem]:
-    """The whole corpus: table layers, small layers and large dense layers, each with a held-out part."""
+def all_items(
+    n_fit: int = 48, n_holdout: int = 24, n_big: int = 8, n_table: int = 12, n_fold: int = 8
+) -> list[CorpusItem]:
+    """The whole corpus: table layers, small layers, large dense layers and deeply folded ones, each
+    with a held-out part."""
     items = table_corpus("fit", n_table) + table_corpus("holdout", n_table // 2)
     items += corpus("fit", n_fit) + corpus("holdout", n_holdout)
-    return items + big_corpus("fit", n_big) + big_corpus("holdout", n_big // 2)
+    items += big_corpus("fit", n_big) + big_corpus("holdout", n_big // 2)
+    return items + fold_corpus("fit", n_fold) + fold_corpus("holdout", n_fold // 2)
 
 
 def _write_records(path: Path, data: dict[str, Any]) -> None:

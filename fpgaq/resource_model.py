@@ -69,6 +69,7 @@ from fpgaq.ir.opspec import is_linear, is_wiring
 
 __all__ = [
     "BACKENDS",
+    "FEW_WEIGHTS",
     "HLS_DSP_MIN_BITS",
     "Estimate",
     "NodeEstimate",
@@ -81,6 +82,9 @@ __all__ = [
 ]
 
 BACKENDS = ("rtl", "hls")
+#: A LUT product by a weight chosen among at most this many constants (a layer folded 2 to 4 times) is
+#: counted as products by constants (``smul_bits``), a wider choice as a general multiplier (``gmul_bits``).
+FEW_WEIGHTS = 4
 LUT_FEATURES = (
     "lut_add_bits",
     "add3_bits",
@@ -93,6 +97,8 @@ LUT_FEATURES = (
     "rom_luts",
     "rom_wide_luts",
     "mul_bits",
+    "smul_bits",
+    "gmul_bits",
     "srl_cells",
 )
 #: FF = ff_bits * (other register bits) + dsp_reg_bits * (registers next to multipliers)
@@ -283,13 +289,24 @@ def lut_terms(
     """The LUT model's inputs (:data:`LUT_FEATURES`) from feature counts, and the DSP slices the
     multipliers take: the one place both the estimate and the calibration fit read them from."""
     dsp = 0
-    lut_mul_bits = 0.0
-    for (a, b, y), count in Counter(tuple(s) for s in mul_shapes).items():
+    lut_mul_bits = [0.0, 0.0, 0.0]  # products by a constant, by a weight among a few, general ones
+    for shape, count in Counter(tuple(s) for s in mul_shapes).items():
+        a, b, y = shape[:3]
         slices = dsp_slices(a, b, synth_device, y) if use_dsp else 0
         if slices:
             dsp += slices * count
+            continue
+        values = shape[3] if len(shape) > 3 else 0
+        if values == 0:
+            lut_mul_bits[0] += a * b * count
+        elif 0 < values <= FEW_WEIGHTS:  # synthesis builds each constant product by shifts and adds
+            lut_mul_bits[1] += max(a, b) * shape[4] * count  # and picks one: adder rows of the wider width
         else:
-            lut_mul_bits += a * b * count
+            # a general multiplier in LUTs is an array: a row of the wider operand's bits per bit of the
+            # narrower one, summed by an adder per row after the first (Yosys 0.23 xc7, no DSP: 16x2 33
+            # LUTs, 10x3 47, 8x4 61, 16x6 183, 16x8 310: about 2.3 LUTs per bit of those adders)
+            wide, narrow = max(a, b), min(a, b)
+            lut_mul_bits[2] += wide * max(narrow - 1, 1) * count
     terms = {k: float(counts.get(k, 0.0)) for k in LUT_FEATURES}
     if synth_device in _BLOCK_RAM_FLOWS:  # those tables are block RAM, not LUTs
         terms["rom_luts"] -= float(counts.get("bram_rom_luts", 0.0))
@@ -297,7 +314,7 @@ def lut_terms(
     two_operand = counts["add_bits"] - counts.get("dsp_add_bits", 0.0) - counts.get("carry_bits", 0.0)
     # a ternary adder's bits are their own term (one LUT6_2 per bit for three operands on Xilinx)
     terms["lut_add_bits"] = max(two_operand - counts.get("add3_bits", 0.0), 0.0)
-    terms["mul_bits"] = lut_mul_bits
+    terms["mul_bits"], terms["smul_bits"], terms["gmul_bits"] = lut_mul_bits
     return terms, dsp
 
 

@@ -68,7 +68,7 @@ def test_xilinx_records_keep_their_timing(flow: str, timed_share: float) -> None
         assert t["endpoints"]["columns"] == list(ENDPOINT_COLUMNS)
         rows = t["endpoints"]["rows"]
         assert rows[0][ENDPOINT_COLUMNS.index("delay_ns")] >= t["delay_ns"]  # the worst endpoint first
-        assert r["synth"]["logic_depth"] is not None and r["name"].split("_")[0] in ("cal", "big", "tab")
+        assert r["synth"]["logic_depth"] is not None and r["name"].split("_")[0] in ("cal", "big", "tab", "fold")
 
 
 def test_the_corpus_draws_ternary_adders_often_enough_to_fit_them() -> None:

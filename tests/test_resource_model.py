@@ -17,7 +17,7 @@ from fpgaq.converters.rtl import build_rtl
 from fpgaq.design import Design
 from fpgaq.devices import DEVICES, get_device
 from fpgaq.fixed import FixedType
-from fpgaq.resource_model import FF_FEATURES, LUT_FEATURES, dsp_slices, estimate
+from fpgaq.resource_model import FEW_WEIGHTS, FF_FEATURES, LUT_FEATURES, dsp_slices, estimate
 from fpgaq.rtl import features as F
 from fpgaq.rtl.netlist import Netlist
 from fpgaq.testing.random_models import build_model, random_spec
@@ -208,7 +208,9 @@ def test_dsp_count_matches_yosys_on_the_calibration_designs() -> None:
     path = Path(__file__).parents[1] / "fpgaq" / "data" / "calibration" / "xc7.json"
     records = [r for r in json.loads(path.read_text())["records"] if r["mul_shapes"]]
     assert len(records) >= 25
-    predicted = {r["name"]: lut_terms(r["features"], r["mul_shapes"], "xc7")[1] for r in records}
+    predicted = {
+        r["name"]: lut_terms(r["features"], r["mul_shapes"], "xc7", r.get("use_dsp", True))[1] for r in records
+    }
     measured = {r["name"]: r["synth"]["dsp"] for r in records}
     dense = [r["name"] for r in records if r["description"].startswith("dense")]
     assert len(dense) >= 15
@@ -222,7 +224,8 @@ def test_fit_recovers_known_coefficients() -> None:
     truth_lut = dict(zip(LUT_FEATURES, rng.uniform(0.2, 1.2, len(LUT_FEATURES)).round(2)))
     truth_ff = dict(zip(FF_FEATURES, [1.0, 0.2, 0.6, 1.0, 4.0]))
     assert len(truth_ff) == len(FF_FEATURES)
-    direct = [k for k in LUT_FEATURES if k not in ("lut_add_bits", "mul_bits")]  # counted as they are
+    products = ("mul_bits", "smul_bits", "gmul_bits")
+    direct = [k for k in LUT_FEATURES if k != "lut_add_bits" and k not in products]  # counted as they are
     records = []
     for i in range(60):
         f = {k: float(rng.integers(0, 3000)) for k in direct}
@@ -230,10 +233,13 @@ def test_fit_recovers_known_coefficients() -> None:
         f["carry_bits"] = float(rng.integers(0, 1500))
         f["add_bits"] = f["dsp_add_bits"] + f["carry_bits"] + f["add3_bits"] + float(rng.integers(0, 5000))
         f.update(reg_bits=float(rng.integers(500, 3000)), srl_bits=0.0, dsp_reg_bits=float(rng.integers(0, 50)))
-        shapes = [[3, 2, 4]] * int(rng.integers(0, 20))  # too small for a DSP: LUT multipliers
+        by_constant, chosen, general = (int(v) for v in rng.integers(0, 20, 3))
+        # too small for a DSP: LUT multipliers by a constant, by a weight among 2 (3 adder rows), of two signals
+        shapes = [[3, 2, 4, 0, 0]] * by_constant + [[3, 2, 4, 2, 3]] * chosen + [[3, 2, 4, -1, 0]] * general
         latency = int(rng.integers(1, 20))
         lut_add_bits = f["add_bits"] - f["dsp_add_bits"] - f["carry_bits"] - f["add3_bits"]
-        parts = {**f, "lut_add_bits": lut_add_bits, "mul_bits": 6.0 * len(shapes)}
+        products = {"mul_bits": 6.0 * by_constant, "smul_bits": 9.0 * chosen, "gmul_bits": 3.0 * general}
+        parts = {**f, "lut_add_bits": lut_add_bits, **products}
         lut = sum(truth_lut[k] * parts[k] for k in LUT_FEATURES)
         ff = (
             truth_ff["ff_bits"] * (f["reg_bits"] - f["dsp_reg_bits"] + 16)
@@ -366,3 +372,27 @@ def test_saturation_to_whole_bits_compares_the_bits_above() -> None:
     assert whole["cmp_bits"] == 12 - 4 + 1  # the sign and the 8 bits above the result's 4
     assert _counts(lambda n, x, y, z: n.clip(x, -16, 15))["cmp_bits"] == 12 - 5 + 1
     assert _counts(lambda n, x, y, z: n.clip(x, -3, 20))["cmp_bits"] == 2 * 12  # two comparators
+
+
+def test_lut_products_are_priced_by_kind() -> None:
+    """A product of two signals is an array of partial products (an adder row per bit of the narrower
+    operand after the first: about 2.3 LUTs per bit in Yosys 0.23), a product by a weight chosen among
+    a few constants is those constant products by shifts and adds, and a product by a constant is cheap:
+    three terms, fitted apart."""
+    from fpgaq.resource_model import lut_terms
+
+    counts = dict.fromkeys(("add_bits", "dsp_add_bits", "carry_bits", "add3_bits"), 0.0)
+    shapes = [(16, 6, 21, -1, 0), (16, 6, 21, -1, 0), (6, 2, 7, 0, 0), (8, 3, 11, 2, 3), (8, 3, 11, 9, 0)]
+    terms, dsp = lut_terms(counts, shapes, "xc7", use_dsp=False)
+    assert dsp == 0 and terms["mul_bits"] == 12 and terms["smul_bits"] == 8 * 3
+    assert terms["gmul_bits"] == 2 * 16 * 5 + 8 * 2  # 9 weights are too many: a general multiplier
+    terms, dsp = lut_terms(counts, shapes, "xc7", use_dsp=True)  # the 16x6 and 8x3 ones go to DSP slices
+    assert dsp == 4 and terms["gmul_bits"] == terms["smul_bits"] == 0 and terms["mul_bits"] == 12
+
+
+def test_a_folded_layer_counts_its_multipliers_as_general() -> None:
+    from fpgaq.calibrate import design_features, fold_corpus
+
+    item = fold_corpus("holdout", 4)[0]  # folded 16 times
+    shapes = design_features(item.build())["mul_shapes"]
+    assert shapes and all(s[3] == -1 or s[3] > FEW_WEIGHTS for s in shapes)

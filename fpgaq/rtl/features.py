@@ -118,11 +118,13 @@ class TableSite(NamedTuple):
 @dataclasses.dataclass
 class Features:
     """Additive counts; ``mul_shapes`` keeps each multiplier's signed operand widths and product
-    width ``(a, b, y)`` for DSP packing, ``roms`` each table's :class:`TableSite` until its
+    width ``(a, b, y, values, rows)`` for DSP packing and the LUT multiplier's kind (``values``: 0, a
+    product by a constant; k, by a weight chosen among k constants, which takes ``rows`` adder rows
+    built by shifts and adds; -1, of two signals), ``roms`` each table's :class:`TableSite` until its
     registers are known."""
 
     counts: dict[str, float] = dataclasses.field(default_factory=lambda: dict.fromkeys(FEATURES, 0.0))
-    mul_shapes: list[tuple[int, int, int]] = dataclasses.field(default_factory=list)
+    mul_shapes: list[tuple[int, ...]] = dataclasses.field(default_factory=list)
     roms: list[TableSite] = dataclasses.field(default_factory=list)
 
     def add(self, other: Features) -> None:
@@ -202,14 +204,14 @@ def _signed_width(sig: Signal) -> int:
     return sig.width + (1 if sig.lo >= 0 else 0)
 
 
-def _count_phase_mux(c: dict[str, float], op: Op, weights: set[int]) -> None:
+def _count_phase_mux(c: dict[str, float], op: Op, weights: dict[int, frozenset[int]]) -> None:
     """A folded layer's phase multiplexer (:func:`fpgaq.rtl.fold._select`, a chain of them per slot).
     Selecting held inputs costs a LUT input per phase and bit.  Selecting weights (a chain of
     constants) is a function of the phase bits alone, which synthesis merges into what reads it
     (a DSP's input logic, a LUT multiplier): calibrated at nothing, so not counted."""
     _, one, zero = op.args
-    if all(a.is_const or a.id in weights for a in (one, zero)):
-        weights.add(op.out.id)
+    if all(a.is_const or a.id in weights for a in (one, zero)):  # the constants it selects among
+        weights[op.out.id] = frozenset().union(*(weights.get(a.id, frozenset({a.lo})) for a in (one, zero)))
     else:
         c["fold_mux_bits"] += op.out.width
 
@@ -254,7 +256,7 @@ def op_features(ops: Iterable[Op]) -> Features:
     in_tables = _count_tables(f, ops) if any(op.kind == "rom" for op in ops) else set()
     products: set[int] = set()  # signals that are a multiplier's product, or wiring of one
     phases = {op.out.id for op in ops if op.kind == "phase"}  # a folded layer's phase bits
-    weight_selects: set[int] = set()  # outputs of phase multiplexers between constants
+    weight_selects: dict[int, frozenset[int]] = {}  # outputs of phase multiplexers between constants
     for op in ops:
         if op.out.id in in_tables:
             continue
@@ -298,7 +300,13 @@ def op_features(ops: Iterable[Op]) -> Features:
                 b = 0 if odd == 1 else odd.bit_length() + 1
             c["mul_bits"] += a * b
             c["muls"] += 1
-            f.mul_shapes.append((a, b, op.out.width))
+            # how many values the second operand takes: 0 a constant, k a weight chosen among k constants
+            # (a folded layer's), -1 any signal; and for a chosen weight, the rows of adders that building
+            # each constant product by shifts and adds and choosing one would take
+            weights = weight_selects.get(op.args[1].id, frozenset()) if k == "mul" else frozenset()
+            values = 0 if k == "mulc" else len(weights) or -1
+            rows = sum(max(len(csd(w)) - 1, 0) for w in weights) + max(len(weights) - 1, 0)
+            f.mul_shapes.append((a, b, op.out.width, values, rows))
         elif k == "accum":
             c["add_bits"] += op.out.width
             c["adders"] += 1
@@ -867,9 +875,9 @@ def _rescaled(core: _Core, delta: int) -> Features:
     for k, g in core.grow.items():
         f.counts[k] += g * delta
     shapes = []
-    for (a, b, y), grows in zip(core.features.mul_shapes, core.mul_grow):
-        shapes.append((a + delta, b, y + delta) if grows else (a, b, y))
-    f.counts["mul_bits"] = float(sum(a * b for a, b, _ in shapes))
+    for (a, b, y, *kind), grows in zip(core.features.mul_shapes, core.mul_grow):
+        shapes.append((a + delta, b, y + delta, *kind) if grows else (a, b, y, *kind))
+    f.counts["mul_bits"] = float(sum(a * b for a, b, *_ in shapes))
     f.mul_shapes = shapes
     return f
 
