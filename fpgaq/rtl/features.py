@@ -208,7 +208,8 @@ def _count_phase_mux(c: dict[str, float], op: Op, weights: dict[int, frozenset[i
     """A folded layer's phase multiplexer (:func:`fpgaq.rtl.fold._select`, a chain of them per slot).
     Selecting held inputs costs a LUT input per phase and bit.  Selecting weights (a chain of
     constants) is a function of the phase bits alone, which synthesis merges into what reads it
-    (a DSP's input logic, a LUT multiplier): calibrated at nothing, so not counted."""
+    (a DSP's input logic, a LUT multiplier): not counted here, but the constants it selects among
+    are kept in ``weights``, and the multiplier reading it is priced by them (``mul_shapes``)."""
     _, one, zero = op.args
     if all(a.is_const or a.id in weights for a in (one, zero)):  # the constants it selects among
         weights[op.out.id] = frozenset().union(*(weights.get(a.id, frozenset({a.lo})) for a in (one, zero)))

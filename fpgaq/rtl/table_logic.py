@@ -59,7 +59,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -195,9 +195,6 @@ class TableCost(NamedTuple):
     minimal: float
     wide: float
     support: int  # the most index bits any output bit depends on
-
-    def __add__(self, other: Any) -> TableCost:  # type: ignore[override]
-        return TableCost(self.minimal + other[0], self.wide + other[1], max(self.support, other[2]))
 
 
 @functools.lru_cache(maxsize=4096)

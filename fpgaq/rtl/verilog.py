@@ -40,7 +40,8 @@ from typing import Any
 
 import jinja2
 
-from fpgaq.rtl.netlist import Op, Signal, add3_pass_through, bits_for_range
+from fpgaq.rtl.delay import WIRING_OPS
+from fpgaq.rtl.netlist import Netlist, Op, Signal, add3_pass_through, bits_for_range
 from fpgaq.rtl.pipeline import Pipelined
 from fpgaq.templating import template_environment
 
@@ -275,11 +276,12 @@ def _expr(sp: _Spell, op: Op, width: int) -> str:
     raise ValueError(f"no Verilog spelling for op kind {k!r}")  # pragma: no cover - closed set
 
 
-#: Ops that pass an index on without logic (a table read through them reads the signal behind them).
-_INDEX_WIRING = frozenset({"shl", "shr", "wrap", "bit", "sign"})
+#: Ops that pass an index on without logic (a table read through them reads the signal behind them);
+#: a ``hold`` is a register here.
+_INDEX_WIRING = WIRING_OPS - {"hold"}
 
 
-def _table_index_registers(ops: Sequence[Op]) -> set[int]:
+def _table_index_registers(net: Netlist, ops: Sequence[Op]) -> set[int]:
     """Registers that a table's index is wired from.
 
     Yosys (0.23 and 0.70) merges such a register into the table's read port
@@ -289,15 +291,14 @@ def _table_index_registers(ops: Sequence[Op]) -> set[int]:
     register with an initial value (an ``initial`` assignment) is not merged, so these registers get
     one (zero: nothing reads a register before its first valid sample).
     """
-    producer = {op.out.id: op for op in ops}
     found: set[int] = set()
     for op in ops:
         if op.kind != "rom":
             continue
-        src = producer.get(op.args[0].id)
-        while src is not None and src.kind in _INDEX_WIRING:
-            src = producer.get(src.args[0].id)
-        if src is not None and src.kind in ("reg", "hold"):
+        src = net.producer(op.args[0])
+        while src.kind in _INDEX_WIRING:
+            src = net.producer(src.args[0])
+        if src.kind in ("reg", "hold"):
             found.add(src.out.id)
     return found
 
@@ -340,7 +341,7 @@ class _Builder:
         self.layer_names = layer_names
         self.spells: dict[str, _Spell] = {}
         self.valid_bits: dict[str, set[int]] = {}
-        self.initialised = _table_index_registers(self.ops)
+        self.initialised = _table_index_registers(self.net, self.ops)
 
     def _emitted(self, op: Op) -> bool:
         return op.kind != "const" and op.out.id not in self.canon
@@ -420,14 +421,14 @@ class _Builder:
             off = self._input_offset(t) + e * self.net.inputs[t][2].width
             sp._mark("in_data", off, off + w - 1)
             return [Decl(nm, w, "wire", f"in_data[{off + w - 1}:{off}]" if w > 1 else f"in_data[{off}]")]
+        init = _lit(0, w) if s.id in self.initialised else ""  # a register that feeds a table's index
         if k == "reg":
             regs.setdefault("en", []).append((nm, sp.ext(op.args[0], w)))
-            return [Decl(nm, w, "reg", init=_lit(0, w) if s.id in self.initialised else "")]
+            return [Decl(nm, w, "reg", init=init)]
         if k == "hold":
             stage = op.param[1]
             valid_bits.add(stage)
             regs.setdefault(f"en && {self._v(stage, is_top)}", []).append((nm, sp.ext(op.args[0], w)))
-            init = _lit(0, w) if s.id in self.initialised else ""
             return [Decl(nm, w, "reg", comment=f"held for the phases of fold group {op.param[0]}", init=init)]
         if k == "rom":
             entries, base = op.param
@@ -504,7 +505,9 @@ class _Builder:
 
     @staticmethod
     def _extend(name: str, width: int, to: int, signed: bool) -> str:
-        """``name`` (``width`` bits, two's complement when ``signed``) extended to ``to`` bits."""
+        """``name`` (``width`` bits, two's complement when ``signed``) extended to ``to`` bits.  Not
+        :meth:`_Spell.ext`: that reads a signal of a one-value range as the constant, and the accumulator
+        register, zero in every phase when the first R-1 phases' weights are, must still be read."""
         if width >= to:
             return name
         top = f"{{{to - width}{{{name}[{width - 1}]}}}}" if signed else f"{to - width}'d0"
