@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -44,6 +46,8 @@ from fpgaq.rtl.delay import (
     DelayModel,
     delay_model,
     extra_bits,
+    fanouts,
+    loaded_widths,
     sloped_output,
     stage_delays,
 )
@@ -86,6 +90,11 @@ def _record_options(record: dict[str, Any]) -> dict[str, Any]:
     if record.get("options"):
         return dict(record["options"])
     return dict(ast.literal_eval(record["description"].split("; ", 1)[1]))
+
+
+def _same_options(record: dict[str, Any], options: dict[str, Any]) -> bool:
+    """Whether ``record`` was measured with ``options`` (by value: descriptions list them in any order)."""
+    return {"adders": "binary", **_record_options(record)} == {"adders": "binary", **options}
 
 
 def _plain_items(n_fit: int, n_holdout: int, n_big: int) -> dict[str, CorpusItem]:
@@ -149,7 +158,18 @@ def critical_features(net: Any, model: DelayModel) -> np.ndarray:
     zero = np.zeros(len(PARAMETERS))
     feats: dict[int, np.ndarray] = {}
     sloped: dict[int, bool] = {}
+    live_ops = net.live()
+    loads = fanouts(live_ops)
+    widths = loaded_widths(live_ops, {s.id for _, sigs, _ in net.outputs for s in sigs})
     worst, worst_value = zero, -1.0
+
+    def read(a: Any) -> np.ndarray:  # an operand's path up to the reader, its net's fan-out included
+        f = feats.get(a.id, zero).copy()
+        n = loads.get(a.id, 1)
+        if n > 1:
+            f[index["fanout"]] += math.log2(n)
+        return f
+
     for op in net.ops:
         live = [a for a in op.args if not a.is_const]
         kind = op.kind
@@ -165,18 +185,18 @@ def critical_features(net: Any, model: DelayModel) -> np.ndarray:
             elif kind in ("mul", "mulc"):
                 base[index["multiply_bit"]] = extra_bits(op)
             if kind not in CARRY_OPS:
-                f = base + max((feats.get(a.id, zero) for a in live), key=lambda v: float(v @ theta), default=zero)
+                f = base + max((read(a) for a in live), key=lambda v: float(v @ theta), default=zero)
             else:
+                width = widths.get(op.out.id, op.out.width)
                 fresh = base.copy()
-                fresh[index["carry"]] += op.out.width
+                fresh[index["carry"]] += width
                 options = [fresh]
                 for a in live:
                     fa = feats.get(a.id, zero)
-                    if float(fa @ theta) > 0:
-                        above = op.out.width - a.width if sloped.get(a.id, False) else op.out.width
-                        cand = fa + base
-                        cand[index["carry"]] += max(above, 0)
-                        options.append(cand)
+                    rippling = float(fa @ theta) > 0 and sloped.get(a.id, False)
+                    cand = read(a) + base
+                    cand[index["carry"]] += max(width - widths.get(a.id, a.width), 0) if rippling else width
+                    options.append(cand)
                 f = max(options, key=lambda v: float(v @ theta))
         feats[op.out.id] = f
         sloped[op.out.id] = sloped_output(kind, (sloped.get(a.id, False) for a in live))
@@ -188,17 +208,26 @@ def critical_features(net: Any, model: DelayModel) -> np.ndarray:
     return out
 
 
-def fit(nets: Sequence[Any], measured: Sequence[float], flow: str, start: DelayModel, rounds: int = 8) -> DelayModel:
+def fit(
+    nets: Sequence[Any],
+    measured: Sequence[float],
+    flow: str,
+    start: DelayModel,
+    rounds: int = 8,
+    fixed: Sequence[str] = (),
+) -> DelayModel:
     """Non-negative constants minimising the relative error of :func:`predict` against ``measured``.
 
     Alternates two steps until the critical paths stop changing: find each
     design's longest path under the current constants
     (:func:`critical_features`), then solve the non-negative least squares
-    of the relative errors along those paths.
+    of the relative errors along those paths.  Constants named in ``fixed`` keep their
+    starting values.
     """
     from scipy.optimize import nnls
 
-    model = DelayModel.from_vector(flow, np.maximum(np.array(start.vector()), 1e-3))
+    free = np.array([p not in fixed for p in PARAMETERS])
+    model = DelayModel.from_vector(flow, np.where(free, np.maximum(np.array(start.vector()), 1e-3), start.vector()))
     target = np.array(measured, dtype=float)
     previous = None
     for _ in range(rounds):
@@ -207,11 +236,11 @@ def fit(nets: Sequence[Any], measured: Sequence[float], flow: str, start: DelayM
             break
         previous = rows
         # constants no critical path uses keep their starting value (nothing measured says otherwise)
-        used = np.any(rows != 0, axis=0)
-        fixed = np.where(used, 0.0, np.array(model.vector()))
-        rest = target - rows @ fixed
+        used = np.any(rows != 0, axis=0) & free
+        kept = np.where(used, 0.0, np.array(model.vector()))
+        rest = target - rows @ kept
         theta, _ = nnls(rows[:, used] / target[:, None], rest / target)
-        values = fixed.copy()
+        values = kept.copy()
         values[used] = theta
         model = DelayModel.from_vector(flow, [round(float(v), 4) for v in values])
     return model
@@ -255,7 +284,7 @@ def run(
     else:
         if own.exists() and not remeasure:
             records = json.loads(own.read_text())["records"]
-        done = {r["name"] for r in records if r["name"] in items and r["description"] == items[r["name"]].description}
+        done = {r["name"] for r in records if r["name"] in items and _same_options(r, _timing_options(r["name"]))}
         work = Path(workdir or tempfile.mkdtemp(prefix="fpgaq-delay-"))
         for name, item in items.items():
             if name in done:
@@ -276,11 +305,14 @@ def run(
     train = [r for r in usable if r["split"] == "fit"]
     hold = [r for r in usable if r["split"] != "fit"]
     start = delay_model(_DEVICE_OF[flow])
-    model = fit([nets[id(r)] for r in train], [r["measured_ns"] for r in train], flow, start)
+    fixed = () if flow == "ecp5" else ("fanout",)
+    if fixed:  # the walk's routing allowance is the same for every net: fan-out is not in what it measures
+        start = dataclasses.replace(start, fanout=0.0)
+    model = fit([nets[id(r)] for r in train], [r["measured_ns"] for r in train], flow, start, fixed=fixed)
     for r in usable:
         r["predicted_ns"] = round(predict(nets[id(r)], model), 3)
     paths = np.array([critical_features(nets[id(r)], model) for r in train])
-    unfitted = [p for p, used in zip(PARAMETERS, np.any(paths != 0, axis=0)) if not used]
+    unfitted = [p for p, used in zip(PARAMETERS, np.any(paths != 0, axis=0)) if not used or p in fixed]
     entry = {
         "ns": {p: getattr(model, p) for p in PARAMETERS},
         "source": f"fitted to {what}",

@@ -19,12 +19,18 @@ operation reading a sloped operand of ``w_a`` bits that is still in logic
 pays only the chain above it, ``carry * (w - w_a)``.  Summing whole chains
 instead over-states a six-level adder tree by a third on 7-series.
 
-Everything else (routing that grows with fan-out and placement, LUT packing)
-is in the fitted constants.  :mod:`fpgaq.calibrate_delay` fits them per
-timing flow: ``xc7``/``xcup`` against :mod:`fpgaq.sim.timing` (the cells'
-own delays plus a routing allowance per net), ``ecp5`` against nextpnr's
-post-route timing; the shipped values and their held-out errors are in
-``fpgaq/data/delay_model.json``.
+A net's routing grows with the loads it drives: ``fanout`` prices each
+doubling of an operand's fan-out (:func:`fanouts`: its readers, counted
+through wiring, since a shift or a bit-select is the same wires), paid
+where the operand is read.  On ECP5's routed critical paths a hop costs
+0.87 ns plus 0.084 ns per doubling (:func:`fpgaq.calibrate_pnr.routing_by_fanout`);
+an input bit of a fully parallel layer feeds dozens of adders.
+
+Everything else (placement, congestion, LUT packing) is in the fitted
+constants.  :mod:`fpgaq.calibrate_delay` fits them per timing flow:
+``xc7``/``xcup`` against :mod:`fpgaq.sim.timing` (the cells' own delays plus
+a routing allowance per net), ``ecp5`` against nextpnr's post-route timing;
+the shipped values and their held-out errors are in ``fpgaq/data/delay_model.json``.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from fpgaq.devices import Device, get_device
 from fpgaq.errors import SettingError
@@ -47,8 +54,11 @@ __all__ = [
     "SOURCE_OPS",
     "WIRING_OPS",
     "DelayModel",
+    "Operand",
     "delay_model",
     "extra_bits",
+    "fanouts",
+    "loaded_widths",
     "op_arrival",
     "shortest_stage",
     "stage_delays",
@@ -74,13 +84,32 @@ KIND_PARAMETER = {
     "rom": "rom",
 }
 #: The fitted constants, in the order the calibration's parameter vector uses.
-PARAMETERS = ("register", "add", "add3", "compare", "mux", "rom", "rom_bit", "multiply", "multiply_bit", "carry")
+PARAMETERS = (
+    "register",
+    "add",
+    "add3",
+    "compare",
+    "mux",
+    "rom",
+    "rom_bit",
+    "multiply",
+    "multiply_bit",
+    "carry",
+    "fanout",
+)
 #: The part a ClockPeriod design is timed for when the config names none (Model.Device).
 DEFAULT_TIMING_DEVICE = "xc7a100t"
 #: Address bits one LUT level decodes (a LUT6 with MUXF7/F8 reaches 8 on Xilinx; the fit absorbs it).
 ROM_BITS_PER_LEVEL = 6
 
-Arrival = tuple[float, int, bool]  # (ns since the last register, width, sloped) of one operand
+
+class Operand(NamedTuple):
+    """One operand as an operation reads it."""
+
+    ns: float  # when its top bit is ready, since the last register (0: fresh from one)
+    width: int
+    sloped: bool  # its bits ripple up from a carry chain
+    fanout: int = 1  # loads on its net (:func:`fanouts`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +127,7 @@ class DelayModel:
     multiply: float
     multiply_bit: float
     carry: float
+    fanout: float = 0.0
     source: str = ""
 
     @classmethod
@@ -115,6 +145,10 @@ class DelayModel:
         """The register-to-register delay of a stage whose deepest logic is ``depth`` ns."""
         return self.register + depth
 
+    def wire(self, fanout: int) -> float:
+        """What a net driving ``fanout`` loads adds over one driving a single load."""
+        return self.fanout * math.log2(fanout) if fanout > 1 else 0.0
+
 
 def extra_bits(op: Any) -> int:
     """The width that adds levels inside one operation: a table's address bits, a LUT multiplier's
@@ -128,40 +162,89 @@ def extra_bits(op: Any) -> int:
     return 0
 
 
-def op_arrival(model: DelayModel, kind: str, width: int, args: Iterable[Arrival], index_bits: int = 0) -> float:
+def op_arrival(model: DelayModel, kind: str, width: int, args: Iterable[Operand], index_bits: int = 0) -> float:
     """When the top bit of an operation's result is ready, its operands ready as ``args`` say.
 
     A carry-chain operation pays its own constant and the chain above each
     operand that arrives still rippling (see the module docstring); an
-    operand fresh from a register (ready at 0) pays the whole chain.
+    operand fresh from a register (ready at 0) pays the whole chain.  Every
+    operand pays its net's fan-out where it is read; wiring passes its
+    operand on untouched (the reader pays the net).
     """
     args = list(args)
     if kind in SOURCE_OPS:
         return 0.0
     if kind in WIRING_OPS or kind not in KIND_PARAMETER:
-        return max((d for d, _, _ in args), default=0.0)
+        return max((a[0] for a in args), default=0.0)
     base = getattr(model, KIND_PARAMETER[kind])
     if kind == "rom":
         base += model.rom_bit * max(0, index_bits - ROM_BITS_PER_LEVEL)
     elif kind in ("mul", "mulc"):
         base += model.multiply_bit * index_bits
     if kind not in CARRY_OPS:
-        return base + max((d for d, _, _ in args), default=0.0)
+        return base + max((a[0] + model.wire(_loads(a)) for a in args), default=0.0)
     best = base + model.carry * width
-    for d, w_a, sloped in args:
-        if d > 0:
-            above = width - w_a if sloped else width
-            best = max(best, d + base + model.carry * max(above, 0))
+    for a in args:
+        d, w_a, sloped = a[0], a[1], a[2]
+        above = width - w_a if d > 0 and sloped else width
+        best = max(best, d + model.wire(_loads(a)) + base + model.carry * max(above, 0))
     return best
+
+
+def _loads(a: Sequence[Any]) -> int:
+    return int(a[3]) if len(a) > 3 else 1
+
+
+def fanouts(ops: Iterable[Any]) -> dict[int, int]:
+    """The loads each signal drives, by signal id: the operations reading it, a wiring reader (a
+    shift, slice or bit: the same wires) counted by its own readers.  Counted downstream only (a
+    shift's readers, not its source's other readers), so that a layer alone counts what it
+    counts inside the whole design; constants drive nothing."""
+    loads: dict[int, int] = {}
+    for op in reversed(list(ops)):  # every reader of op.out comes later: its loads are final here
+        n = loads.get(op.out.id, 0) if op.kind in WIRING_OPS and op.kind != "hold" else 1
+        for sid in {a.id for a in op.args if not a.is_const}:
+            loads[sid] = loads.get(sid, 0) + n
+    return loads
+
+
+def loaded_widths(ops: Iterable[Any], keep: set[int]) -> dict[int, int]:
+    """Bits of each signal that some op reads, by signal id: the others drive nothing and
+    synthesis removes them (the low bits a rounding shift drops, the high bits a wrap drops), so
+    a register holds only these and a carry chain is only this long.  Signals in ``keep`` leave
+    the netlist and count whole; a signal nothing reads is absent."""
+    spans: dict[int, tuple[int, int]] = {}
+    for op in ops:
+        for a in op.args:
+            w = a.width
+            if op.kind == "shr":
+                lo, hi = min(op.param, w), w
+            elif op.kind == "wrap":
+                lo, hi = 0, min(op.param[0] if isinstance(op.param, tuple) else op.param, w)
+            elif op.kind == "bit":
+                lo, hi = op.param, op.param + 1
+            else:
+                lo, hi = 0, w
+            old = spans.get(a.id)
+            spans[a.id] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+    return {sid: max(hi - lo, 1) for sid, (lo, hi) in spans.items() if sid not in keep}
+
+
+def _output_ids(net: Any) -> set[int]:
+    return {s.id for _, sigs, _ in getattr(net, "outputs", ()) for s in sigs}
 
 
 def shortest_stage(ops: Iterable[Any], model: DelayModel) -> float:
     """The shortest register-to-register delay ``ops`` allow: their slowest operation with every
     operand fresh from a register, plus the register's own cost (no clock period can be shorter)."""
+    ops = list(ops)
+    loads = fanouts(ops)
+    widths = loaded_widths(ops, set())
     slowest = 0.0
     for op in ops:
-        fresh = [(0.0, a.width, False) for a in op.args if not a.is_const]
-        slowest = max(slowest, op_arrival(model, op.kind, op.out.width, fresh, extra_bits(op)))
+        fresh = [Operand(0.0, widths.get(a.id, a.width), False, loads.get(a.id, 1)) for a in op.args if not a.is_const]
+        width = widths.get(op.out.id, op.out.width)
+        slowest = max(slowest, op_arrival(model, op.kind, width, fresh, extra_bits(op)))
     return model.stage_ns(slowest)
 
 
@@ -183,14 +266,20 @@ def stage_delays(net: Any, model: DelayModel) -> dict[int, float]:
     """
     at: dict[int, float] = {}
     sloped: dict[int, bool] = {}
+    live_ops = net.live()
+    loads = fanouts(live_ops)
+    widths = loaded_widths(live_ops, _output_ids(net))
     for op in net.ops:
         live = [a for a in op.args if not a.is_const]
         index_bits = extra_bits(op)
         at[op.out.id] = op_arrival(
             model,
             op.kind,
-            op.out.width,
-            ((at.get(a.id, 0.0), a.width, sloped.get(a.id, False)) for a in live),
+            widths.get(op.out.id, op.out.width),
+            (
+                Operand(at.get(a.id, 0.0), widths.get(a.id, a.width), sloped.get(a.id, False), loads.get(a.id, 1))
+                for a in live
+            ),
             index_bits,
         )
         sloped[op.out.id] = sloped_output(op.kind, (sloped.get(a.id, False) for a in live))
@@ -219,4 +308,5 @@ def delay_model(device: str | Device) -> DelayModel:
             "choose a device of one of them"
         )
     entry = flows[dev.timing_flow]
-    return DelayModel.from_vector(dev.timing_flow, [entry["ns"][p] for p in PARAMETERS], entry.get("source", ""))
+    values = [entry["ns"].get(p, 0.0) for p in PARAMETERS]  # a flow fitted before a constant existed: 0
+    return DelayModel.from_vector(dev.timing_flow, values, entry.get("source", ""))

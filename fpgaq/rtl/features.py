@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import types
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -47,7 +47,16 @@ import numpy as np
 from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
-from fpgaq.rtl.delay import DelayModel, delay_model, extra_bits, op_arrival, sloped_output
+from fpgaq.rtl.delay import (
+    DelayModel,
+    Operand,
+    delay_model,
+    extra_bits,
+    fanouts,
+    loaded_widths,
+    op_arrival,
+    sloped_output,
+)
 from fpgaq.rtl.fold import folded_dot_products
 from fpgaq.rtl.lower.blocks import on_binary_point
 from fpgaq.rtl.lower.driver import Lowered
@@ -331,33 +340,13 @@ class _Program:
     # id, kind, levels, args, width, extra, op kind, ROM index bits
     hold_inputs: dict[int, list[int]]
     widths: dict[int, int]
-
-
-def _loaded_bits(ops: Sequence[Op], keep: set[int]) -> dict[int, int]:
-    """Bits of each signal that some op reads: a register's other bits drive nothing and
-    synthesis removes them (the low bits a rounding shift drops, the high bits a wrap drops).
-    Signals in ``keep`` leave the netlist and count whole."""
-    spans: dict[int, tuple[int, int]] = {}
-    for op in ops:
-        for a in op.args:
-            w = a.width
-            if op.kind == "shr":
-                lo, hi = min(op.param, w), w
-            elif op.kind == "wrap":
-                lo, hi = 0, min(op.param[0] if isinstance(op.param, tuple) else op.param, w)
-            elif op.kind == "bit":
-                lo, hi = op.param, op.param + 1
-            else:
-                lo, hi = 0, w
-            old = spans.get(a.id)
-            spans[a.id] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
-    return {sid: max(hi - lo, 1) for sid, (lo, hi) in spans.items() if sid not in keep}
+    loads: dict[int, int]  # signal id -> loads on its net (fpgaq.rtl.delay.fanouts), as the scheduler sees them
 
 
 def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable[Signal] = ()) -> _Program:
     steps = []
     hold_inputs: dict[int, list[int]] = {}
-    loaded = _loaded_bits(ops, {s.id for s in outputs})
+    loaded = loaded_widths(ops, {s.id for s in outputs})
     for op in ops:
         if op.kind in ("input", "const") or op.out.is_const:
             continue
@@ -371,7 +360,7 @@ def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable
             kind = _MUL if op.kind in _MULTIPLIERS else _OP
             index_bits = extra_bits(op)
             steps.append((op.out.id, kind, LEVELS.get(op.kind, 0), args, width, extra, op.kind, index_bits))
-    return _Program(steps, hold_inputs, {s.id: loaded.get(s.id, s.width) for s in inputs})
+    return _Program(steps, hold_inputs, {s.id: loaded.get(s.id, s.width) for s in inputs}, fanouts(ops))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -425,12 +414,19 @@ class _Replay:
             self.delays[sid] = need
         return added
 
-    def run(self, program: _Program, inputs: Sequence[Signal], arrive: Sequence[tuple[int, float, float]]) -> None:
+    def run(
+        self,
+        program: _Program,
+        inputs: Sequence[Signal],
+        arrive: Sequence[tuple[int, float, float]],
+        loads: Mapping[int, int] | None = None,
+    ) -> None:
         """Folded layers follow :mod:`fpgaq.rtl.pipeline` too: signals of phases and constants only
         are rebuilt next to each reader (no registers), a fold group's ``hold`` registers load one
         stage after its latest input, and an ``accum`` delivers ``phases - 1`` stages later."""
         n = self.every
         at, width, boundary, slope = self.at, self.width, self.boundary, self.slope
+        loads = program.loads if loads is None else loads  # a layer's sums: read by its core and its rest
         model, clock = self.timing.model, self.timing.clock
         for sig, when in zip(inputs, arrive):
             at[sig.id] = when
@@ -456,7 +452,9 @@ class _Replay:
             if clock is not None:
                 latest = max(at[i][0] for i in args)
                 parts = [
-                    (at[i][0], at[i][2], width[i], slope[i]) if at[i][0] == latest else (latest, 0.0, width[i], False)
+                    (at[i][0], at[i][2], width[i], slope[i], loads.get(i, 1))
+                    if at[i][0] == latest
+                    else (latest, 0.0, width[i], False, loads.get(i, 1))
                     for i in args
                 ]
                 stage, ns = timed_read_stage(parts, _arrival_of(clock, op_kind, w, index_bits), self.timing.budget)
@@ -475,11 +473,11 @@ class _Replay:
                     added = self._delay(i, s_a, stage)
                     if kind == _MUL:
                         self.dsp_reg_bits += added
-                    ns_parts.append((0.0, width[i], False))
+                    ns_parts.append(Operand(0.0, width[i], False, loads.get(i, 1)))
                 else:
                     if d_a > depth:
                         depth = d_a
-                    ns_parts.append((ns_a, width[i], slope[i]))
+                    ns_parts.append(Operand(ns_a, width[i], slope[i], loads.get(i, 1)))
             ns = op_arrival(model, op_kind, w, ns_parts, index_bits) if model is not None else 0.0
             depth = ns if clock is not None else depth + cost
             if depth > self.max_depth:
@@ -803,15 +801,16 @@ class _CoreTiming:
     max_ns: float = 0.0
 
 
-def _core_timing(core: _Core, timing: Timing, arrive: Arrival) -> _CoreTiming:
+def _core_timing(core: _Core, timing: Timing, arrive: Arrival, sum_loads: tuple[int, ...] = ()) -> _CoreTiming:
     """The scheduler on the core alone, inputs arriving as given (relative stages): the rule
     replayed (:class:`_Replay`), or with ``_REPLAY_CORES`` off the real scheduler, which the tests
     use to check the replay."""
-    key = (timing, hashlib.blake2b(repr(arrive).encode(), digest_size=12).hexdigest())
+    key = (timing, hashlib.blake2b(repr((arrive, sum_loads)).encode(), digest_size=12).hexdigest())
     if key in core.timing:
         return core.timing[key]
+    loads = _with_sum_loads(core.program.loads, core.sums, sum_loads)
     if _REPLAY_CORES:
-        core.timing[key] = _replayed_core_timing(core, timing, arrive)
+        core.timing[key] = _replayed_core_timing(core, timing, arrive, loads)
         return core.timing[key]
     net, name = core.net, core.name
     net.outputs = [("sums", list(core.sums), None)]  # type: ignore[list-item]
@@ -821,7 +820,7 @@ def _core_timing(core: _Core, timing: Timing, arrive: Arrival) -> _CoreTiming:
         options["clock_period"] = timing.clock.stage_ns(timing.budget)
     fake_graph = types.SimpleNamespace(nodes=[types.SimpleNamespace(name=name, options=options)])
     low = Lowered(fake_graph, net, owner, {}, {})  # type: ignore[arg-type]
-    scheduler = Scheduler(low, [(st, d) for st, d, _ in arrive], clock=timing.clock)
+    scheduler = Scheduler(low, [(st, d) for st, d, _ in arrive], clock=timing.clock, loads=loads)
     p = scheduler.run()
     net.outputs = []
     live = p.net.live()
@@ -849,11 +848,29 @@ def _core_timing(core: _Core, timing: Timing, arrive: Arrival) -> _CoreTiming:
     return result
 
 
-def _replayed_core_timing(core: _Core, timing: Timing, arrive: Arrival) -> _CoreTiming:
+def _with_sum_loads(loads: Mapping[int, int], sums: Sequence[Signal], sum_loads: Sequence[int]) -> dict[int, int]:
+    """``loads`` with each layer sum's counted in the whole layer: ``sum_loads`` (see :func:`_sum_loads`)."""
+    out = dict(loads)
+    for s, n in zip(sums, sum_loads):
+        if not s.is_const:
+            out[s.id] = n
+    return out
+
+
+def _sum_loads(core: _Core, rest_inputs: Sequence[Signal], rest: _Program) -> tuple[int, ...]:
+    """Each dot product's loads in the whole layer: its readers in the core (a sum that is also a
+    shared term of another) and in the rest (bias, rounding), which are lowered apart."""
+    return tuple(
+        core.program.loads.get(s.id, 0) + (0 if r.is_const else rest.loads.get(r.id, 0))
+        for s, r in zip(core.sums, rest_inputs)
+    )
+
+
+def _replayed_core_timing(core: _Core, timing: Timing, arrive: Arrival, loads: Mapping[int, int]) -> _CoreTiming:
     inputs = [sig for sig in core.net.inputs[0][1] if not sig.is_const]
     when = [arrive[i] for i, sig in enumerate(core.net.inputs[0][1]) if not sig.is_const]
     replay = _Replay(timing, set())
-    replay.run(core.program, inputs, when)
+    replay.run(core.program, inputs, when, loads)
     sums = [(0, 0, 0.0) if s.is_const else replay.at.get(s.id, (0, 0, 0.0)) for s in core.sums]
     srl = replay.chains(lambda sid: core.follows.get(sid, False))
     return _CoreTiming(
@@ -995,6 +1012,7 @@ def _rest(
     core: _Core | None,
     tail: Node | None = None,
     timing: Timing | None = None,
+    sum_loads: tuple[int, ...] = (),
 ) -> tuple[Features, float, Arrival, Ranges, float]:
     """(features, deepest path, output arrivals, output ranges, longest ns) of everything but the
     core (and of ``tail``, see :func:`_tail`: then the outputs are the tail's); arrivals are
@@ -1004,7 +1022,7 @@ def _rest(
     tail_key = None if tail is None else _node_key(tail, graph)
     sum_fracs = None if core is None else _sum_fracs(core)
     key = (_node_key(node, graph), tuple(_ranges_digest(r) for r in ins), repr(arrive), timing, tail_key, sum_fracs)
-    key += (core is None,)
+    key += (core is None, sum_loads)
     hit = _REST.get(key)
     if hit is not None:
         return hit
@@ -1025,7 +1043,8 @@ def _rest(
                 replay.reg_bits += program.widths.get(sig.id) or sig.width
                 replay.regs += 1
                 when[k] = (when[k][0] + 1, 0, 0.0)
-    replay.run(program, inputs, when)
+    loads = _with_sum_loads(program.loads, groups[0], sum_loads) if core is not None else None
+    replay.run(program, inputs, when, loads)
     leave = replay.leave(outs, register_inputs=core is not None)
     features = Features(dict(lowered_features.counts), list(lowered_features.mul_shapes))
     features.counts["reg_bits"] += replay.reg_bits
@@ -1114,7 +1133,10 @@ def node_features(
     if is_linear(node.op):
         x = ins[0]
         core = _core(node, graph, _constants(x))
-        timing = _core_timing(core, rule, rel[0])
+        sums_in = [_sum_ranges(core, x, node)]
+        rest_inputs, _, rest_program, *_ = _lowered_rest(node, graph, sums_in, core, tail)
+        sum_loads = _sum_loads(core, rest_inputs[0], rest_program)
+        timing = _core_timing(core, rule, rel[0], sum_loads)
         delta = graph.tensors[node.inputs[0]].type.width - core.width
         features = _rescaled(core, delta)
         features.counts["reg_bits"] += timing.reg_bits + timing.regs * delta
@@ -1122,9 +1144,7 @@ def node_features(
         features.counts["srl_bits"] += srl_bits + srl_bits_grow * delta
         features.counts["srl_cells"] += srl_cells + srl_cells_grow * delta
         features.counts["dsp_reg_bits"] += timing.dsp_reg_bits
-        rest, deepest_r, leave, out, ns_r = _rest(
-            node, graph, [_sum_ranges(core, x, node)], [timing.sums], core, tail, rule
-        )
+        rest, deepest_r, leave, out, ns_r = _rest(node, graph, sums_in, [timing.sums], core, tail, rule, sum_loads)
         features.add(rest)
         depth = max(timing.deepest, deepest_r)
         carry = rule.model.carry * max(delta, 0) if rule.model is not None else 0.0

@@ -43,14 +43,17 @@ and ``accum`` params are what the Verilog emitter reads.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from fpgaq.errors import SettingError
 from fpgaq.rtl.delay import (
     DEFAULT_TIMING_DEVICE,
     DelayModel,
+    Operand,
     delay_model,
     extra_bits,
+    fanouts,
+    loaded_widths,
     op_arrival,
     shortest_stage,
     sloped_output,
@@ -153,20 +156,20 @@ def clock_period(nodes: Iterable[object]) -> tuple[float | None, str]:
 
 
 def timed_read_stage(
-    arrivals: Sequence[tuple[int, float, int, bool]],
-    arrival_at: Callable[[list[tuple[float, int, bool]]], float],
+    arrivals: Sequence[tuple[int, float, int, bool, int]],
+    arrival_at: Callable[[list[Operand]], float],
     budget: float,
 ) -> tuple[int, float]:
     """``ClockPeriod``'s rule: the stage at which an operation reads its operands and its result's delay.
 
-    ``arrivals`` are the operands' (stage, ns, width, sloped).  The latest stage,
+    ``arrivals`` are the operands' (stage, ns, width, sloped, fan-out).  The latest stage,
     operands of earlier stages read fresh from delay registers; one stage later
     (every operand registered) when the result would come after ``budget``.
     """
-    stage = max(s for s, _, _, _ in arrivals)
-    ready = arrival_at([(d if s == stage else 0.0, w, sl) for s, d, w, sl in arrivals])
-    if ready > budget and any(d > 0 for s, d, _, _ in arrivals if s == stage):
-        return stage + 1, arrival_at([(0.0, w, sl) for _, _, w, sl in arrivals])
+    stage = max(a[0] for a in arrivals)
+    ready = arrival_at([Operand(d if s == stage else 0.0, w, sl, fo) for s, d, w, sl, fo in arrivals])
+    if ready > budget and any(a[1] > 0 for a in arrivals if a[0] == stage):
+        return stage + 1, arrival_at([Operand(0.0, w, sl, fo) for _, _, w, sl, fo in arrivals])
     return stage, ready
 
 
@@ -181,10 +184,18 @@ class Scheduler:
     ``arrive`` (optional) gives, per input element, the (stage offset, depth) at which it
     arrives after its input register, as it does when it comes from an earlier layer of the
     design: the resource model schedules one layer's core alone that way.  ``clock`` replaces
-    the delay model of ``ClockPeriod``'s device (the resource model's replay check passes its own).
+    the delay model of ``ClockPeriod``'s device (the resource model's replay check passes its own);
+    ``loads`` replaces the fan-out of some signals (a layer's sums, which the rest of the layer
+    also reads, when the resource model schedules the core alone).
     """
 
-    def __init__(self, low: Lowered, arrive: Sequence[Arrival] = (), clock: DelayModel | None = None) -> None:
+    def __init__(
+        self,
+        low: Lowered,
+        arrive: Sequence[Arrival] = (),
+        clock: DelayModel | None = None,
+        loads: Mapping[int, int] | None = None,
+    ) -> None:
         self.low = low
         self.arrive = list(arrive)
         self.aligning_from: int | None = None  # ops from here on only align the outputs (set by run)
@@ -203,7 +214,12 @@ class Scheduler:
         self.period, device = clock_period(low.graph.nodes)
         self.model: DelayModel | None = None
         self.slope: dict[int, bool] = {}  # scheduled signal id -> its bits ripple (ClockPeriod only)
+        self.loads: dict[int, int] = {}  # source signal id -> loads on its net (ClockPeriod only)
+        self.widths: dict[int, int] = {}  # source signal id -> bits read (ClockPeriod only: chain lengths)
         if self.period is not None:
+            live = self.src.live()
+            self.loads = {**fanouts(live), **(loads or {})}
+            self.widths = loaded_widths(live, {s.id for _, sigs, _ in self.src.outputs for s in sigs})
             self.model = clock or delay_model(device)
             self.budget = self.model.budget(self.period)
             self.boundary = set()
@@ -253,9 +269,13 @@ class Scheduler:
             if self.model is None:
                 depth = max((b[1] for b in built), default=0) + LEVELS.get(op.kind, 0)
             else:
-                parts = [(float(d), b.width, self.slope.get(b.id, False)) for b, d in built if not b.is_const]
+                parts = [
+                    Operand(float(d), self._width(a), self.slope.get(b.id, False), self.loads.get(a.id, 1))
+                    for a, (b, d) in zip(op.args, built)
+                    if not b.is_const
+                ]
                 depth = self._ready(op, parts)
-                self.slope[s.id] = sloped_output(op.kind, (sl for _, _, sl in parts))
+                self.slope[s.id] = sloped_output(op.kind, (p.sloped for p in parts))
             result = (self._own(s, self.low.owner.get(op.out.id), k, depth), depth)
         self.rel_cache[key] = result
         return result
@@ -306,24 +326,31 @@ class Scheduler:
         new = self._copy(op, (src,), (g, s_g - 1))
         self.m[op.out.id] = self._own(new, self.low.owner.get(op.out.id), s_g, 0)
 
-    def _ready(self, op: Op, parts: list[tuple[float, int, bool]]) -> float:
+    def _ready(self, op: Op, parts: list[Operand]) -> float:
         assert self.model is not None
-        return op_arrival(self.model, op.kind, op.out.width, parts, extra_bits(op))
+        return op_arrival(self.model, op.kind, self._width(op.out), parts, extra_bits(op))
 
-    def _parts(self, op: Op, k: int) -> list[tuple[int, float, int, bool]]:
-        """(stage, ns, width, sloped) of an operation's operands if it read them at stage ``k``."""
+    def _width(self, s: Signal) -> int:
+        """The bits of source signal ``s`` that something reads (what its carry chain must reach)."""
+        return self.widths.get(s.id, s.width)
+
+    def _parts(self, op: Op, k: int) -> list[tuple[int, float, int, bool, int]]:
+        """(stage, ns, width, sloped, fan-out) of an operation's operands if it read them at stage ``k``."""
         parts = []
         for a in op.args:
             c = self.cls[a.id]
+            loads, width = self.loads.get(a.id, 1), self._width(a)
             if c == "abs":
                 s = self.m[a.id]
                 st, d = self.st[s.id]
                 parts.append(
-                    (st, float(d), s.width, self.slope.get(s.id, False)) if st == k else (k, 0.0, s.width, False)
+                    (st, float(d), width, self.slope.get(s.id, False), loads)
+                    if st == k
+                    else (k, 0.0, width, False, loads)
                 )
             elif c == "rel":
                 s, d = self.rel(a.id, k)
-                parts.append((k, float(d), s.width, self.slope.get(s.id, False)))
+                parts.append((k, float(d), width, self.slope.get(s.id, False), loads))
         return parts
 
     def _op_timed(self, op: Op, owner: str | None) -> None:
@@ -345,7 +372,7 @@ class Scheduler:
             )
         parts = self._parts(op, stage)
         new, out_stage = self._placed(op, args, stage)
-        self.slope[new.id] = sloped_output(op.kind, (sl for _, _, _, sl in parts))
+        self.slope[new.id] = sloped_output(op.kind, (p[3] for p in parts))
         self.m[op.out.id] = self._own(new, owner, out_stage, depth)
 
     def _placed(self, op: Op, args: list[Signal], stage: int) -> tuple[Signal, int]:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import types
+
 import keras
 import pytest
 from _rtl_testing import build, convert, cosim_exact, inputs_for, mismatches, random_design, with_options
 
 import fpgaq
 from fpgaq.config import ConfigError, load_config
+from fpgaq.fixed import FixedType
 from fpgaq.layers import QActivation, QDense
-from fpgaq.rtl.delay import DelayModel, delay_model, op_arrival, shortest_stage, stage_delays
+from fpgaq.rtl.delay import DelayModel, Operand, delay_model, fanouts, op_arrival, shortest_stage, stage_delays
 from fpgaq.rtl.lower.driver import lower
-from fpgaq.rtl.pipeline import TooSlow
+from fpgaq.rtl.netlist import Netlist
+from fpgaq.rtl.pipeline import Scheduler, TooSlow
 
 XC7 = delay_model("xc7a100t")
 
@@ -94,6 +99,45 @@ def test_carry_chains_overlap_in_the_model() -> None:
     assert flat_bits == pytest.approx(fresh - 0.1 + XC7.add + 20 * XC7.carry)
     assert op_arrival(XC7, "shl", 30, [(1.25, 20, True)]) == 1.25  # wiring costs nothing
     assert op_arrival(XC7, "rom", 4, [(1.0, 10, True)], index_bits=10) == pytest.approx(1.0 + XC7.rom + 4 * XC7.rom_bit)
+
+
+def test_fan_out_is_counted_through_wiring_and_paid_where_read() -> None:
+    """A net's loads are its readers; a shift or a bit of it is the same wires: its readers count for the net."""
+    net = Netlist()
+    x, y = net.add_input("x", FixedType(8, 8, True), 2)
+    shifted = net.shl(x, 2)
+    sums = [net.add(shifted, y), net.add(x, y), net.sub(x, y), net.add(net.bit(x, 3), y)]
+    loads = fanouts(net.live(sums))
+    assert loads[x.id] == 4 and loads[shifted.id] == 1  # three adders and the bit's reader; the shift's one
+    assert loads[y.id] == 4 and loads.get(sums[0].id, 0) == 0
+    model = dataclasses.replace(XC7, fanout=0.25)
+    one = op_arrival(model, "add", 10, [Operand(0.0, 9, False, 1)])
+    assert op_arrival(model, "add", 10, [Operand(0.0, 9, False, 16)]) == pytest.approx(one + 4 * 0.25)
+    rippling = Operand(1.0, 9, True, 8)  # the net is paid on top of the operand's own arrival
+    assert op_arrival(model, "add", 10, [rippling]) == pytest.approx(1.0 + 0.75 + model.add + model.carry)
+    assert op_arrival(model, "shl", 10, [rippling]) == 1.0  # wiring passes the operand on; its reader pays
+
+
+def _fanned_layer(n_out: int) -> Netlist:
+    """One input added to each of ``n_out`` others: the input's net drives ``n_out`` adders."""
+    net = Netlist()
+    xs = net.add_input("x", FixedType(8, 8, True), n_out + 1)
+    net.add_output("y", [net.add(xs[0], x) for x in xs[1:]], FixedType(9, 9, True))
+    return net
+
+
+def test_a_wide_fan_out_takes_more_of_the_period_and_the_netlist_agrees() -> None:
+    from fpgaq.rtl.lower.driver import Lowered
+
+    model = dataclasses.replace(XC7, fanout=0.3)
+    ns = {}
+    for n_out in (1, 64):
+        net = _fanned_layer(n_out)
+        graph = types.SimpleNamespace(nodes=[types.SimpleNamespace(name="d", options={"clock_period": 100.0})])
+        low = Lowered(graph, net, {op.out.id: "d" for op in net.ops if op.kind != "input"}, {}, {})
+        p = Scheduler(low, clock=model).run()
+        ns[n_out] = max(stage_delays(p.net, model).values())
+    assert ns[64] == pytest.approx(ns[1] + 6 * 0.3)  # 64 loads: six doublings
 
 
 def _small_model() -> keras.Model:
