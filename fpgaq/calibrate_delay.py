@@ -267,8 +267,12 @@ def run(
     records_path: Path | None = None,
     data_dir: Path = _DATA,
     remeasure: bool = False,
+    fixed: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Measure (Xilinx flows; or read ``records_path``), fit, and write the flow's entry."""
+    """Measure (Xilinx flows; or read ``records_path``), fit, and write the flow's entry.
+
+    ``fixed``: constants held at 0 instead of fitted (default: ``fanout`` on the Xilinx flows,
+    whose walk charges every net alike; nothing on ECP5)."""
     if flow not in _DEVICE_OF:
         raise ValueError(f"calibrate_delay: flow {flow!r} is not supported; use one of {', '.join(_DEVICE_OF)}")
     items = _items(n_fit, n_holdout, n_big)
@@ -305,9 +309,9 @@ def run(
     train = [r for r in usable if r["split"] == "fit"]
     hold = [r for r in usable if r["split"] != "fit"]
     start = delay_model(_DEVICE_OF[flow])
-    fixed = () if flow == "ecp5" else ("fanout",)
-    if fixed:  # the walk's routing allowance is the same for every net: fan-out is not in what it measures
-        start = dataclasses.replace(start, fanout=0.0)
+    if fixed is None:  # the walk's routing allowance is the same for every net: fan-out is not in what it measures
+        fixed = () if flow == "ecp5" else ("fanout",)
+    start = dataclasses.replace(start, **dict.fromkeys(fixed, 0.0))
     model = fit([nets[id(r)] for r in train], [r["measured_ns"] for r in train], flow, start, fixed=fixed)
     for r in usable:
         r["predicted_ns"] = round(predict(nets[id(r)], model), 3)
