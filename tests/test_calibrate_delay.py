@@ -29,6 +29,24 @@ def test_the_fit_recovers_planted_constants() -> None:
         assert predict(net, fitted) == pytest.approx(m, rel=0.02)
 
 
+def test_a_planted_fan_out_term_is_fitted_back_and_a_held_one_stays() -> None:
+    """Paths that differ in their nets' fan-out tell the fitter the ns per doubling; held, it keeps its start."""
+    nets = []
+    for seed in (0, 1, 2, 4):
+        design, _ = random_design(seed)
+        for every in (0, 1, 3):
+            nets.append(build(with_options(design, pipeline_every=every)).net)
+    planted = DelayModel("ecp5", 1.7, 1.6, 2.4, 2.2, 1.0, 1.1, 0.8, 3.2, 1.4, 0.0, fanout=0.4)
+    measured = [predict(net, planted) for net in nets]
+    start = DelayModel("ecp5", *([1.0] * len(PARAMETERS)))
+    fitted = fit(nets, measured, "ecp5", start)
+    for net, m in zip(nets, measured):
+        assert predict(net, fitted) == pytest.approx(m, rel=0.05)
+    assert fitted.fanout > 0.1  # the planted fan-out is not all absorbed by the other constants
+    held = fit(nets, measured, "ecp5", start, fixed=("fanout",))
+    assert held.fanout == 1.0
+
+
 @pytest.mark.parametrize("flow", ["xc7", "ecp5"])
 def test_shipped_flows_state_what_they_were_fitted_on(flow: str) -> None:
     entry = shipped_flows()[flow]
