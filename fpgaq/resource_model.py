@@ -381,7 +381,9 @@ def _timing_model(graph: Graph, device: Device) -> Any:
 
 def _rtl(graph: Graph, device: Device, use_dsp: bool, exact: bool) -> tuple[list[NodeEstimate], NodeEstimate, Any]:
     from fpgaq.rtl.features import graph_features
+    from fpgaq.rtl.lower.driver import check_supported
 
+    check_supported(graph)  # the same refusals as the RTL writer (an op it cannot build, io_stream)
     model = _timing_model(graph, device)
     nfs, latency, input_bits = graph_features(graph, exact_timing=exact, report=model)
     coef = coefficients(device.synth_device)

@@ -183,3 +183,15 @@ def test_flat_partition_is_one_module(design, tmp_path: Path) -> None:
     assert lint([out / "rtl/tiny_net.v"], "tiny_net") == []
     with pytest.raises(ValueError, match="partition 'deep' is not supported; choose one of layer, flat"):
         render_rtl(design, partition="deep")
+
+
+def test_io_stream_is_refused_by_the_rtl_back_end_and_its_estimate(tmp_path: Path) -> None:
+    """The RTL is fully parallel: writing it for an io_stream design would ignore the setting."""
+    streamed = convert(_model(), {"Model": {"IOType": "io_stream"}})
+    target = tmp_path / "prj"
+    with pytest.raises(RtlLoweringError, match=r"IOType io_stream is not supported by the RTL back end.*io_parallel"):
+        write_rtl(streamed, target)
+    assert not target.exists()  # nothing half-written
+    with pytest.raises(RtlLoweringError, match="io_stream"):
+        streamed.estimate()
+    assert streamed.estimate(backend="hls").total.lut > 0  # the HLS back end streams it

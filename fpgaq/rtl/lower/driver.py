@@ -34,7 +34,17 @@ class Lowered:
 
 
 def check_supported(graph: Graph) -> None:
-    """Raise :class:`RtlLoweringError` naming every node whose op has no RTL lowering."""
+    """Raise :class:`RtlLoweringError` naming every node whose op has no RTL lowering, or a
+    setting the RTL back end cannot honour (``IOType: io_stream``: it builds every design fully
+    parallel, which for a convolution over a real image is the kernel once per pixel)."""
+    streamed = [n.name for n in graph.nodes if (n.options or {}).get("io_type") == "io_stream"]
+    if streamed:
+        raise RtlLoweringError(
+            f"design {graph.name!r}: Model.IOType io_stream is not supported by the RTL back end (layers "
+            f"{', '.join(repr(n) for n in streamed[:4])}{' ...' if len(streamed) > 4 else ''}): it builds fully "
+            "parallel designs only; set Model.IOType: io_parallel for the RTL, or write the streaming design with "
+            "the HLS back end (write_hls; estimate(backend='hls'))"
+        )
     load_families()
     missing = [n for n in graph.nodes if n.op != "input" and n.op not in LOWERINGS]
     if missing:
