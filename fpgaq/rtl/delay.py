@@ -175,24 +175,19 @@ def op_arrival(model: DelayModel, kind: str, width: int, args: Iterable[Operand]
     if kind in SOURCE_OPS:
         return 0.0
     if kind in WIRING_OPS or kind not in KIND_PARAMETER:
-        return max((a[0] for a in args), default=0.0)
+        return max((a.ns for a in args), default=0.0)
     base = getattr(model, KIND_PARAMETER[kind])
     if kind == "rom":
         base += model.rom_bit * max(0, index_bits - ROM_BITS_PER_LEVEL)
     elif kind in ("mul", "mulc"):
         base += model.multiply_bit * index_bits
     if kind not in CARRY_OPS:
-        return base + max((a[0] + model.wire(_loads(a)) for a in args), default=0.0)
+        return base + max((a.ns + model.wire(a.fanout) for a in args), default=0.0)
     best = base + model.carry * width
     for a in args:
-        d, w_a, sloped = a[0], a[1], a[2]
-        above = width - w_a if d > 0 and sloped else width
-        best = max(best, d + model.wire(_loads(a)) + base + model.carry * max(above, 0))
+        above = width - a.width if a.ns > 0 and a.sloped else width
+        best = max(best, a.ns + model.wire(a.fanout) + base + model.carry * max(above, 0))
     return best
-
-
-def _loads(a: Sequence[Any]) -> int:
-    return int(a[3]) if len(a) > 3 else 1
 
 
 def fanouts(ops: Iterable[Any]) -> dict[int, int]:

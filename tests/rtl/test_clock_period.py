@@ -91,14 +91,16 @@ def test_a_deeper_pipeline_is_faster_in_ns_by_the_estimate() -> None:
 
 def test_carry_chains_overlap_in_the_model() -> None:
     """An adder reading a rippling adder pays only the chain above it; one fed by a register pays all."""
-    fresh = op_arrival(XC7, "add", 20, [(0.0, 19, False), (0.0, 19, False)])
+    fresh = op_arrival(XC7, "add", 20, [Operand(0.0, 19, False), Operand(0.0, 19, False)])
     assert fresh == pytest.approx(XC7.add + 20 * XC7.carry)
-    chained = op_arrival(XC7, "add", 20, [(fresh - 0.1, 19, True), (0.0, 19, False)])
+    chained = op_arrival(XC7, "add", 20, [Operand(fresh - 0.1, 19, True), Operand(0.0, 19, False)])
     assert chained == pytest.approx(fresh - 0.1 + XC7.add + XC7.carry)
-    flat_bits = op_arrival(XC7, "add", 20, [(fresh - 0.1, 19, False)])  # e.g. a table's output: no slope
+    flat_bits = op_arrival(XC7, "add", 20, [Operand(fresh - 0.1, 19, False)])  # e.g. a table's output: no slope
     assert flat_bits == pytest.approx(fresh - 0.1 + XC7.add + 20 * XC7.carry)
-    assert op_arrival(XC7, "shl", 30, [(1.25, 20, True)]) == 1.25  # wiring costs nothing
-    assert op_arrival(XC7, "rom", 4, [(1.0, 10, True)], index_bits=10) == pytest.approx(1.0 + XC7.rom + 4 * XC7.rom_bit)
+    assert op_arrival(XC7, "shl", 30, [Operand(1.25, 20, True)]) == 1.25  # wiring costs nothing
+    assert op_arrival(XC7, "rom", 4, [Operand(1.0, 10, True)], index_bits=10) == pytest.approx(
+        1.0 + XC7.rom + 4 * XC7.rom_bit
+    )
 
 
 def test_fan_out_is_counted_through_wiring_and_paid_where_read() -> None:
