@@ -137,17 +137,30 @@ def _exp_entries(net: Netlist, x: Signal, mx: Signal, entries: np.ndarray, s: in
     return _clamped_read(net, u, [int(entries[min(i << t, last)]) for i in range(top + 1)], frac, u_bound)
 
 
+#: Index bits a table wider than a LUT may span beyond its own, in place of a clamp, and the most
+#: entries it then spans (measured up to 1,024: see _clamped_read).
+SPAN_EXTRA_BITS = 3
+SPAN_LIMIT = 1024
+
+
 def _clamped_read(net: Netlist, j: Signal, table: list[int], frac: int, bound: int) -> Signal:
     """``table[min(j, len(table) - 1)]`` for ``0 <= j <= bound``.  Where ``bound`` needs at most one
-    index bit more than the table (or no more than a LUT has inputs), the ROM spans ``[0, bound]``
-    (its last entry repeated) and there is no clamp: synthesis does not merge a clamp into the
-    table behind it (Yosys 0.23, xc7, the quick demo's softmax: a clamped 1024-entry exp table took
-    226 LUTs, the table read directly 117, the table spanning 11 index bits 107).  ``bound`` comes
+    index bit more than the table (or no more than a LUT has inputs), or, for a table wider than a
+    LUT, at most :data:`SPAN_EXTRA_BITS` more (and at most :data:`SPAN_LIMIT` entries), the ROM spans
+    ``[0, bound]`` (its last entry repeated) and there is no clamp: synthesis does not merge a
+    clamp into the table behind it well (Yosys 0.23, xc7, the quick demo's softmax: a clamped
+    1024-entry exp table took 226 LUTs, the table read directly 117, the table spanning 11 index
+    bits 107; a 179-entry exp table clamped from 10 bits: 70 LUTs, spanning the 10 bits 20, a
+    softmax of 10 such 1,120 -> 831).  A table of at most six index bits keeps its clamp beyond
+    one extra bit: spanning makes its bits wide functions (a pipelined softmax of 8 with 64-entry
+    tables spanning 8 bits: 476 -> 615 LUTs).  ``bound`` comes
     from the input type, not from ``j``'s interval, so that the structure (a clamp or not, which
     the pipeline counts as a level) is the same for every element and for the resource model's
     intervals, which can be tighter than the netlist's."""
     top = len(table) - 1
-    if bits_for_range(0, bound)[0] <= max(bits_for_range(0, top)[0] + 1, LUT_INPUTS):
+    need, have = bits_for_range(0, top)[0], bits_for_range(0, bound)[0]
+    wide = need > LUT_INPUTS and have <= need + SPAN_EXTRA_BITS and bound < SPAN_LIMIT
+    if have <= max(need + 1, LUT_INPUTS) or wide:
         return net.rom(j, [table[min(i, top)] for i in range(max(bound, j.hi, top) + 1)], 0, frac)
     return net.rom(net.clip(j, 0, top), table, 0, frac)
 

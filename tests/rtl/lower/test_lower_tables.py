@@ -148,6 +148,21 @@ def test_softmax_exp_tables_span_their_index_instead_of_a_clamp() -> None:
         assert_exact(_softmax(1024, T18, tin, 5), _softmax_inputs(tin, 5, Fraction(8, 1024), rng))
 
 
+def test_softmax_tables_wider_than_a_lut_span_up_to_three_more_bits_and_narrow_ones_keep_their_clamp() -> None:
+    """A 256-entry exp table read from a 10-bit difference spans it (Yosys 0.23, xc7: a softmax of 10
+    such, 1,120 -> 831 LUTs); a 64-entry one read from 8 bits keeps its clamp (spanning made a
+    pipelined softmax of 8 cost 476 -> 615 LUTs): both exact on every kind of row."""
+    rng = np.random.default_rng(5)
+    for size, table_t, tin, k, clamped in ((256, FixedType(9, 2), FixedType(12, 4), 10, False),
+                                           (64, FixedType(14, 2), FixedType(10, 4), 8, True)):  # fmt: skip
+        design = _softmax(size, table_t, tin, k)
+        ops = lower(design).live()
+        feeding = {op.args[0].id for op in ops if op.kind == "rom"}
+        clips = sum(op.kind == "clip" and op.out.id in feeding for op in ops)
+        assert clips == (k if clamped else 0), (size, tin)
+        assert_exact(design, _softmax_inputs(tin, k, Fraction(8, size), rng))
+
+
 def test_softmax_adds_the_rounding_half_once_per_row() -> None:
     # f = 6 > k = 3: the index rounds (u + 4) >> 3; the 4 joins the maximum, not each difference
     tin = FixedType(12, 6)
