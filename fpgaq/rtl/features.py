@@ -37,6 +37,7 @@ FFs and DSPs per device.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,11 +49,11 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
 from fpgaq.rtl.delay import (
+    WIRING_OPS,
     DelayModel,
     Operand,
     delay_model,
     extra_bits,
-    fanouts,
     loaded_widths,
     op_arrival,
     sloped_output,
@@ -340,7 +341,17 @@ class _Program:
     # id, kind, levels, args, width, extra, op kind, ROM index bits
     hold_inputs: dict[int, list[int]]
     widths: dict[int, int]
-    loads: dict[int, int]  # signal id -> loads on its net (fpgaq.rtl.delay.fanouts), as the scheduler sees them
+
+    @functools.cached_property
+    def loads(self) -> dict[int, int]:
+        """Signal id -> the loads on its net, as :func:`fpgaq.rtl.delay.fanouts` counts them (from the
+        steps, which hold every op but inputs and constants); only a model with a fan-out term reads it."""
+        loads: dict[int, int] = {}
+        for sid, kind, _, args, _, _, op_kind, _ in reversed(self.steps):
+            n = loads.get(sid, 0) if kind != _HOLD and op_kind in WIRING_OPS else 1
+            for a in set(args):
+                loads[a] = loads.get(a, 0) + n
+        return loads
 
 
 def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable[Signal] = ()) -> _Program:
@@ -360,7 +371,7 @@ def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable
             kind = _MUL if op.kind in _MULTIPLIERS else _OP
             index_bits = extra_bits(op)
             steps.append((op.out.id, kind, LEVELS.get(op.kind, 0), args, width, extra, op.kind, index_bits))
-    return _Program(steps, hold_inputs, {s.id: loaded.get(s.id, s.width) for s in inputs}, fanouts(ops))
+    return _Program(steps, hold_inputs, {s.id: loaded.get(s.id, s.width) for s in inputs})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -426,8 +437,11 @@ class _Replay:
         stage after its latest input, and an ``accum`` delivers ``phases - 1`` stages later."""
         n = self.every
         at, width, boundary, slope = self.at, self.width, self.boundary, self.slope
-        loads = program.loads if loads is None else loads  # a layer's sums: read by its core and its rest
         model, clock = self.timing.model, self.timing.clock
+        if model is None or not model.fanout:  # no fan-out term: the loads change nothing
+            loads = {}
+        elif loads is None:  # (given: a layer's sums, read by its core and its rest)
+            loads = program.loads
         for sig, when in zip(inputs, arrive):
             at[sig.id] = when
             width[sig.id] = program.widths.get(sig.id) or sig.width
@@ -808,7 +822,7 @@ def _core_timing(core: _Core, timing: Timing, arrive: Arrival, sum_loads: tuple[
     key = (timing, hashlib.blake2b(repr((arrive, sum_loads)).encode(), digest_size=12).hexdigest())
     if key in core.timing:
         return core.timing[key]
-    loads = _with_sum_loads(core.program.loads, core.sums, sum_loads)
+    loads = _with_sum_loads(core.program.loads, core.sums, sum_loads) if sum_loads else None
     if _REPLAY_CORES:
         core.timing[key] = _replayed_core_timing(core, timing, arrive, loads)
         return core.timing[key]
@@ -866,7 +880,7 @@ def _sum_loads(core: _Core, rest_inputs: Sequence[Signal], rest: _Program) -> tu
     )
 
 
-def _replayed_core_timing(core: _Core, timing: Timing, arrive: Arrival, loads: Mapping[int, int]) -> _CoreTiming:
+def _replayed_core_timing(core: _Core, timing: Timing, arrive: Arrival, loads: Mapping[int, int] | None) -> _CoreTiming:
     inputs = [sig for sig in core.net.inputs[0][1] if not sig.is_const]
     when = [arrive[i] for i, sig in enumerate(core.net.inputs[0][1]) if not sig.is_const]
     replay = _Replay(timing, set())
@@ -1043,7 +1057,7 @@ def _rest(
                 replay.reg_bits += program.widths.get(sig.id) or sig.width
                 replay.regs += 1
                 when[k] = (when[k][0] + 1, 0, 0.0)
-    loads = _with_sum_loads(program.loads, groups[0], sum_loads) if core is not None else None
+    loads = _with_sum_loads(program.loads, groups[0], sum_loads) if core is not None and sum_loads else None
     replay.run(program, inputs, when, loads)
     leave = replay.leave(outs, register_inputs=core is not None)
     features = Features(dict(lowered_features.counts), list(lowered_features.mul_shapes))
@@ -1134,8 +1148,10 @@ def node_features(
         x = ins[0]
         core = _core(node, graph, _constants(x))
         sums_in = [_sum_ranges(core, x, node)]
-        rest_inputs, _, rest_program, *_ = _lowered_rest(node, graph, sums_in, core, tail)
-        sum_loads = _sum_loads(core, rest_inputs[0], rest_program)
+        sum_loads: tuple[int, ...] = ()
+        if rule.model is not None and rule.model.fanout:
+            rest_inputs, _, rest_program, *_ = _lowered_rest(node, graph, sums_in, core, tail)
+            sum_loads = _sum_loads(core, rest_inputs[0], rest_program)
         timing = _core_timing(core, rule, rel[0], sum_loads)
         delta = graph.tensors[node.inputs[0]].type.width - core.width
         features = _rescaled(core, delta)
