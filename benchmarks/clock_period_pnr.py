@@ -53,7 +53,7 @@ def place(design: Any, name: str, freq_mhz: float, seed: int, work: Path, timeou
     manifest = json.loads((project / "fpgaq_rtl.json").read_text())
     start = time.perf_counter()
     result, _ = place_and_route_project(project, freq_mhz=freq_mhz, seed=seed, dsp=False, timeout=timeout, **pnr)
-    fmax = result.fmax()
+    fmax = result.fmax
     row = {
         "name": name,
         "latency": manifest["latency"],
