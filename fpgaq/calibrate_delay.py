@@ -46,8 +46,7 @@ from fpgaq.rtl.delay import (
     DelayModel,
     delay_model,
     extra_bits,
-    fanouts,
-    loaded_widths,
+    net_loads_and_widths,
     sloped_output,
     stage_delays,
 )
@@ -158,9 +157,7 @@ def critical_features(net: Any, model: DelayModel) -> np.ndarray:
     zero = np.zeros(len(PARAMETERS))
     feats: dict[int, np.ndarray] = {}
     sloped: dict[int, bool] = {}
-    live_ops = net.live()
-    loads = fanouts(live_ops)
-    widths = loaded_widths(live_ops, {s.id for _, sigs, _ in net.outputs for s in sigs})
+    loads, widths = net_loads_and_widths(net)
     worst, worst_value = zero, -1.0
 
     def read(a: Any) -> np.ndarray:  # an operand's path up to the reader, its net's fan-out included

@@ -50,15 +50,18 @@ __all__ = [
     "CARRY_OPS",
     "DEFAULT_TIMING_DEVICE",
     "KIND_PARAMETER",
+    "NET_WIRING_OPS",
     "PARAMETERS",
     "SOURCE_OPS",
     "WIRING_OPS",
     "DelayModel",
     "Operand",
+    "count_loads",
     "delay_model",
     "extra_bits",
     "fanouts",
     "loaded_widths",
+    "net_loads_and_widths",
     "op_arrival",
     "shortest_stage",
     "stage_delays",
@@ -68,6 +71,8 @@ __all__ = [
 CARRY_OPS = frozenset({"add", "add3", "neg", "accum", "max", "min", "clip", "mul", "mulc"})
 #: Operations that are wires: no delay, and the slope of what they pass on.
 WIRING_OPS = frozenset({"shl", "shr", "wrap", "bit", "sign", "hold"})
+#: Of those, the ones that are the very wires of their operand (a ``hold`` is a register).
+NET_WIRING_OPS = WIRING_OPS - {"hold"}
 #: Operations whose output starts a path (registers, ports, constants, fold phase bits).
 SOURCE_OPS = frozenset({"reg", "input", "const", "phase"})
 KIND_PARAMETER = {
@@ -195,10 +200,16 @@ def fanouts(ops: Iterable[Any]) -> dict[int, int]:
     shift, slice or bit: the same wires) counted by its own readers.  Counted downstream only (a
     shift's readers, not its source's other readers), so that a layer alone counts what it
     counts inside the whole design; constants drive nothing."""
+    return count_loads((op.out.id, op.kind, [a.id for a in op.args if not a.is_const]) for op in ops)
+
+
+def count_loads(readers: Iterable[tuple[int, str, Sequence[int]]]) -> dict[int, int]:
+    """:func:`fanouts` of operations given as (result id, kind, ids of the signals read), in
+    topological order (the resource model's programs hold them so)."""
     loads: dict[int, int] = {}
-    for op in reversed(list(ops)):  # every reader of op.out comes later: its loads are final here
-        n = loads.get(op.out.id, 0) if op.kind in WIRING_OPS and op.kind != "hold" else 1
-        for sid in {a.id for a in op.args if not a.is_const}:
+    for out, kind, args in reversed(list(readers)):  # every reader of ``out`` comes later: its loads are final
+        n = loads.get(out, 0) if kind in NET_WIRING_OPS else 1
+        for sid in set(args):
             loads[sid] = loads.get(sid, 0) + n
     return loads
 
@@ -225,8 +236,11 @@ def loaded_widths(ops: Iterable[Any], keep: set[int]) -> dict[int, int]:
     return {sid: max(hi - lo, 1) for sid, (lo, hi) in spans.items() if sid not in keep}
 
 
-def _output_ids(net: Any) -> set[int]:
-    return {s.id for _, sigs, _ in getattr(net, "outputs", ()) for s in sigs}
+def net_loads_and_widths(net: Any) -> tuple[dict[int, int], dict[int, int]]:
+    """:func:`fanouts` and :func:`loaded_widths` of a netlist's live operations (its outputs count
+    whole): what a walk of the netlist by the delay model reads of each operand."""
+    live = net.live()
+    return fanouts(live), loaded_widths(live, {s.id for _, sigs, _ in net.outputs for s in sigs})
 
 
 def shortest_stage(ops: Iterable[Any], model: DelayModel) -> float:
@@ -261,9 +275,7 @@ def stage_delays(net: Any, model: DelayModel) -> dict[int, float]:
     """
     at: dict[int, float] = {}
     sloped: dict[int, bool] = {}
-    live_ops = net.live()
-    loads = fanouts(live_ops)
-    widths = loaded_widths(live_ops, _output_ids(net))
+    loads, widths = net_loads_and_widths(net)
     for op in net.ops:
         live = [a for a in op.args if not a.is_const]
         index_bits = extra_bits(op)

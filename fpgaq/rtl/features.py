@@ -49,9 +49,9 @@ from fpgaq.ir.graph import Graph, Node
 from fpgaq.ir.opspec import is_linear
 from fpgaq.rtl.csd import AUTO_DSP_DIGITS, csd
 from fpgaq.rtl.delay import (
-    WIRING_OPS,
     DelayModel,
     Operand,
+    count_loads,
     delay_model,
     extra_bits,
     loaded_widths,
@@ -346,12 +346,7 @@ class _Program:
     def loads(self) -> dict[int, int]:
         """Signal id -> the loads on its net, as :func:`fpgaq.rtl.delay.fanouts` counts them (from the
         steps, which hold every op but inputs and constants); only a model with a fan-out term reads it."""
-        loads: dict[int, int] = {}
-        for sid, kind, _, args, _, _, op_kind, _ in reversed(self.steps):
-            n = loads.get(sid, 0) if kind != _HOLD and op_kind in WIRING_OPS else 1
-            for a in set(args):
-                loads[a] = loads.get(a, 0) + n
-        return loads
+        return count_loads((sid, op_kind, args) for sid, _, _, args, _, _, op_kind, _ in self.steps)
 
 
 def _program(ops: Sequence[Op], inputs: Iterable[Signal] = (), outputs: Iterable[Signal] = ()) -> _Program:

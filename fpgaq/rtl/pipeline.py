@@ -52,8 +52,7 @@ from fpgaq.rtl.delay import (
     Operand,
     delay_model,
     extra_bits,
-    fanouts,
-    loaded_widths,
+    net_loads_and_widths,
     op_arrival,
     shortest_stage,
     sloped_output,
@@ -217,9 +216,8 @@ class Scheduler:
         self.loads: dict[int, int] = {}  # source signal id -> loads on its net (ClockPeriod only)
         self.widths: dict[int, int] = {}  # source signal id -> bits read (ClockPeriod only: chain lengths)
         if self.period is not None:
-            live = self.src.live()
-            self.loads = {**fanouts(live), **(loads or {})}
-            self.widths = loaded_widths(live, {s.id for _, sigs, _ in self.src.outputs for s in sigs})
+            own_loads, self.widths = net_loads_and_widths(self.src)
+            self.loads = {**own_loads, **(loads or {})}
             self.model = clock or delay_model(device)
             self.budget = self.model.budget(self.period)
             self.boundary = set()

@@ -40,7 +40,7 @@ from typing import Any
 
 import jinja2
 
-from fpgaq.rtl.delay import WIRING_OPS
+from fpgaq.rtl.delay import NET_WIRING_OPS
 from fpgaq.rtl.netlist import Netlist, Op, Signal, add3_pass_through, bits_for_range
 from fpgaq.rtl.pipeline import Pipelined
 from fpgaq.templating import template_environment
@@ -276,11 +276,6 @@ def _expr(sp: _Spell, op: Op, width: int) -> str:
     raise ValueError(f"no Verilog spelling for op kind {k!r}")  # pragma: no cover - closed set
 
 
-#: Ops that pass an index on without logic (a table read through them reads the signal behind them);
-#: a ``hold`` is a register here.
-_INDEX_WIRING = WIRING_OPS - {"hold"}
-
-
 def _table_index_registers(net: Netlist, ops: Sequence[Op]) -> set[int]:
     """Registers that a table's index is wired from.
 
@@ -296,7 +291,7 @@ def _table_index_registers(net: Netlist, ops: Sequence[Op]) -> set[int]:
         if op.kind != "rom":
             continue
         src = net.producer(op.args[0])
-        while src.kind in _INDEX_WIRING:
+        while src.kind in NET_WIRING_OPS:  # wires: a table read through them reads the signal behind
             src = net.producer(src.args[0])
         if src.kind in ("reg", "hold"):
             found.add(src.out.id)
